@@ -1,0 +1,98 @@
+"""HTTP routes: translate requests to Conversation/Router calls and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import FuncgemmaError
+from ..types import ChatReply, RouteResult
+from .app import Service
+
+router = APIRouter()
+
+
+class RouteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(description="The user's message to route.")
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    session_id: str | None = None
+    stream: bool = False
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+@router.post("/route", response_model=RouteResult)
+def route(body: RouteRequest, request: Request, response: Response) -> RouteResult:
+    result = _service(request).conversation.router.route(body.text)
+    response.headers["X-Route-Latency-Ms"] = f"{result.latency_ms:.3f}"
+    return result
+
+
+@router.post(
+    "/chat",
+    response_model=ChatReply,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "JSON, or NDJSON "
+                     "events (route, delta, done | error) when stream is true"}},
+)
+def chat(body: ChatRequest, request: Request) -> Any:
+    turn = _service(request).conversation.start(body.message, body.session_id)
+    if not body.stream:
+        return turn.collect()
+
+    def events() -> Iterator[str]:
+        head = {"type": "route", "session_id": turn.session_id, "route": turn.route.model_dump(),
+                "function_result": turn.function_result, "function_error": turn.function_error}
+        yield json.dumps(head, ensure_ascii=False, default=str) + "\n"
+        try:
+            for piece in turn.chunks():
+                yield json.dumps({"type": "delta", "text": piece}, ensure_ascii=False) + "\n"
+        except FuncgemmaError as exc:
+            yield json.dumps({"type": "error", **exc.to_dict()}, ensure_ascii=False) + "\n"
+            return
+        yield json.dumps({"type": "done", "reply": turn.reply}, ensure_ascii=False) + "\n"
+
+    return StreamingResponse(events(), media_type="application/x-ndjson")
+
+
+@router.get("/functions")
+def functions(request: Request) -> dict[str, Any]:
+    registry = _service(request).conversation.registry
+    return {
+        "functions": [
+            {"name": s.name, "description": s.summary, "parameters": s.tool_schema()["function"]["parameters"],
+             "examples": list(s.examples)}
+            for s in registry
+        ]
+    }
+
+
+@router.get("/reminders")
+def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
+    store = _service(request).conversation.ctx.reminder_store()
+    return {"reminders": [r.model_dump(mode="json") for r in store.list(include_done=include_done)]}
+
+
+@router.get("/health")
+def health(request: Request) -> dict[str, Any]:
+    svc = _service(request)
+    conv = svc.conversation
+    return {
+        "status": "ok",
+        "backend": svc.backend_kind,
+        "reason": svc.backend_reason,
+        "router": conv.router.backend.describe(),
+        "chat": conv.chat.describe(),
+        "functions": conv.registry.names,
+    }

@@ -1,0 +1,75 @@
+"""Build the router and chat backends from settings, including `auto` selection.
+
+`auto` picks Ollama when it is reachable and has both models, else the embedded
+llama.cpp backend, and always says which one and why.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+
+from .backends.base import Backend
+from .errors import BackendUnavailable
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Backends:
+    router: Backend
+    chat: Backend
+    kind: str  # "ollama" | "llamacpp" | "scripted"
+    reason: str
+
+
+def embedded_available() -> tuple[bool, str]:
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False, "llama-cpp-python is not installed (run ./setup.sh)"
+    return True, "llama-cpp-python is installed"
+
+
+def make_ollama(settings: Settings, reason: str) -> Backends:
+    from .backends.ollama import OllamaBackend, make_client
+
+    client = make_client(settings)
+    router = OllamaBackend(
+        client, settings.router_model, keep_alive=settings.keep_alive,
+        num_ctx=settings.router_num_ctx, role="router",
+    )
+    chat = OllamaBackend(
+        client, settings.chat_model, keep_alive=settings.keep_alive,
+        num_ctx=settings.chat_num_ctx, role="chat",
+    )
+    return Backends(router=router, chat=chat, kind="ollama", reason=reason)
+
+
+def make_llamacpp(settings: Settings, reason: str) -> Backends:
+    from .backends.llamacpp import make_embedded
+
+    router, chat = make_embedded(settings)
+    return Backends(router=router, chat=chat, kind="llamacpp", reason=reason)
+
+
+def make_backends(settings: Settings, backend: str | None = None) -> Backends:
+    choice = backend or settings.backend
+    if choice == "ollama":
+        return make_ollama(settings, "chosen with --backend ollama / FUNCGEMMA_BACKEND")
+    if choice == "llamacpp":
+        return make_llamacpp(settings, "chosen with --backend llamacpp / FUNCGEMMA_BACKEND")
+    if choice != "auto":
+        raise BackendUnavailable(f"Unknown backend {choice!r}; use auto, ollama or llamacpp.")
+    from .backends.ollama import is_ready, make_client
+
+    ready, why = is_ready(make_client(settings), [settings.router_model, settings.chat_model])
+    if ready:
+        return make_ollama(settings, f"auto: Ollama at {settings.ollama_host} has the models")
+    ok, emb_why = embedded_available()
+    if ok:
+        return make_llamacpp(settings, f"auto: embedded llama.cpp, because {why}")
+    raise BackendUnavailable(
+        f"No backend available: {why}, and {emb_why}. Start Ollama (`ollama serve`) "
+        "or run ./setup.sh to install the embedded backend."
+    )

@@ -1,0 +1,174 @@
+"""FunctionSpec and FunctionRegistry: the functions the router may call.
+
+A function is one declarative module under ``funcgemma.functions`` exposing ``SPEC``.
+The pydantic params model is the prompt surface: its docstring and field
+descriptions are what the router model reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigurationError
+from .types import Call
+
+if TYPE_CHECKING:
+    from .functions.context import FunctionContext
+
+Handler = Callable[[Any, "FunctionContext"], dict[str, Any]]
+
+_JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    params: type[BaseModel]
+    handler: Handler
+    examples: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def summary(self) -> str:
+        return self.description or " ".join((self.params.__doc__ or "").split())
+
+    def tool_schema(self) -> dict[str, Any]:
+        """Ollama/OpenAI tool declaration. Properties are sorted so the rendered
+        prompt is identical between runs, which keeps the KV prefix cache valid."""
+        schema = self.params.model_json_schema()
+        props: dict[str, Any] = {}
+        for key in sorted(schema.get("properties", {})):
+            props[key] = _flatten_property(schema["properties"][key], schema.get("$defs", {}))
+        required = sorted(schema.get("required", []))
+        params: dict[str, Any] = {"type": "object", "properties": props}
+        if required:
+            params["required"] = required
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.summary, "parameters": params},
+        }
+
+
+def _flatten_property(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Reduce pydantic's JSON schema to the flat subset FunctionGemma renders:
+    Optional[X] becomes X, Literal/Enum values become ``enum`` *and* are written
+    into the description (Ollama drops ``enum`` when it renders the prompt)."""
+    if "$ref" in prop:
+        prop = {**defs[prop["$ref"].split("/")[-1]], **{k: v for k, v in prop.items() if k != "$ref"}}
+    options = prop.get("anyOf") or prop.get("oneOf")
+    if options:
+        non_null = [o for o in options if o.get("type") != "null"]
+        base = dict(non_null[0]) if non_null else {"type": "string"}
+        if "$ref" in base:
+            base = dict(defs[base["$ref"].split("/")[-1]])
+        merged = {k: v for k, v in prop.items() if k not in ("anyOf", "oneOf", "default")}
+        prop = {**base, **merged}
+    out: dict[str, Any] = {}
+    enum = prop.get("enum")
+    if enum is None and "const" in prop:
+        enum = [prop["const"]]
+    typ = prop.get("type")
+    if typ not in _JSON_TYPES:
+        typ = "string"
+    description = " ".join(str(prop.get("description", "")).split())
+    if enum:
+        allowed = ", ".join(str(v) for v in enum)
+        if "one of" not in description.lower():
+            description = f"{description} One of: {allowed}.".strip()
+        out["enum"] = [str(v) for v in enum]
+    out["description"] = description
+    if typ == "array":
+        items = prop.get("items", {})
+        out["items"] = {"type": items.get("type", "string") if items.get("type") in _JSON_TYPES else "string"}
+    out["type"] = typ
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class FunctionRegistry:
+    _specs: dict[str, FunctionSpec] = field(default_factory=dict)
+
+    def __init__(self, specs: Iterable[FunctionSpec] = ()) -> None:
+        self._specs = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: FunctionSpec) -> None:
+        if not spec.name.isidentifier():
+            raise ConfigurationError(f"Function name {spec.name!r} must be a Python identifier.")
+        if spec.name in self._specs:
+            raise ConfigurationError(f"Function {spec.name!r} is registered twice; names must be unique.")
+        self._specs[spec.name] = spec
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[FunctionSpec]:
+        return iter(self._specs[n] for n in self.names)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get(self, name: str) -> FunctionSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise KeyError(f"No function named {name!r}") from None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def tools(self) -> list[dict[str, Any]]:
+        return [spec.tool_schema() for spec in self]
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever any declaration changes (invalidates prompt caches)."""
+        blob = json.dumps(self.tools(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def subset(self, names: Iterable[str]) -> FunctionRegistry:
+        return FunctionRegistry(self.get(n) for n in names)
+
+    def validate(self, call: Call) -> Call:
+        """Validate and coerce a call's arguments against its params model.
+
+        Raises KeyError for unknown names and pydantic.ValidationError for bad arguments.
+        """
+        spec = self.get(call.name)
+        args = {k: v for k, v in call.arguments.items() if v is not None and v != ""}
+        model = spec.params.model_validate(args, strict=False)
+        return Call(name=spec.name, arguments=model.model_dump(exclude_none=True, mode="json"))
+
+    def try_validate(self, call: Call) -> Call | None:
+        try:
+            return self.validate(call)
+        except (KeyError, ValidationError):
+            return None
+
+
+def discover(package: str = "funcgemma.functions") -> list[FunctionSpec]:
+    """Import every module of ``package`` that defines ``SPEC``."""
+    pkg = importlib.import_module(package)
+    specs = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package}.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, FunctionSpec):
+            specs.append(spec)
+    return specs
+
+
+def default_registry() -> FunctionRegistry:
+    return FunctionRegistry(discover())

@@ -1,0 +1,212 @@
+"""FunctionGemma's prompt format, rendered in one place.
+
+The embedded backend, the fine-tuning tool and the tests all render prompts with
+this module, so what the model is trained on is byte-for-byte what it is served.
+
+A prompt is a list of :class:`Segment`. Trusted segments are ours and may contain
+control tokens (``<start_of_turn>``, ``<escape>``...); untrusted segments are user
+text and must be tokenised with special-token parsing off, so that control tokens a
+user types stay plain text. :func:`encode` does that for any tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .types import Call, Message
+
+BOS = "<bos>"
+START_TURN = "<start_of_turn>"
+END_TURN = "<end_of_turn>"
+START_DECL = "<start_function_declaration>"
+END_DECL = "<end_function_declaration>"
+START_CALL = "<start_function_call>"
+END_CALL = "<end_function_call>"
+START_RESP = "<start_function_response>"
+END_RESP = "<end_function_response>"
+ESCAPE = "<escape>"
+
+FUNCTION_MARKERS = (START_DECL, END_DECL, START_CALL, END_CALL, START_RESP, END_RESP, ESCAPE)
+CONTROL_TOKENS = (BOS, START_TURN, END_TURN, *FUNCTION_MARKERS)
+
+# In a vocabulary without FunctionGemma's markers (Gemma 3 base), each marker is
+# spelt with one reserved single token instead of 3-7 text tokens: a call then
+# decodes in far fewer steps, and a user can never type the token (user text is
+# tokenised with special parsing off). FunctionGemma's own vocabulary has the
+# markers and uses them directly.
+RESERVED_ALIASES = {marker: f"<unused{i}>" for i, marker in enumerate(FUNCTION_MARKERS)}
+STOP_MARKERS = (END_CALL, START_RESP, END_TURN)
+PREAMBLE = "You are a model that can do function calling with the following functions"
+NO_CALL_REPLY = "No function applies."
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    trusted: bool = True
+
+
+def _esc(text: str) -> str:
+    return f"{ESCAPE}{text}{ESCAPE}"
+
+
+def render_value(value: Any) -> str:
+    """A call argument or schema value in FunctionGemma's syntax."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return _esc(value)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{render_value(value[k])}" for k in sorted(value)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(render_value(v) for v in value) + "]"
+    return _esc(str(value))
+
+
+def _render_schema(schema: Mapping[str, Any]) -> str:
+    parts = []
+    for key in sorted(schema):
+        value = schema[key]
+        if key == "type" and isinstance(value, str):
+            parts.append(f"type:{_esc(value.upper())}")
+        elif key == "properties":
+            props = ",".join(f"{k}:{_render_schema(value[k])}" for k in sorted(value))
+            parts.append(f"properties:{{{props}}}")
+        elif key == "items" and isinstance(value, Mapping):
+            parts.append(f"items:{_render_schema(value)}")
+        elif key in ("description", "enum", "required"):
+            parts.append(f"{key}:{render_value(value)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def render_declaration(tool: Mapping[str, Any]) -> str:
+    fn = tool.get("function", tool)
+    params = fn.get("parameters") or {"type": "object", "properties": {}}
+    body = f"description:{_esc(fn.get('description', ''))},parameters:{_render_schema(params)}"
+    return f"{START_DECL}declaration:{fn['name']}{{{body}}}{END_DECL}"
+
+
+def render_developer_turn(tools: Sequence[Mapping[str, Any]]) -> str:
+    decls = "".join(render_declaration(t) for t in tools)
+    return f"{BOS}{START_TURN}developer\n{PREAMBLE}{decls}{END_TURN}\n"
+
+
+def render_call(call: Call) -> str:
+    args = ",".join(f"{k}:{render_value(call.arguments[k])}" for k in sorted(call.arguments))
+    return f"{START_CALL}call:{call.name}{{{args}}}{END_CALL}"
+
+
+def render_target(calls: Iterable[Call]) -> str:
+    """The model turn we train towards: the calls, or a short no-call reply."""
+    calls = list(calls)
+    if not calls:
+        return f"{NO_CALL_REPLY}{END_TURN}"
+    return "".join(render_call(c) for c in calls) + START_RESP
+
+
+def render_prompt(
+    tools: Sequence[Mapping[str, Any]], messages: Sequence[Message]
+) -> list[Segment]:
+    """Developer turn with declarations, then the conversation, then the open model turn.
+
+    The first segment depends only on ``tools``: it is the prefix whose KV state the
+    embedded backend evaluates once and reuses."""
+    segments = [Segment(render_developer_turn(tools))]
+    for msg in messages:
+        if msg.role in ("system", "developer"):
+            continue  # the developer turn is ours; other instructions are not routed
+        if msg.role == "user":
+            segments.append(Segment(f"{START_TURN}user\n"))
+            segments.append(Segment(msg.content, trusted=False))
+            segments.append(Segment(f"{END_TURN}\n"))
+        elif msg.role == "assistant":
+            body = "".join(render_call(c) for c in msg.tool_calls)
+            segments.append(Segment(f"{START_TURN}model\n{body}"))
+            if msg.content:
+                segments.append(Segment(msg.content, trusted=False))
+            segments.append(Segment(f"{END_TURN}\n"))
+        elif msg.role == "tool":
+            segments.append(Segment(f"{START_RESP}response:{msg.tool_name or ''}{{value:{ESCAPE}"))
+            segments.append(Segment(msg.content, trusted=False))
+            segments.append(Segment(f"{ESCAPE}}}{END_RESP}"))
+    segments.append(Segment(f"{START_TURN}model\n"))
+    return segments
+
+
+def prompt_text(segments: Iterable[Segment]) -> str:
+    return "".join(s.text for s in segments)
+
+
+def _split_control(text: str) -> list[str]:
+    """Split trusted text into control tokens and plain runs (longest match first)."""
+    out: list[str] = []
+    i = plain = 0
+    while i < len(text):
+        if text[i] == "<":
+            hit = next((t for t in CONTROL_TOKENS if text.startswith(t, i)), None)
+            if hit:
+                if plain < i:
+                    out.append(text[plain:i])
+                out.append(hit)
+                i += len(hit)
+                plain = i
+                continue
+        i += 1
+    if plain < len(text):
+        out.append(text[plain:])
+    return out
+
+
+def encode(
+    segments: Iterable[Segment],
+    tokenize_plain: Callable[[str], list[int]],
+    token_id: Callable[[str], int | None],
+) -> list[int]:
+    """Token ids for a rendered prompt, for any tokenizer.
+
+    ``tokenize_plain`` must tokenise text with special-token parsing off and no BOS;
+    ``token_id`` returns the id of a single special token, or None if the vocabulary
+    lacks it (then the marker's reserved alias is used)."""
+    ids: list[int] = []
+    for seg in segments:
+        if not seg.trusted:
+            ids.extend(tokenize_plain(seg.text))
+            continue
+        for piece in _split_control(seg.text):
+            if piece in CONTROL_TOKENS:
+                ids.append(control_token_id(piece, token_id))
+            else:
+                ids.extend(tokenize_plain(piece))
+    return ids
+
+
+def control_token_id(token: str, token_id: Callable[[str], int | None]) -> int:
+    tid = token_id(token)
+    if tid is None and token in RESERVED_ALIASES:
+        tid = token_id(RESERVED_ALIASES[token])
+    if tid is None:
+        raise ValueError(f"The tokenizer has no token for {token!r} nor a reserved alias")
+    return tid
+
+
+def restore_markers(text: str) -> str:
+    """Turn reserved aliases in decoded model output back into FunctionGemma markers."""
+    for marker, alias in RESERVED_ALIASES.items():
+        text = text.replace(alias, marker)
+    return text
+
+
+def neutralise_control_tokens(text: str) -> str:
+    """For backends that parse special tokens in user text (Ollama renders the prompt
+    itself): break every control token with a zero-width joiner so it is read as text."""
+    for token in (*CONTROL_TOKENS, *RESERVED_ALIASES.values()):
+        if token in text:
+            text = text.replace(token, token[0] + "\u2060" + token[1:])
+    return text

@@ -1,0 +1,128 @@
+"""Router: backend + registry + parser -> RouteResult.
+
+Order of trust: the backend's native tool calls (Ollama parses FunctionGemma itself),
+guarded against its quirks (empty name, unknown name, truncated call, numbers as
+strings); then the fallback parser over the raw text; then pydantic validation.
+"No function" is a normal result; call-like output that nothing can repair is a
+ModelOutputError carrying the raw text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+
+from . import parsing, render
+from .backends.base import Backend
+from .errors import InvalidRequest, ModelOutputError, TextTooLong
+from .registry import FunctionRegistry
+from .settings import Settings
+from .types import Call, Completion, CompletionOptions, Message, RouteResult
+
+log = logging.getLogger(__name__)
+
+
+def check_text(text: object, *, max_chars: int) -> str:
+    """Reject what no model should see, with a message that says what to change."""
+    if not isinstance(text, str):
+        raise InvalidRequest("`text` must be a string.")
+    if "\x00" in text:
+        raise InvalidRequest("`text` contains a NUL byte; send plain text.")
+    if not text.strip():
+        raise InvalidRequest("`text` is empty; send the message to route.")
+    if len(text) > max_chars:
+        raise TextTooLong(
+            f"`text` has {len(text)} characters; the limit is {max_chars} "
+            "(FUNCGEMMA_MAX_TEXT_CHARS)."
+        )
+    return text
+
+
+def _squash(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+class Router:
+    def __init__(
+        self,
+        backend: Backend,
+        registry: FunctionRegistry,
+        *,
+        settings: Settings | None = None,
+        max_tokens: int = 64,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.settings = settings or Settings()
+        self.options = CompletionOptions(temperature=0.0, max_tokens=max_tokens)
+
+    def route(self, text: str) -> RouteResult:
+        text = check_text(text, max_chars=self.settings.max_text_chars)
+        start = time.perf_counter()
+        # Ollama renders the prompt itself and parses control tokens inside user
+        # text; neutralise them so typed markers stay data. The embedded backend
+        # tokenises user text with special parsing off instead.
+        sent = render.neutralise_control_tokens(text) if self.backend.name == "ollama" else text
+        completion = self.backend.complete(
+            [Message(role="user", content=sent)], tools=self.registry.tools(), options=self.options
+        )
+        calls, source = self._calls_from(completion, user_text=text)
+        result = RouteResult(
+            calls=calls,
+            source=source,
+            latency_ms=round((time.perf_counter() - start) * 1000, 3),
+            model=completion.model or self.backend.model,
+        )
+        log.info(
+            "routed function=%s source=%s latency_ms=%.1f backend=%s",
+            ",".join(c.name for c in calls) or "none",
+            source,
+            result.latency_ms,
+            self.backend.name,
+        )
+        return result
+
+    def _calls_from(self, completion: Completion, *, user_text: str) -> tuple[list[Call], str]:
+        native = [c for c in (self.registry.try_validate(c) for c in completion.tool_calls) if c]
+        if native and len(native) == len(completion.tool_calls):
+            return _dedupe(native), "tools_api"
+        raw = render.restore_markers(completion.text)
+        outcome = parsing.extract_calls(raw, self.registry.names)
+        squashed_user = _squash(user_text)
+        parsed = []
+        for pc in outcome.calls:
+            if len(pc.raw) > 8 and _squash(pc.raw) in squashed_user:
+                log.debug("dropped a call the model echoed from the user's text")
+                continue
+            call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
+            if call:
+                parsed.append(call)
+        calls = _dedupe(native + parsed)
+        if calls:
+            return calls, ("tools_api" if native and not parsed else "fallback")
+        broken_native = bool(completion.tool_calls)
+        if broken_native or outcome.saw_call_syntax:
+            if outcome.calls and not parsed and all(
+                _squash(pc.raw) in squashed_user for pc in outcome.calls
+            ):
+                return [], "none"  # only echoes of injected text
+            detail = "truncated by the token limit" if completion.done_reason == "length" else (
+                "not a valid call of a registered function"
+            )
+            raise ModelOutputError(
+                f"The router model produced a function call that could not be used ({detail}).",
+                raw=completion.text or repr([c.model_dump() for c in completion.tool_calls]),
+            )
+        return [], "none"
+
+
+def _dedupe(calls: list[Call]) -> list[Call]:
+    seen: set[str] = set()
+    out = []
+    for call in calls:
+        key = call.model_dump_json()
+        if key not in seen:
+            seen.add(key)
+            out.append(call)
+    return out

@@ -1,0 +1,62 @@
+"""All configuration, read once at the edge with get_settings() and passed in."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("funcgemma", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUNCGEMMA_", extra="ignore")
+
+    backend: Literal["auto", "ollama", "llamacpp"] = "auto"
+    # Ollama
+    ollama_host: str = Field(
+        default="http://127.0.0.1:11434",
+        validation_alias="FUNCGEMMA_OLLAMA_HOST",
+    )
+    router_model: str = "functiongemma"
+    chat_model: str = "gemma3:4b"
+    # keep_alive=-1 keeps both models resident; the router is ~0.3 GB and gemma3:4b
+    # ~3.3 GB with num_ctx 4096, which fits together in 8 GB of unified memory.
+    keep_alive: str = "30m"
+    router_num_ctx: int = 2048
+    chat_num_ctx: int = 4096
+    timeout_s: float = 60.0
+    route_timeout_s: float = 30.0
+    # Embedded llama.cpp
+    router_gguf: Path | None = None
+    chat_gguf: Path | None = None
+    router_lora: Path | None = None
+    use_default_adapter: bool = True
+    n_threads: int | None = None
+    queue_size: int = 64
+    queue_timeout_s: float = 30.0
+    # Service
+    max_text_chars: int = 8000
+    history_turns: int = 8
+    max_sessions: int = 1000
+    api_key: str | None = None
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    weather_timeout_s: float = 8.0
+    weather_base_url: str = "https://api.open-meteo.com"
+    geocoding_base_url: str = "https://geocoding-api.open-meteo.com"
+    timezone: str | None = None
+
+    @property
+    def reminders_db(self) -> Path:
+        return self.data_dir / "reminders.sqlite3"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
