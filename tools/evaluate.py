@@ -22,6 +22,13 @@ from funcgemma.settings import Settings, get_settings
 log = logging.getLogger("funcgemma.tools.evaluate")
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -36,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", help="router model: an Ollama model name, or a .gguf path for llamacpp"
     )
-    p.add_argument("--limit", type=int, help="evaluate at most N cases")
+    p.add_argument("--limit", type=_positive, help="evaluate at most N cases")
     p.add_argument("--lang", choices=["en", "ja"], help="only cases in this language")
     p.add_argument("--seed", type=int, help="shuffle the cases with this seed before --limit")
     p.add_argument("--out", type=Path, help="output folder (default reports/<data stem>-<backend>)")

@@ -56,10 +56,13 @@ class EvalRun:
     model: str = ""
 
 
-def _field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+_KINDS = {str: "a string", dict: "an object", list: "a list", (str, type(None)): "a string or null"}
+
+
+def _field(obj: dict[str, Any], key: str, kind: Any, default: Any) -> Any:
     value = obj.get(key, default)
     if not isinstance(value, kind):
-        raise ValueError(f"{key!r} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+        raise ValueError(f"{key!r} must be {_KINDS[kind]}, got {json.dumps(value)[:60]}")
     return value
 
 

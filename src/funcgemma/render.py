@@ -105,10 +105,40 @@ def render_call(call: Call) -> str:
 
 def render_target(calls: Iterable[Call]) -> str:
     """The model turn we train towards: the calls, or a short no-call reply."""
+    return prompt_text(target_segments(calls))
+
+
+def _value_segments(value: Any) -> list[Segment]:
+    if isinstance(value, str):
+        return [Segment(ESCAPE), Segment(value, trusted=False), Segment(ESCAPE)]
+    if isinstance(value, Mapping):
+        out = [Segment("{")]
+        for i, k in enumerate(sorted(value)):
+            out += [Segment(("," if i else "") + f"{k}:"), *_value_segments(value[k])]
+        return out + [Segment("}")]
+    if isinstance(value, (list, tuple)):
+        out = [Segment("[")]
+        for i, v in enumerate(value):
+            out += ([Segment(",")] if i else []) + _value_segments(v)
+        return out + [Segment("]")]
+    return [Segment(render_value(value))]
+
+
+def target_segments(calls: Iterable[Call]) -> list[Segment]:
+    """render_target as segments: argument strings come from user text, so they are
+    untrusted (a value that spells a control token is tokenised as text)."""
     calls = list(calls)
     if not calls:
-        return f"{NO_CALL_REPLY}{END_TURN}"
-    return "".join(render_call(c) for c in calls) + START_RESP
+        return [Segment(f"{NO_CALL_REPLY}{END_TURN}")]
+    out: list[Segment] = []
+    for call in calls:
+        out.append(Segment(f"{START_CALL}call:{call.name}{{"))
+        for i, key in enumerate(sorted(call.arguments)):
+            out.append(Segment(("," if i else "") + f"{key}:"))
+            out += _value_segments(call.arguments[key])
+        out.append(Segment(f"}}{END_CALL}"))
+    out.append(Segment(START_RESP))
+    return out
 
 
 def render_prompt(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
+from typing import Literal
 
 from . import parsing, render
 from .backends.base import Backend
@@ -50,7 +51,7 @@ class Router:
         registry: FunctionRegistry,
         *,
         settings: Settings | None = None,
-        max_tokens: int = 64,
+        max_tokens: int = 128,
     ) -> None:
         self.backend = backend
         self.registry = registry
@@ -64,9 +65,15 @@ class Router:
         # text; neutralise them so typed markers stay data. The embedded backend
         # tokenises user text with special parsing off instead.
         sent = render.neutralise_control_tokens(text) if self.backend.name == "ollama" else text
-        completion = self.backend.complete(
-            [Message(role="user", content=sent)], tools=self.registry.tools(), options=self.options
-        )
+        messages = [Message(role="user", content=sent)]
+        tools = self.registry.tools()
+        completion = self.backend.complete(messages, tools=tools, options=self.options)
+        if completion.done_reason == "length" and not completion.tool_calls:
+            # Ollama drops a call cut off by the token limit (no calls, done_reason
+            # "length"): ask once more with room for a long argument.
+            log.debug("router output hit the token limit; retrying with a larger budget")
+            bigger = self.options.model_copy(update={"max_tokens": self.options.max_tokens * 4})
+            completion = self.backend.complete(messages, tools=tools, options=bigger)
         calls, source = self._calls_from(completion, user_text=text)
         result = RouteResult(
             calls=calls,
@@ -83,7 +90,9 @@ class Router:
         )
         return result
 
-    def _calls_from(self, completion: Completion, *, user_text: str) -> tuple[list[Call], str]:
+    def _calls_from(
+        self, completion: Completion, *, user_text: str
+    ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
         native = [c for c in (self.registry.try_validate(c) for c in completion.tool_calls) if c]
         if native and len(native) == len(completion.tool_calls):
             return _dedupe(native), "tools_api"

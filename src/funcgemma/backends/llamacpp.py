@@ -11,6 +11,7 @@ context is not re-entrant: requests take turns through a fair, bounded queue.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import threading
@@ -32,7 +33,12 @@ from .fairlock import FairLock
 log = logging.getLogger(__name__)
 
 
+_native_log = logging.getLogger("funcgemma.llama_cpp")
+_LOG_CALLBACK: Any = None
+
+
 def _import_llama() -> Any:
+    global _LOG_CALLBACK
     try:
         import llama_cpp
     except ImportError as exc:
@@ -40,6 +46,15 @@ def _import_llama() -> Any:
             "The embedded backend needs llama-cpp-python: run ./setup.sh, which builds it "
             "portable (CMAKE_ARGS=-DGGML_NATIVE=OFF). Or use --backend ollama."
         ) from exc
+    if _LOG_CALLBACK is None:
+        # llama.cpp writes its own notes to stderr; send them to logging at DEBUG instead
+        # (kept referenced: ctypes must not collect the callback while C holds it).
+        @llama_cpp.llama_log_callback  # type: ignore[misc]
+        def _forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            _native_log.debug("%s", text.decode("utf-8", errors="replace").rstrip())
+
+        _LOG_CALLBACK = _forward
+        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
     return llama_cpp
 
 

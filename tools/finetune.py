@@ -1,0 +1,232 @@
+"""Fine-tune funcgemma's router: PEFT LoRA on Gemma 3 270M, exported to a llama.cpp GGUF.
+
+    python tools/finetune.py --out runs/router [--epochs 2] [--resume] [--install]
+
+Trains on data/train.jsonl, scores every checkpoint on data/dev.jsonl through the real
+embedded router (the exported GGUF adapter on llama.cpp, the same parser and metrics as
+tools/evaluate.py), keeps the best, and writes loss and dev-F1 curves as PNG.
+`--install` copies the best adapter and its model card into the package, where the
+embedded backend picks it up by default. Needs `./setup.sh --train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from funcgemma import weights
+from funcgemma.datasets import Case, read_cases
+from funcgemma.registry import default_registry
+from funcgemma.settings import Settings
+
+log = logging.getLogger("finetune")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/router"))
+    ap.add_argument("--train", type=Path, default=Path("data/train.jsonl"))
+    ap.add_argument("--dev", type=Path, default=Path("data/dev.jsonl"))
+    ap.add_argument("--base", default=None, help="HF id or local dir (default: PyPI Gemma 3 270M)")
+    ap.add_argument("--gguf-file", default=None, help="GGUF file name inside --base")
+    ap.add_argument("--r", type=int, default=16)
+    ap.add_argument("--alpha", type=int, default=32)
+    ap.add_argument("--dropout", type=float, default=0.05)
+    ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--accum", type=int, default=1)
+    ap.add_argument("--max-len", type=int, default=1536)
+    ap.add_argument("--eval-every", type=int, default=100, help="steps between checkpoints")
+    ap.add_argument("--dev-limit", type=int, default=240, help="dev cases scored per checkpoint")
+    ap.add_argument("--serving-share", type=float, default=0.4)
+    ap.add_argument("--holdout-function", default=None,
+                    help="leave this function out of training entirely (generalisation test)")
+    ap.add_argument("--limit", type=int, default=None, help="train on the first N cases only")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--install", action="store_true",
+                    help="copy the best adapter into src/funcgemma/adapters/")
+    ap.add_argument("--merged", type=Path, default=None,
+                    help="also write a merged GGUF (base + adapter, Q8_0) to this path")
+    return ap.parse_args(argv)
+
+
+def stratified(cases: list[Case], limit: int, seed: int) -> list[Case]:
+    by: dict[str, list[Case]] = {}
+    for c in cases:
+        by.setdefault(c.expected_function or "none", []).append(c)
+    rng = random.Random(seed)
+    for group in by.values():
+        rng.shuffle(group)
+    out: list[Case] = []
+    while len(out) < min(limit, len(cases)):
+        for group in by.values():
+            if group and len(out) < limit:
+                out.append(group.pop())
+    return out
+
+
+def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
+    """Route ``cases`` through the embedded router with ``adapter``; evaluate.py's metrics."""
+    from funcgemma.backends.fairlock import FairLock
+    from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
+    from funcgemma.evaluation import Case as EvalCase
+    from funcgemma.evaluation import build_report, run_cases
+    from funcgemma.router import Router
+
+    registry = default_registry()
+    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.router_n_ctx,
+                     n_threads=settings.n_threads, lora=adapter)
+    backend = LlamaCppRouter(llm, model=adapter.stem, lock=FairLock())
+    router = Router(backend, registry, settings=settings)
+    run = run_cases(router, [EvalCase(text=c.text, expected_function=c.expected_function,
+                                      expected_arguments=c.expected_arguments, lang=c.lang)
+                             for c in cases], progress=False)
+    report = build_report(run, functions=registry.names)
+    del router, backend, llm
+    keys = ("accuracy", "macro_f1", "false_call_rate", "argument_match", "parse_failures")
+    out = {k: report.get(k) for k in keys}
+    out["latency_p50_ms"] = report["latency_ms"]["p50"]
+    out["per_function_f1"] = {k: v["f1"] for k, v in report["per_function"].items()}
+    return out
+
+
+def plot_curves(state: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    hist = state.get("history", [])
+    ax.plot([h["step"] for h in hist], [h["loss"] for h in hist], color="tab:blue",
+            label="train loss (EMA)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss", color="tab:blue")
+    ax.set_yscale("log")
+    evals = state.get("evals", [])
+    if evals:
+        ax2 = ax.twinx()
+        ax2.plot([e["step"] for e in evals], [e["macro_f1"] or 0 for e in evals], "o-",
+                 color="tab:red", label="dev macro-F1")
+        ax2.plot([e["step"] for e in evals], [e["false_call_rate"] or 0 for e in evals], "s--",
+                 color="tab:orange", label="dev false-call rate")
+        ax2.set_ylim(0, 1)
+        ax2.set_ylabel("dev", color="tab:red")
+        ax2.legend(loc="center right")
+    ax.set_title("funcgemma router fine-tuning")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def check_parity(tok: Any, cases: list[Case], tools: list[dict[str, Any]], settings: Settings
+                 ) -> int:
+    """Train/serve parity: transformers' token ids for rendered prompts equal llama.cpp's.
+    Returns the number of prompts compared; raises on the first difference."""
+    from funcgemma import render
+    from funcgemma.backends.fairlock import FairLock
+    from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
+    from funcgemma.training.trainer import hf_tokenizer
+    from funcgemma.types import Message
+
+    llm = load_llama(weights.router_gguf(settings), n_ctx=256, n_threads=1)
+    served = LlamaCppRouter(llm, model="parity", lock=FairLock())
+    trained = hf_tokenizer(tok)
+    for case in cases:
+        seg = render.render_prompt(tools, [Message(role="user", content=case.text)])
+        a, b = trained.encode(seg), served.encode(seg)
+        if a != b:
+            raise SystemExit(f"tokenizer mismatch between transformers and llama.cpp on "
+                             f"{case.text!r}: first difference at token "
+                             f"{next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)}")
+    return len(cases)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("funcgemma").setLevel(logging.WARNING)
+    try:
+        from funcgemma.training.export import export_adapter, merge_into_gguf
+        from funcgemma.training.modelcard import write_model_card
+        from funcgemma.training.trainer import TrainConfig, train
+    except ImportError as exc:
+        print(f"finetune: {exc}. Install the training extras: ./setup.sh --train", file=sys.stderr)
+        return 2
+    settings = Settings()
+    registry = default_registry()
+    tools = registry.tools()
+    train_cases = read_cases(args.train)
+    dev_cases = read_cases(args.dev)
+    if args.holdout_function:
+        if args.holdout_function not in registry:
+            print(f"finetune: no function {args.holdout_function!r}", file=sys.stderr)
+            return 2
+        train_cases = [c for c in train_cases if c.expected_function != args.holdout_function]
+        tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
+    if args.limit:
+        train_cases = train_cases[: args.limit]
+    dev_subset = stratified(dev_cases, args.dev_limit, args.seed)
+    cfg = TrainConfig(out=args.out, base=args.base, gguf_file=args.gguf_file, r=args.r,
+                      alpha=args.alpha, dropout=args.dropout,
+                      targets=tuple(args.targets.split(",")), epochs=args.epochs, lr=args.lr,
+                      batch=args.batch, accum=args.accum, max_len=args.max_len, seed=args.seed,
+                      eval_every=args.eval_every, serving_share=args.serving_share,
+                      holdout_function=args.holdout_function, device=args.device,
+                      threads=args.threads)
+    started = time.time()
+    parity_checked = {"n": 0}
+
+    def on_checkpoint(step: int, ckpt: Path, model: Any, tok: Any) -> dict[str, Any] | None:
+        if not parity_checked["n"] and args.base is None:
+            parity_checked["n"] = check_parity(tok, dev_subset[:40], registry.tools(), settings)
+            log.info("train/serve tokenizer parity ok on %d prompts", parity_checked["n"])
+        adapter = export_adapter(model, ckpt / "adapter.gguf")
+        if args.base is not None:
+            return None  # a non-default base is scored with tools/evaluate.py after export
+        t = time.time()
+        metrics = score_adapter(adapter, dev_subset, settings)
+        log.info("step %d dev: macro_f1=%.3f acc=%.3f false_calls=%.3f args=%s (%.0f s)", step,
+                 metrics["macro_f1"] or 0, metrics["accuracy"] or 0,
+                 metrics["false_call_rate"] or 0, metrics["argument_match"], time.time() - t)
+        return metrics
+
+    state = train(cfg, train_cases, tools, on_checkpoint=on_checkpoint, resume=args.resume)
+    plot_curves(state, args.out / "curves.png")
+    best = state.get("best") or {"checkpoint": str(args.out / "last")}
+    best_adapter = Path(best["checkpoint"]) / "adapter.gguf"
+    final = args.out / "funcgemma-router-lora.gguf"
+    shutil.copyfile(best_adapter, final)
+    state["wall_seconds"] = round(time.time() - started, 1)
+    state["train_cases"] = len(train_cases)
+    state["dev_cases_scored"] = len(dev_subset)
+    (args.out / "state.json").write_text(json.dumps(state, indent=2))
+    card = write_model_card(args.out / "MODEL_CARD.md", state, train_cases)
+    print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
+    print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
+    if args.merged:
+        merge_into_gguf(weights.router_gguf(settings), final, args.merged)
+        print(f"merged GGUF: {args.merged}")
+    if args.install:
+        weights.ADAPTER_DIR.mkdir(exist_ok=True)
+        shutil.copyfile(final, weights.DEFAULT_ADAPTER)
+        shutil.copyfile(card, weights.ADAPTER_DIR / "MODEL_CARD.md")
+        print(f"installed as the embedded router's default: {weights.DEFAULT_ADAPTER}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
