@@ -166,6 +166,11 @@ class LlamaCppRouter:
     def token_id(self, text: str) -> int | None:
         return self.markers.get(text)
 
+    def token_text(self, tok: int) -> str:
+        """A token as text, control tokens spelt out (decoded pieces may split UTF-8)."""
+        marker = self.vocab.marker_of.get(tok)
+        return marker if marker is not None else self._piece(tok).decode("utf-8", "replace")
+
     def encode(self, segments: Sequence[render.Segment]) -> list[int]:
         return render.encode(segments, self.tokenize, self.token_id)
 
