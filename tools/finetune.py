@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--install", action="store_true",
                     help="copy the best adapter into src/funcgemma/adapters/")
+    ap.add_argument("--no-calibrate", action="store_true",
+                    help="skip choosing the call/no-call threshold on the dev split")
+    ap.add_argument("--calibrate-only", type=Path, default=None,
+                    help="only calibrate this adapter GGUF on --dev and write its .json")
     ap.add_argument("--merged", type=Path, default=None,
                     help="also write a merged GGUF (base + adapter, Q8_0) to this path")
     return ap.parse_args(argv)
@@ -86,7 +90,7 @@ def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[
     from funcgemma.router import Router
 
     registry = default_registry()
-    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.router_n_ctx,
+    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
                      n_threads=settings.n_threads, lora=adapter)
     backend = LlamaCppRouter(llm, model=adapter.stem, lock=FairLock())
     router = Router(backend, registry, settings=settings)
@@ -100,6 +104,33 @@ def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[
     out["latency_p50_ms"] = report["latency_ms"]["p50"]
     out["per_function_f1"] = {k: v["f1"] for k, v in report["per_function"].items()}
     return out
+
+
+def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
+    """Route every case with the call forced, record the first-step margin, choose the bias."""
+    from tqdm import tqdm
+
+    from funcgemma.backends.fairlock import FairLock
+    from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
+    from funcgemma.errors import FuncgemmaError
+    from funcgemma.router import Router
+    from funcgemma.training.calibrate import Decision, choose_bias
+
+    registry = default_registry()
+    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
+                     n_threads=settings.n_threads, lora=adapter)
+    backend = LlamaCppRouter(llm, model=adapter.stem, lock=FairLock(), call_bias=-1e9)
+    router = Router(backend, registry, settings=settings)
+    decisions = []
+    for case in tqdm(cases, desc="calibrating", unit="case"):
+        try:
+            result = router.route(case.text)
+            called = result.calls[0].name if result.calls else "none"
+        except FuncgemmaError:
+            called = "none"
+        decisions.append(Decision(case.expected_function or "none", called,
+                                  backend.last_stats["call_margin"]))
+    return choose_bias(decisions)
 
 
 def plot_curves(state: dict[str, Any], path: Path) -> None:
@@ -169,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     registry = default_registry()
     tools = registry.tools()
+    if args.calibrate_only:
+        calib = calibrate_adapter(args.calibrate_only, read_cases(args.dev), settings)
+        meta = {"call_bias": calib["bias"], "calibration": {
+            k: v for k, v in calib.items() if k != "sweep"}}
+        args.calibrate_only.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        print(json.dumps(meta, indent=2))
+        return 0
     train_cases = read_cases(args.train)
     dev_cases = read_cases(args.dev)
     if args.holdout_function:
@@ -217,12 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     card = write_model_card(args.out / "MODEL_CARD.md", state, train_cases)
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
+    if not args.no_calibrate and args.base is None:
+        calib = calibrate_adapter(final, dev_cases, settings)
+        meta = {"call_bias": calib["bias"], "calibration": {
+            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(dev_cases)}
+        final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")
+        print(f"call bias {calib['bias']}: dev macro_f1 {calib['macro_f1']:.3f}, false calls "
+              f"{calib['false_call_rate']:.3f} (at 0: {calib['at_zero']})")
     if args.merged:
         merge_into_gguf(weights.router_gguf(settings), final, args.merged)
         print(f"merged GGUF: {args.merged}")
     if args.install:
         weights.ADAPTER_DIR.mkdir(exist_ok=True)
         shutil.copyfile(final, weights.DEFAULT_ADAPTER)
+        if final.with_suffix(".json").exists():
+            shutil.copyfile(final.with_suffix(".json"), weights.DEFAULT_ADAPTER.with_suffix(".json"))
         shutil.copyfile(card, weights.ADAPTER_DIR / "MODEL_CARD.md")
         print(f"installed as the embedded router's default: {weights.DEFAULT_ADAPTER}")
     return 0

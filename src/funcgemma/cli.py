@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import logging
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import FuncgemmaError
+from pydantic import ValidationError
+
+from .errors import BackendUnavailable, ConfigurationError, FuncgemmaError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .conversation import Conversation
+    from .reminders import Reminder
 
 log = logging.getLogger(__name__)
 
-HELP = "/functions  list functions · /reminders  list reminders · /reset  new session · /quit  exit"
+HELP = ("/functions  list functions · /reminders  list reminders · /reset  new session · "
+        "/help  this list · /quit  exit")
+CALLER_SUPPLIED = "conversation supplied by the caller"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,22 +54,35 @@ def _is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
-         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    args = _parser().parse_args(argv)
+         stdout: TextIO | None = None, stderr: TextIO | None = None,
+         conversation: Conversation | None = None) -> int:
+    """Entry point. ``conversation`` replaces the one built from settings (tests pass
+    one over scripted backends); everything else runs as it does for a user."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else 2
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=err)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"FUNCGEMMA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        print(f"funcgemma: invalid setting: {problems}", file=err)
+        return 2
     try:
         if args.command == "route":
-            return _route(settings, args, out)
+            return _route(settings, args, out, conversation)
         if args.command == "serve":
-            return _serve(settings, args, err)
+            return _serve(settings, args, err, conversation)
         if args.command == "doctor":
             from .diagnose import run_doctor
 
             return run_doctor(settings, args.backend, out)
-        return _chat(settings, args, stdin or sys.stdin, out)
+        return _chat(settings, args, stdin or sys.stdin, out, conversation)
     except FuncgemmaError as exc:
         print(f"funcgemma: {exc.message}", file=err)
         return 2 if exc.status_code < 500 else 1
@@ -68,13 +90,31 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
         return 130
 
 
-def _route(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    from .factory import make_backends
-    from .registry import default_registry
-    from .router import Router
+def _conversation(settings: Settings, args: argparse.Namespace,
+                  given: Conversation | None) -> tuple[Conversation, str, str]:
+    if given is not None:
+        return given, given.router.backend.name, CALLER_SUPPLIED
+    from .conversation import build_conversation
 
-    backends = make_backends(settings, args.backend)
-    result = Router(backends.router, default_registry(), settings=settings).route(args.text)
+    try:
+        return build_conversation(settings, args.backend)
+    except (BackendUnavailable, ConfigurationError) as exc:
+        raise BackendUnavailable(f"no model backend is available: {exc.message} "
+                                 "(`funcgemma doctor` shows what was tried)") from exc
+
+
+def _route(settings: Settings, args: argparse.Namespace, out: TextIO,
+           given: Conversation | None) -> int:
+    if given is not None:
+        router = given.router
+    else:
+        from .factory import make_backends
+        from .registry import default_registry
+        from .router import Router
+
+        backends = make_backends(settings, args.backend)
+        router = Router(backends.router, default_registry(), settings=settings)
+    result = router.route(args.text)
     if args.json:
         print(result.model_dump_json(), file=out)
     elif result.calls:
@@ -85,17 +125,17 @@ def _route(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _serve(settings: Settings, args: argparse.Namespace, err: TextIO) -> int:
+def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
+           given: Conversation | None) -> int:
     import uvicorn
 
     from .api import Service, create_app
-    from .conversation import build_conversation
 
     if not _is_loopback(args.host) and not settings.api_key:
-        print(f"funcgemma: refusing to listen on {args.host} without FUNCGEMMA_API_KEY; "
-              "set it (clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
+        print(f"funcgemma: refusing to listen on {args.host} without FUNCGEMMA_API_KEY; set it "
+              "(clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
         return 2
-    conversation, kind, reason = build_conversation(settings, args.backend)
+    conversation, kind, reason = _conversation(settings, args, given)
     print(f"funcgemma: backend {kind} ({reason}); listening on http://{args.host}:{args.port}",
           file=err, flush=True)
     app = create_app(Service(conversation, settings, kind, reason))
@@ -114,13 +154,21 @@ def _read_line(stdin: TextIO, out: TextIO, session: object | None) -> str | None
     return None if line == "" else line.rstrip("\n")
 
 
-def _chat(settings: Settings, args: argparse.Namespace, stdin: TextIO, out: TextIO) -> int:
-    from .conversation import build_conversation
+def _chat(settings: Settings, args: argparse.Namespace, stdin: TextIO, out: TextIO,
+          given: Conversation | None) -> int:
+    conversation, kind, reason = _conversation(settings, args, given)
+    try:
+        return _chat_loop(conversation, kind, reason, settings, stdin, out)
+    finally:
+        if given is None:
+            conversation.close()
 
-    conversation, kind, reason = build_conversation(settings, args.backend)
+
+def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Settings,
+               stdin: TextIO, out: TextIO) -> int:
     print(f"funcgemma chat · backend: {kind} ({reason})\n{HELP}", file=out)
     _show_due(conversation, out)
-    session = None
+    session: Any = None
     if stdin is sys.stdin and stdin.isatty() and out is sys.stdout:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory
@@ -136,53 +184,60 @@ def _chat(settings: Settings, args: argparse.Namespace, stdin: TextIO, out: Text
         text = line.strip()
         if not text:
             continue
-        if text == "/functions":
-            for spec in conversation.registry:
-                print(f"  {spec.name}: {spec.summary}", file=out)
-            continue
-        if text == "/reminders":
-            _list_reminders(conversation, out)
-            continue
-        if text == "/reset":
-            conversation.reset(sid)
-            sid = os.urandom(8).hex()
-            print("(new session)", file=out)
-            continue
-        if text.startswith("/") and " " not in text:
-            print(f"unknown command {text}; {HELP}", file=out)
-            continue
         try:
-            turn = conversation.start(text, sid)
-            for call in turn.route.calls:
-                args_text = json.dumps(call.arguments, ensure_ascii=False)
-                print(f"  [{call.name} {args_text} · {turn.route.source}, "
-                      f"{turn.route.latency_ms:.0f} ms]", file=out)
-            print("bot> ", end="", file=out, flush=True)
-            for piece in turn.chunks():
-                print(piece, end="", file=out, flush=True)
-            print(file=out)
+            if text == "/functions":
+                for spec in conversation.registry:
+                    print(f"  {spec.name}: {spec.summary}", file=out)
+            elif text == "/reminders":
+                _list_reminders(conversation, out)
+            elif text == "/reset":
+                conversation.reset(sid)
+                sid = os.urandom(8).hex()
+                print("(new session)", file=out)
+            elif text == "/help":
+                print(HELP, file=out)
+            elif text.startswith("/") and " " not in text:
+                print(f"unknown command {text}; {HELP}", file=out)
+            else:
+                _turn(conversation, text, sid, out)
         except FuncgemmaError as exc:
             print(f"\n(error: {exc.message})", file=out)
 
 
-def _list_reminders(conversation: object, out: TextIO) -> None:
-    store = conversation.ctx.reminder_store()  # type: ignore[attr-defined]
-    items = store.list()
+def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
+    turn = conversation.start(text, sid)
+    for call in turn.route.calls:
+        args_text = json.dumps(call.arguments, ensure_ascii=False)
+        print(f"  [{call.name} {args_text} · {turn.route.source}, "
+              f"{turn.route.latency_ms:.0f} ms]", file=out)
+    print("bot> ", end="", file=out, flush=True)
+    for piece in turn.chunks():
+        print(piece, end="", file=out, flush=True)
+    print(file=out)
+
+
+def _when(reminder: Reminder, conversation: Conversation) -> str:
+    """A reminder's time on the user's clock (the one the functions use)."""
+    zone = conversation.ctx.now().tzinfo
+    return reminder.due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _list_reminders(conversation: Conversation, out: TextIO) -> None:
+    items = conversation.ctx.reminder_store().list()
     if not items:
         print("  (no reminders)", file=out)
     for r in items:
-        print(f"  #{r.id} {r.due.astimezone().strftime('%Y-%m-%d %H:%M')}  {r.what}", file=out)
+        done = "  (shown)" if r.notified else ""
+        print(f"  #{r.id} {_when(r, conversation)}  {r.what}{done}", file=out)
 
 
-def _show_due(conversation: object, out: TextIO) -> None:
-    ctx = conversation.ctx  # type: ignore[attr-defined]
+def _show_due(conversation: Conversation, out: TextIO) -> None:
+    ctx = conversation.ctx
     try:
         store = ctx.reminder_store()
         due = store.due(ctx.now())
-    except Exception as exc:  # noqa: BLE001 - a broken store must not stop the chat
-        log.warning("could not read reminders: %s", exc)
-        return
-    for r in due:
-        print(f"⏰ reminder due: {r.what} ({r.due.astimezone().strftime('%Y-%m-%d %H:%M')})", file=out)
-    if due:
+        for r in due:
+            print(f"⏰ reminder due: {r.what} ({_when(r, conversation)})", file=out)
         store.mark_notified([r.id for r in due])
+    except FuncgemmaError as exc:  # a broken store must not stop the chat
+        log.warning("could not read reminders: %s", exc.message)

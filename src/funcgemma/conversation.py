@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends.base import Backend
-from .errors import FuncgemmaError, InvalidRequest
+from .errors import InvalidRequest
 from .functions.context import FunctionContext
 from .registry import FunctionRegistry
 from .router import Router, check_text
@@ -30,6 +30,15 @@ SYSTEM_PROMPT = (
     "You are funcgemma, a friendly assistant running on the user's own computer. "
     "Answer briefly and in the language the user wrote in."
 )
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What running one routed call gave: a result dict, or an error text."""
+
+    name: str
+    result: dict[str, Any] | None
+    error: str | None
 
 
 @dataclass
@@ -103,17 +112,32 @@ class Conversation:
                 self._sessions.popitem(last=False)
 
     def run_function(self, route: RouteResult) -> tuple[dict[str, Any] | None, str | None]:
-        if not route.calls:
+        """Run the first routed call: (result, None), or (None, error) when it fails."""
+        outcomes = self.run_calls(route)
+        if not outcomes:
             return None, None
-        call = route.calls[0]
-        spec = self.registry.get(call.name)
-        try:
-            params = spec.params.model_validate(call.arguments)
-            result = spec.handler(params, self.ctx)
-        except Exception as exc:  # noqa: BLE001 - any handler failure becomes a polite reply
-            log.warning("function %s failed: %s", call.name, type(exc).__name__, exc_info=True)
-            return None, f"{call.name} failed: {type(exc).__name__}"
-        return result, None
+        return outcomes[0].result, outcomes[0].error
+
+    def run_calls(self, route: RouteResult) -> list[CallOutcome]:
+        """Run every routed call in order. A failing handler never raises: its error
+        text is kept so the chat model can apologise instead of making up a result."""
+        outcomes = []
+        for call in route.calls:
+            spec = self.registry.get(call.name)
+            try:
+                params = spec.params.model_validate(call.arguments)
+                result = spec.handler(params, self.ctx)
+            except Exception as exc:  # noqa: BLE001 - any handler failure becomes a polite reply
+                log.warning("function %s failed: %s", call.name, type(exc).__name__, exc_info=True)
+                outcomes.append(CallOutcome(call.name, None, f"{call.name} failed: "
+                                            f"{type(exc).__name__}"))
+            else:
+                outcomes.append(CallOutcome(call.name, result, None))
+        return outcomes
+
+    def close(self) -> None:
+        """Release what the functions opened (the weather HTTP client)."""
+        self.ctx.close()
 
     def start(self, message: str, session_id: str | None = None) -> Turn:
         message = check_text(message, max_chars=self.settings.max_text_chars)
@@ -121,14 +145,15 @@ class Conversation:
             raise InvalidRequest("`session_id` must be 1-128 characters.")
         sid = session_id or uuid.uuid4().hex
         route = self.router.route(message)
-        result, error = self.run_function(route)
-        messages = self._chat_messages(sid, message, route, result, error)
+        outcomes = self.run_calls(route)
+        messages = self._chat_messages(sid, message, outcomes)
         stream = self.chat.stream(messages, options=self.options)
+        first = outcomes[0] if outcomes else CallOutcome("", None, None)
         return Turn(
             session_id=sid,
             route=route,
-            function_result=result,
-            function_error=error,
+            function_result=first.result,
+            function_error=first.error,
             _stream=stream,
             _on_done=lambda reply: self._remember(sid, message, reply),
         )
@@ -136,34 +161,29 @@ class Conversation:
     def ask(self, message: str, session_id: str | None = None) -> ChatReply:
         return self.start(message, session_id).collect()
 
-    def _chat_messages(
-        self,
-        sid: str,
-        message: str,
-        route: RouteResult,
-        result: dict[str, Any] | None,
-        error: str | None,
-    ) -> list[Message]:
+    def _chat_messages(self, sid: str, message: str, outcomes: list[CallOutcome]) -> list[Message]:
         system = SYSTEM_PROMPT
-        if route.calls:
-            call = route.calls[0]
-            if error:
+        for outcome in outcomes:
+            if outcome.error:
                 system += (
-                    f"\nThe tool `{call.name}` failed ({error}). Apologise briefly, say the "
-                    "request could not be completed right now, and do not make up a result."
+                    f"\nThe tool `{outcome.name}` failed ({outcome.error}). Apologise briefly, "
+                    "say the request could not be completed right now, and do not make up a "
+                    "result."
                 )
             else:
-                payload = json.dumps(result, ensure_ascii=False, default=str)
+                payload = json.dumps(outcome.result, ensure_ascii=False, default=str)
                 system += (
-                    f"\nThe tool `{call.name}` was run for this message and returned:\n{payload}\n"
-                    "Base your answer on it. If it contains an \"error\", tell the user plainly "
-                    "and do not invent data."
+                    f"\nThe tool `{outcome.name}` was run for this message and returned:\n"
+                    f"{payload}\nBase your answer on it. If it contains an \"error\", tell the "
+                    "user plainly and do not invent data."
                 )
         return [Message(role="system", content=system), *self.history(sid),
                 Message(role="user", content=message)]
 
 
-def build_conversation(settings: Settings, backend: str | None = None) -> tuple[Conversation, str, str]:
+def build_conversation(
+    settings: Settings, backend: str | None = None
+) -> tuple[Conversation, str, str]:
     """Everything the CLI and API need, from settings. Returns (conversation, kind, reason)."""
     from .factory import make_backends
     from .registry import default_registry
@@ -172,7 +192,8 @@ def build_conversation(settings: Settings, backend: str | None = None) -> tuple[
     registry = default_registry()
     router = Router(backends.router, registry, settings=settings)
     ctx = FunctionContext(settings=settings)
-    return Conversation(router, backends.chat, registry, ctx, settings), backends.kind, backends.reason
+    conversation = Conversation(router, backends.chat, registry, ctx, settings)
+    return conversation, backends.kind, backends.reason
 
 
-__all__ = ["Conversation", "Turn", "build_conversation", "FuncgemmaError"]
+__all__ = ["CallOutcome", "Conversation", "Turn", "build_conversation"]

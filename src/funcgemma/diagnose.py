@@ -26,20 +26,27 @@ def embedded_report(settings: Settings) -> dict[str, Any]:
 
 
 def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
+    """Print the report; 0 when some backend is usable. Loads no model: the selection is
+    what `auto` would pick, decided the same way (factory.select_backend)."""
     from .backends.ollama import make_client
     from .doctor import format_report, ollama_report
-    from .factory import make_backends
+    from .factory import select_backend
 
     print("== Ollama", file=out)
-    report = ollama_report(make_client(settings), settings.router_model, settings.chat_model)
+    client = make_client(settings, timeout=min(settings.timeout_s, 5.0))
+    try:
+        report = ollama_report(client, settings.router_model, settings.chat_model)
+    finally:
+        client.close()
     print(format_report(report), file=out)
     print("== Embedded (llama.cpp)", file=out)
-    print(json.dumps(embedded_report(settings), indent=2, ensure_ascii=False, default=str), file=out)
+    embedded = embedded_report(settings)
+    print(json.dumps(embedded, indent=2, ensure_ascii=False, default=str), file=out)
     print("== Selection", file=out)
     try:
-        backends = make_backends(settings, backend)
+        selection = select_backend(settings, backend)
     except FuncgemmaError as exc:
         print(f"no usable backend: {exc.message}", file=out)
         return 1
-    print(f"backend: {backends.kind} ({backends.reason})", file=out)
+    print(f"backend: {selection.kind} ({selection.reason})", file=out)
     return 0

@@ -1,7 +1,8 @@
 """Build the router and chat backends from settings, including `auto` selection.
 
 `auto` picks Ollama when it is reachable and has both models, else the embedded
-llama.cpp backend, and always says which one and why.
+llama.cpp backend, and always says which one and why. `select_backend` decides without
+loading anything (what `funcgemma doctor` shows); `make_backends` then builds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ class Backends:
     reason: str
 
 
+@dataclass(frozen=True)
+class Selection:
+    kind: str  # "ollama" | "llamacpp"
+    reason: str
+
+
 def embedded_available() -> tuple[bool, str]:
     if importlib.util.find_spec("llama_cpp") is None:
         return False, "llama-cpp-python is not installed (run ./setup.sh)"
@@ -34,13 +41,13 @@ def embedded_available() -> tuple[bool, str]:
 def make_ollama(settings: Settings, reason: str) -> Backends:
     from .backends.ollama import OllamaBackend, make_client
 
-    client = make_client(settings)
+    # The router gets its own client: routing has its own, shorter deadline.
     router = OllamaBackend(
-        client, settings.router_model, keep_alive=settings.keep_alive,
-        num_ctx=settings.router_num_ctx, role="router",
+        make_client(settings, timeout=settings.route_timeout_s), settings.router_model,
+        keep_alive=settings.keep_alive, num_ctx=settings.router_num_ctx, role="router",
     )
     chat = OllamaBackend(
-        client, settings.chat_model, keep_alive=settings.keep_alive,
+        make_client(settings), settings.chat_model, keep_alive=settings.keep_alive,
         num_ctx=settings.chat_num_ctx, role="chat",
     )
     return Backends(router=router, chat=chat, kind="ollama", reason=reason)
@@ -53,23 +60,36 @@ def make_llamacpp(settings: Settings, reason: str) -> Backends:
     return Backends(router=router, chat=chat, kind="llamacpp", reason=reason)
 
 
-def make_backends(settings: Settings, backend: str | None = None) -> Backends:
+def select_backend(settings: Settings, backend: str | None = None) -> Selection:
+    """Which backend `backend` (or FUNCGEMMA_BACKEND) means here, and why."""
     choice = backend or settings.backend
     if choice == "ollama":
-        return make_ollama(settings, "chosen with --backend ollama / FUNCGEMMA_BACKEND")
+        return Selection("ollama", "chosen with --backend ollama / FUNCGEMMA_BACKEND")
     if choice == "llamacpp":
-        return make_llamacpp(settings, "chosen with --backend llamacpp / FUNCGEMMA_BACKEND")
+        return Selection("llamacpp", "chosen with --backend llamacpp / FUNCGEMMA_BACKEND")
     if choice != "auto":
         raise BackendUnavailable(f"Unknown backend {choice!r}; use auto, ollama or llamacpp.")
     from .backends.ollama import is_ready, make_client
 
-    ready, why = is_ready(make_client(settings), [settings.router_model, settings.chat_model])
+    client = make_client(settings, timeout=min(settings.timeout_s, 5.0))
+    try:
+        ready, why = is_ready(client, [settings.router_model, settings.chat_model])
+    finally:
+        client.close()
     if ready:
-        return make_ollama(settings, f"auto: Ollama at {settings.ollama_host} has the models")
+        return Selection("ollama", f"auto: Ollama at {settings.ollama_host} has the models")
     ok, emb_why = embedded_available()
     if ok:
-        return make_llamacpp(settings, f"auto: embedded llama.cpp, because {why}")
+        return Selection("llamacpp", f"auto: embedded llama.cpp, because {why}")
     raise BackendUnavailable(
         f"No backend available: {why}, and {emb_why}. Start Ollama (`ollama serve`) "
         "or run ./setup.sh to install the embedded backend."
     )
+
+
+def make_backends(settings: Settings, backend: str | None = None) -> Backends:
+    selection = select_backend(settings, backend)
+    log.info("backend %s (%s)", selection.kind, selection.reason)
+    if selection.kind == "ollama":
+        return make_ollama(settings, selection.reason)
+    return make_llamacpp(settings, selection.reason)

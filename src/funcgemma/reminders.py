@@ -7,6 +7,7 @@ mid-write loses nothing that was already committed.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -52,24 +53,37 @@ class ReminderStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise ConfigurationError(
-                f"Cannot open the reminder database {self.path}: {exc}. "
+                f"Cannot create {self.path.parent} for the reminder database: {exc}. "
                 "Set FUNCGEMMA_DATA_DIR to a writable directory."
             ) from exc
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
         try:
             db.execute("PRAGMA busy_timeout=10000")
             db.execute("PRAGMA synchronous=FULL")
             yield db
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.rollback()
+            raise self._failed(exc) from exc
         finally:
             db.close()
+
+    def _failed(self, exc: sqlite3.Error) -> ConfigurationError:
+        return ConfigurationError(
+            f"The reminder database {self.path} failed: {exc}. "
+            "Set FUNCGEMMA_DATA_DIR to a writable directory."
+        )
 
     def add(self, what: str, due: datetime, *, said: str = "") -> Reminder:
         now = datetime.now(timezone.utc)
@@ -99,7 +113,7 @@ class ReminderStore:
             rows = db.execute(query + " ORDER BY due_utc, id").fetchall()
         return [_row(r) for r in rows]
 
-    def due(self, now: datetime) -> list[Reminder]:
+    def due(self, now: datetime) -> builtins.list[Reminder]:
         """Reminders whose time has come and that were not shown yet."""
         with self._connect() as db:
             rows = db.execute(

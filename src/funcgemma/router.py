@@ -32,6 +32,11 @@ def check_text(text: object, *, max_chars: int) -> str:
         raise InvalidRequest("`text` contains a NUL byte; send plain text.")
     if not text.strip():
         raise InvalidRequest("`text` is empty; send the message to route.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # a lone surrogate (JSON "\ud800") cannot be tokenised nor sent back as UTF-8
+        raise InvalidRequest("`text` is not valid Unicode (it has a lone surrogate).") from None
     if len(text) > max_chars:
         raise TextTooLong(
             f"`text` has {len(text)} characters; the limit is {max_chars} "
@@ -93,8 +98,18 @@ class Router:
     def _calls_from(
         self, completion: Completion, *, user_text: str
     ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
-        native = [c for c in (self.registry.try_validate(c) for c in completion.tool_calls) if c]
-        if native and len(native) == len(completion.tool_calls):
+        typed = self._typed_calls(user_text)
+        native: list[Call] = []
+        failed = echoes = 0
+        for tool_call in completion.tool_calls:
+            call = self.registry.try_validate(tool_call)
+            if call is None:
+                failed += 1  # empty name (Ollama's regex miss), unknown name, bad arguments
+            elif _key(call) in typed:
+                echoes += 1
+            else:
+                native.append(call)
+        if native and not failed:
             return _dedupe(native), "tools_api"
         raw = render.restore_markers(completion.text)
         outcome = parsing.extract_calls(raw, self.registry.names)
@@ -102,20 +117,24 @@ class Router:
         parsed = []
         for pc in outcome.calls:
             if len(pc.raw) > 8 and _squash(pc.raw) in squashed_user:
-                log.debug("dropped a call the model echoed from the user's text")
+                echoes += 1
                 continue
             call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
-            if call:
+            if call is None:
+                failed += 1
+            elif _key(call) in typed:
+                echoes += 1
+            else:
                 parsed.append(call)
         calls = _dedupe(native + parsed)
         if calls:
-            return calls, ("tools_api" if native and not parsed else "fallback")
-        broken_native = bool(completion.tool_calls)
-        if broken_native or outcome.saw_call_syntax:
-            if outcome.calls and not parsed and all(
-                _squash(pc.raw) in squashed_user for pc in outcome.calls
-            ):
-                return [], "none"  # only echoes of injected text
+            return calls, ("fallback" if parsed else "tools_api")
+        if echoes:
+            log.debug("dropped %d call(s) the model echoed from the user's text", echoes)
+        echoed_text = bool(raw.strip()) and _squash(raw) in squashed_user
+        unexplained_syntax = outcome.saw_call_syntax and not echoes and not echoed_text
+        truncated = completion.done_reason == "length" and not raw.strip() and not echoes
+        if failed or unexplained_syntax or truncated:
             detail = "truncated by the token limit" if completion.done_reason == "length" else (
                 "not a valid call of a registered function"
             )
@@ -125,12 +144,27 @@ class Router:
             )
         return [], "none"
 
+    def _typed_calls(self, user_text: str) -> frozenset[str]:
+        """Calls spelt out in the user's own text. A model that repeats one is echoing
+        data, not choosing a function, so such calls are never returned."""
+        found = parsing.extract_calls(user_text, self.registry.names)
+        keys = set()
+        for pc in found.calls:
+            call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
+            if call is not None:
+                keys.add(_key(call))
+        return frozenset(keys)
+
+
+def _key(call: Call) -> str:
+    return call.model_dump_json()
+
 
 def _dedupe(calls: list[Call]) -> list[Call]:
     seen: set[str] = set()
     out = []
     for call in calls:
-        key = call.model_dump_json()
+        key = _key(call)
         if key not in seen:
             seen.add(key)
             out.append(call)

@@ -38,9 +38,10 @@ class Settings(BaseSettings):
     chat_gguf: Path | None = None
     router_lora: Path | None = None
     use_default_adapter: bool = True
+    router_call_bias: float | None = None
     n_threads: int | None = None
-    router_n_ctx: int = 4096
-    chat_n_ctx_embedded: int = 2048
+    embedded_router_n_ctx: int = 4096
+    embedded_chat_n_ctx: int = 2048
     queue_size: int = 64
     queue_timeout_s: float = 30.0
     # Service

@@ -35,6 +35,13 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R(r"\bno\b"), " "),
     (_R(r"\b(?:tmrw|tmr|tomorow|tommorow|tommorrow|tomorro)\b", regex.I), "tomorrow"),
     (_R(r"\btonite\b", regex.I), "tonight"),
+    # "tonight at 8" is 8pm; dateparser returns now for it, and 8:30 *am* for "at 8:30"
+    (_R(r"\btonight\s+(?:at\s+)?(?=\d{1,2}+(?::\d{2})?+(?!\s*(?:[ap]\.?m|o'clock)))", regex.I),
+     "today pm "),
+    (_R(r"\b(?:an\s+hour\s+and\s+a\s+half|1\.5\s+hours?)\b", regex.I), "90 minutes"),
+    (_R(r"\bhalf\s+an\s+hour\b", regex.I), "30 minutes"),
+    (_R(r"\b(\d+)\s*mins?\b", regex.I), r"\1 minutes"),
+    (_R(r"\b(\d+)\s*hrs?\b", regex.I), r"\1 hours"),
     (_R(r"\b(?:this\s+)?weekend\b", regex.I), "saturday"),
     (_R(r"今週末|週末|土日"), " saturday "),
     (_R(r"明後日|あさって"), " in 2 days "),
@@ -47,9 +54,13 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R(r"来週"), " next week "),
     (_R(r"(\d{1,2})月(\d{1,2})日"), r" \1/\2 "),
     (_R(r"(\d+)\s*分後"), r" in \1 minutes "),
+    (_R(r"(\d+)\s*時間半後"), lambda m: f" in {int(m.group(1)) * 60 + 30} minutes "),
     (_R(r"(\d+)\s*時間後"), r" in \1 hours "),
     (_R(r"(\d+)\s*日後"), r" in \1 days "),
     (_R(r"(?:朝|午前)の?"), " am "),
+    # 午後/夕方 without a clock time: the afternoon (3pm) and early evening (6pm)
+    (_R(r"(?:午後|昼過ぎ)(?!の?\s*\d)"), " 3:00pm "),
+    (_R(r"夕方(?!の?\s*\d)"), " 6:00pm "),
     (_R(r"(?:夜|晩|夕方|午後)の?"), " pm "),
     (_R(r"正午|お昼"), " noon "),
     (_R(r"(\d{1,2})時半"), r" \1:30 "),
@@ -60,6 +71,8 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
 _PART_THEN_CLOCK = _R(r"\b(am|pm)\s+(\d{1,2}(?::\d{2})?)")
 _CLOCK = _R(r"\d{1,2}\s*(?::\d{2}|am|pm|a\.m\.|p\.m\.|o'clock)|\bnoon\b|\btonight\b|\bmorning\b|"
             r"\bevening\b|\bafternoon\b|\bnight\b|\bminutes?\b|\bhours?\b|\bnow\b", regex.I)
+# A clock time and nothing else ("8時", "at 7"): 12-hour reading, the next one to come.
+_BARE_CLOCK = _R(r"(?:at\s+)?(\d{1,2})(?::(\d{2}))?", regex.I)
 _NEXT_DAY = _R(r"\bnext (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", regex.I)
 
 
@@ -73,6 +86,9 @@ def normalise(text: str) -> str:
     text = regex.sub(r"(?<![\d:]\s*)\bam\b(?!\s*\d)", " 9:00am", text)  # 朝 alone: morning
     text = regex.sub(r"(?<![\d:]\s*)\bpm\b(?!\s*\d)", " 7:00pm", text)  # 夜 alone: evening
     text = regex.sub(r"(\d{1,2}:\d{2})\s+(am|pm)", r"\1\2", text)
+    # "at 7" is a clock time; dateparser reads a bare 7 as a month or a day
+    text = regex.sub(r"\bat\s+(\d{1,2})\b(?![:.]?\d|\s*(?:[ap]\.?m\b|o'clock))", r"at \1:00",
+                     text, flags=regex.I)
     return " ".join(text.split())
 
 
@@ -97,6 +113,12 @@ def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
         monday_next = naive_now.date() + timedelta(days=7 - naive_now.weekday())
         while found.date() < monday_next:
             found += timedelta(days=7)
+    bare = _BARE_CLOCK.fullmatch(cleaned)
+    if bare and 1 <= int(bare.group(1)) <= 11:
+        # "8時" at 14:30 means 20:00 today, not 08:00 tomorrow: take the nearer reading.
+        evening = found - timedelta(hours=12)
+        if evening > naive_now:
+            found = evening
     return found, bool(_CLOCK.search(cleaned))
 
 

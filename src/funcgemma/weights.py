@@ -115,6 +115,20 @@ def router_lora(settings: Settings) -> Path | None:
     return None
 
 
+def router_call_bias(settings: Settings, lora: Path | None) -> float:
+    """The call/no-call threshold: FUNCGEMMA_ROUTER_CALL_BIAS, else the one calibrated for
+    the adapter (its `.json` sidecar, written by tools/finetune.py), else 0."""
+    if settings.router_call_bias is not None:
+        return settings.router_call_bias
+    if lora is not None:
+        try:
+            meta = json.loads(lora.with_suffix(".json").read_text())
+            return float(meta.get("call_bias", 0.0))
+        except (OSError, ValueError, TypeError):
+            pass
+    return 0.0
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for role, find in (("router", router_gguf), ("chat", chat_gguf), ("router_lora", router_lora)):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from ..conversation import Conversation
 from ..errors import TextTooLong, Unauthorized
@@ -26,7 +26,13 @@ class Service:
 
 
 def create_app(service: Service) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.conversation.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="funcgemma",
         version="0.1.0",
         description="Local function routing (FunctionGemma) and chat. Errors are "
@@ -36,13 +42,17 @@ def create_app(service: Service) -> FastAPI:
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         key = service.settings.api_key
         if key:
             sent = request.headers.get("authorization", "")
             token = sent[7:] if sent.lower().startswith("bearer ") else ""
             if not hmac.compare_digest(token.encode(), key.encode()):
-                return error_response(Unauthorized("Missing or wrong bearer token (FUNCGEMMA_API_KEY)."))
+                return error_response(
+                    Unauthorized("Missing or wrong bearer token (FUNCGEMMA_API_KEY).")
+                )
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
             return error_response(TextTooLong(f"Request body over {MAX_BODY_BYTES} bytes."))
@@ -53,6 +63,3 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(router)
     return app
 
-
-def json_error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "retryable": False}}, status)

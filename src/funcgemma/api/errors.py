@@ -54,4 +54,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
-        return JSONResponse(_body("internal", "Internal error; see the server log."), status_code=500)
+        body = _body("internal", "Internal error; see the server log.")
+        return JSONResponse(body, status_code=500)

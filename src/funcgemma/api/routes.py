@@ -71,9 +71,10 @@ def functions(request: Request) -> dict[str, Any]:
     registry = _service(request).conversation.registry
     return {
         "functions": [
-            {"name": s.name, "description": s.summary, "parameters": s.tool_schema()["function"]["parameters"],
-             "examples": list(s.examples)}
-            for s in registry
+            {"name": tool["function"]["name"], "description": tool["function"]["description"],
+             "parameters": tool["function"]["parameters"],
+             "examples": list(registry.get(tool["function"]["name"]).examples)}
+            for tool in registry.tools()
         ]
     }
 

@@ -145,10 +145,13 @@ class LlamaCppRouter:
     name = "llamacpp"
     supports_native_tools = False
 
-    def __init__(self, llm: Any, *, model: str, lock: FairLock, adapter: str | None = None
-                 ) -> None:
+    def __init__(self, llm: Any, *, model: str, lock: FairLock, adapter: str | None = None,
+                 call_bias: float = 0.0) -> None:
         self.engine = LlamaEngine(llm)
         self.llm = llm
+        # Subtracted from the <start_function_call> logit at the first step: the one
+        # decision between "call" and "no call", calibrated on dev data for an adapter.
+        self.call_bias = call_bias
         self.model = model
         self.adapter = adapter
         self.lock = lock
@@ -199,7 +202,12 @@ class LlamaCppRouter:
         with self.lock.hold():
             try:
                 logits, evaluated = self.engine.prefill(ids)
-                result = decoder.decode(self.engine, int(np.argmax(logits)), user_text=user_text,
+                start_call = self.markers[render.START_CALL]
+                call_logit = float(logits[start_call])
+                logits[start_call] = -np.inf
+                margin = call_logit - float(logits.max())
+                first = start_call if margin > self.call_bias else int(np.argmax(logits))
+                result = decoder.decode(self.engine, first, user_text=user_text,
                                         max_tokens=options.max_tokens)
             except RuntimeError as exc:  # llama_decode failure
                 self.engine.truncate(0)
@@ -207,7 +215,7 @@ class LlamaCppRouter:
         self.last_stats = {"prompt_tokens": len(ids), "evaluated": evaluated,
                            "cached": len(ids) - evaluated, "generated": result.generated,
                            "forced": result.forced, "drafted": result.drafted,
-                           "passes": result.passes}
+                           "passes": result.passes, "call_margin": round(margin, 4)}
         log.debug("router stats %s", self.last_stats)
         return Completion(
             text=render.restore_markers(result.text),
@@ -316,13 +324,14 @@ def make_embedded(settings: Settings) -> tuple[LlamaCppRouter, LlamaCppChat]:
         router_path = weights.router_gguf(settings)
         lora = weights.router_lora(settings)
         chat_path = weights.chat_gguf(settings)
-        router_llm = load_llama(router_path, n_ctx=settings.router_n_ctx,
+        router_llm = load_llama(router_path, n_ctx=settings.embedded_router_n_ctx,
                                 n_threads=settings.n_threads, lora=lora)
-        chat_llm = load_llama(chat_path, n_ctx=settings.chat_n_ctx_embedded,
+        chat_llm = load_llama(chat_path, n_ctx=settings.embedded_chat_n_ctx,
                               n_threads=settings.n_threads)
     name = router_path.stem + (f"+{lora.stem}" if lora else "")
     router = LlamaCppRouter(
         router_llm, model=name, adapter=str(lora) if lora else None,
+        call_bias=weights.router_call_bias(settings, lora),
         lock=FairLock(max_waiting=settings.queue_size, timeout_s=settings.queue_timeout_s,
                       name="router model"))
     chat = LlamaCppChat(

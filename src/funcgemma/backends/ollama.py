@@ -22,9 +22,13 @@ from ..types import Call, Completion, CompletionOptions, Message
 log = logging.getLogger(__name__)
 
 
-def make_client(settings: Settings, **kwargs: Any) -> ollama.Client:
-    """The one factory for Ollama clients (tests pass `transport=`)."""
-    return ollama.Client(host=settings.ollama_host, timeout=settings.timeout_s, **kwargs)
+def make_client(
+    settings: Settings, *, timeout: float | None = None, **kwargs: Any
+) -> ollama.Client:
+    """The one factory for Ollama clients (tests pass `transport=`); ``timeout`` defaults
+    to FUNCGEMMA_TIMEOUT_S (the router's client gets FUNCGEMMA_ROUTE_TIMEOUT_S)."""
+    return ollama.Client(host=settings.ollama_host,
+                         timeout=settings.timeout_s if timeout is None else timeout, **kwargs)
 
 
 def _host(client: ollama.Client) -> str:
@@ -38,7 +42,9 @@ def _translate(client: ollama.Client, model: str) -> Iterator[None]:
         yield
     except FuncgemmaError:
         raise
-    except ConnectionError as exc:
+    except (ConnectionError, httpx.ConnectError) as exc:
+        # ollama.Client turns httpx.ConnectError into ConnectionError, except when
+        # streaming, where the httpx error comes through as is.
         raise BackendUnavailable(
             f"Cannot reach Ollama at {host}. Is `ollama serve` running? "
             "Set FUNCGEMMA_OLLAMA_HOST if it listens elsewhere."
@@ -46,7 +52,8 @@ def _translate(client: ollama.Client, model: str) -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise BackendTimeout(
             f"Ollama at {host} did not answer in time (model {model}). "
-            "Raise FUNCGEMMA_TIMEOUT_S, or check the machine is not swapping."
+            "Raise FUNCGEMMA_ROUTE_TIMEOUT_S (routing) or FUNCGEMMA_TIMEOUT_S (chat), "
+            "or check the machine is not swapping."
         ) from exc
     except httpx.HTTPError as exc:
         raise BackendUnavailable(f"Lost the connection to Ollama at {host}: "
@@ -57,6 +64,8 @@ def _translate(client: ollama.Client, model: str) -> Iterator[None]:
                 f"Ollama has no model {model!r}: run `ollama pull {model}` "
                 "(or ./setup.sh), or set FUNCGEMMA_ROUTER_MODEL / FUNCGEMMA_CHAT_MODEL."
             ) from exc
+        if exc.status_code < 0:  # an {"error": ...} line inside a 200 stream
+            raise BackendError(f"Ollama failed while answering ({model}): {exc.error}") from exc
         raise BackendError(f"Ollama answered {exc.status_code} for {model}: {exc.error}") from exc
     except (ValueError, KeyError, TypeError) as exc:  # malformed JSON from the server
         raise BackendError(f"Ollama sent a response funcgemma cannot read: {exc}") from exc

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+
+from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ..reminders import ReminderStore
@@ -24,15 +29,40 @@ class FunctionContext:
     http: httpx.Client | None = None
     reminders: ReminderStore | None = None
     now: Callable[[], datetime] = field(default=_now)
+    _owns_http: bool = field(default=False, init=False, repr=False)
+    # handlers run on the API's worker threads: create the shared client and store once
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.now is _now and self.settings.timezone:
+            # FUNCGEMMA_TIMEZONE: the user's zone when the machine's is not theirs (a server)
+            try:
+                zone = ZoneInfo(self.settings.timezone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"FUNCGEMMA_TIMEZONE={self.settings.timezone!r} is not a time zone name; "
+                    "use one like 'Asia/Tokyo' or 'Europe/Paris'."
+                ) from exc
+            self.now = partial(datetime.now, zone)
 
     def http_client(self) -> httpx.Client:
-        if self.http is None:
-            self.http = httpx.Client(timeout=self.settings.weather_timeout_s)
-        return self.http
+        with self._lock:
+            if self.http is None:
+                self.http = httpx.Client(timeout=self.settings.weather_timeout_s)
+                self._owns_http = True
+            return self.http
+
+    def close(self) -> None:
+        """Close the HTTP client this context opened (one it was given stays open)."""
+        with self._lock:
+            if self.http is not None and self._owns_http:
+                self.http.close()
+                self.http = None
 
     def reminder_store(self) -> ReminderStore:
-        if self.reminders is None:
-            from ..reminders import ReminderStore
+        with self._lock:
+            if self.reminders is None:
+                from ..reminders import ReminderStore
 
-            self.reminders = ReminderStore(self.settings.reminders_db)
-        return self.reminders
+                self.reminders = ReminderStore(self.settings.reminders_db)
+            return self.reminders

@@ -34,7 +34,8 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
         "saved": True,
         "id": reminder.id,
         "task": reminder.what,
-        "due": reminder.due.isoformat(timespec="minutes"),
+        # stored in UTC; confirmed in the user's own time zone
+        "due": reminder.due.astimezone(due.tzinfo).isoformat(timespec="minutes"),
         "answer_with": "Confirm the reminder with its date and time.",
     }
 

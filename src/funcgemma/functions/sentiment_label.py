@@ -13,32 +13,96 @@ from pydantic import BaseModel, Field
 from ..registry import FunctionSpec
 from .context import FunctionContext
 
-_POSITIVE = (
-    "love loved lovely great good excellent amazing awesome fantastic wonderful best happy "
-    "glad enjoy enjoyed nice perfect delicious recommend brilliant beautiful fun friendly "
-    "helpful impressed superb pleasant cool thanks 最高 好き 美味しい おいしい 素晴らしい 嬉しい "
-    "うれしい 楽しい 良い よかった 満足 感動 ありがとう 便利 快適 おすすめ"
-).split()
-_NEGATIVE = (
+# English cues are whole words (so "late" does not fire inside "chocolate"); a negator
+# up to three words before a cue flips it ("not bad" is positive, "not good" negative).
+_EN_POSITIVE = frozenset((
+    "love loved loves lovely great good excellent amazing awesome fantastic wonderful best "
+    "happy glad enjoy enjoyed nice perfect delicious recommend recommended brilliant beautiful "
+    "fun friendly helpful impressed superb pleasant cool thanks thank fast clean"
+).split())
+_EN_NEGATIVE = frozenset((
     "hate hated bad terrible awful worst horrible poor sad angry disappointed disappointing "
-    "boring broken rude slow cold dirty expensive annoying useless waste never problem "
-    "refund late wrong sucks 最悪 嫌い まずい ひどい 悲しい 残念 遅い 高い 不満 がっかり 壊れ "
-    "つまらない 怒 失望 二度と 汚い 不便"
-).split()
-_NEGATION = regex.compile(r"\b(?:not|no|never|n't|isn't|wasn't|don't|didn't)\s+(\w+)", regex.I)
+    "boring broken rude slow cold dirty expensive annoying useless waste problem problems "
+    "refund late wrong sucks unhappy"
+).split())
+_EN_NEGATORS = frozenset((
+    "not no never isn't wasn't aren't weren't don't doesn't didn't can't couldn't won't "
+    "wouldn't hardly nothing"
+).split())
+# punctuation and "but" end a negator's reach: "I do not know. Great!" is positive
+_EN_TOKEN = regex.compile(r"[a-z]+(?:'[a-z]+)?|[.!?,;:]")
+_CLAUSE_END = frozenset(".!?,;:") | {"but"}
+# Japanese has no spaces: match longest cues first and mask them, so 不満足 is one cue
+# (not 不満 + 満足). I-adjectives are matched by stem in their common forms, and their
+# negative forms (美味しくない) flip the cue, as do 〜じゃない / 〜ではない after a noun.
+_JA_POSITIVE_ADJ = "美味し おいし 素晴らし 嬉し うれし 楽し 良 優し やさし".split()
+_JA_NEGATIVE_ADJ = "まず ひど 悲し 悪 遅 高 つまらな 汚 うるさ 狭 痛".split()
+_JA_POSITIVE = ("最高 好き 満足 感動 ありがとう 便利 快適 おすすめ オススメ 親切 丁寧 完璧 "
+                "大好き 気に入 素敵 感謝 いい よかった").split()
+_JA_NEGATIVE = ("最悪 嫌い 残念 不満足 不満 がっかり 失望 二度と 壊れ 怒 不便 不快 "
+                "ダメ だめ 微妙 期待外れ 不親切 気に入らな よくな").split()
+_JA_NOT = r"(?:じゃ|では)(?:ない|なかった)"
 
 
-class SentimentLabelParams(BaseModel):
-    """Label the sentiment or tone of a given text (a review, message or post)."""
+def _ja_patterns() -> list[tuple[regex.Pattern[str], str, bool]]:
+    """(pattern, cue, positive) with negated forms first, longest cues first."""
+    out: list[tuple[str, str, bool]] = []
+    for words, positive in ((_JA_POSITIVE_ADJ, True), (_JA_NEGATIVE_ADJ, False)):
+        for stem in words:
+            out.append((rf"{stem}く(?:ない|なかった|なくて)", f"{stem}くない", not positive))
+            out.append((rf"{stem}(?:い|かった|くて)(?!え)", f"{stem}い", positive))
+    for words, positive in ((_JA_POSITIVE, True), (_JA_NEGATIVE, False)):
+        for word in words:
+            out.append((rf"{word}{_JA_NOT}", f"{word}じゃない", not positive))
+            out.append((rf"{word}(?!え)", word, positive))
+    out.sort(key=lambda item: -len(item[1]))
+    return [(regex.compile(p), cue, pos) for p, cue, pos in out]
 
-    text: str = Field(description="The exact text whose sentiment to label.")
+
+_JA_CUES = _ja_patterns()
+
+
+def _english_cues(text: str) -> tuple[list[str], list[str]]:
+    pos: list[str] = []
+    neg: list[str] = []
+    words = _EN_TOKEN.findall(text.casefold().replace("\u2019", "'"))
+    negators_used: set[int] = set()
+    for i, word in enumerate(words):
+        positive = word in _EN_POSITIVE
+        if not positive and word not in _EN_NEGATIVE:
+            continue
+        negator = None
+        for j in range(i - 1, max(-1, i - 4), -1):
+            if words[j] in _CLAUSE_END:
+                break
+            if words[j] in _EN_NEGATORS or words[j].endswith("n't"):
+                negator = j
+                break
+        if negator is not None:
+            negators_used.add(negator)
+            (neg if positive else pos).append(f"{words[negator]} {word}")
+        else:
+            (pos if positive else neg).append(word)
+    # "never" on its own ("I'll never go back") is a negative cue itself
+    neg += [w for i, w in enumerate(words) if w == "never" and i not in negators_used]
+    return pos, neg
+
+
+def _japanese_cues(text: str) -> tuple[list[str], list[str]]:
+    pos: list[str] = []
+    neg: list[str] = []
+    for pattern, cue, positive in _JA_CUES:
+        if pattern.search(text):
+            (pos if positive else neg).append(cue)
+            text = pattern.sub(lambda m: " " * len(m.group()), text)
+    return pos, neg
 
 
 def label(text: str) -> tuple[str, list[str], list[str]]:
-    lowered = text.casefold()
-    negated = {m.group(1).casefold() for m in _NEGATION.finditer(text)}
-    pos = [w for w in _POSITIVE if w in lowered and w not in negated]
-    neg = [w for w in _NEGATIVE if w in lowered] + [w for w in _POSITIVE if w in negated]
+    """(positive | negative | mixed | neutral, positive cues, negative cues)."""
+    en_pos, en_neg = _english_cues(text)
+    ja_pos, ja_neg = _japanese_cues(text)
+    pos, neg = en_pos + ja_pos, en_neg + ja_neg
     if pos and neg:
         verdict = "mixed"
     elif pos:
@@ -48,6 +112,12 @@ def label(text: str) -> tuple[str, list[str], list[str]]:
     else:
         verdict = "neutral"
     return verdict, pos, neg
+
+
+class SentimentLabelParams(BaseModel):
+    """Label the sentiment or tone of a given text (a review, message or post)."""
+
+    text: str = Field(description="The exact text whose sentiment to label.")
 
 
 def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> dict[str, Any]:

@@ -24,6 +24,8 @@ WMO_CODES = {
     95: "thunderstorm", 96: "thunderstorm with hail", 99: "thunderstorm with heavy hail",
 }
 FORECAST_DAYS = 16
+_DAILY = ("weather_code", "temperature_2m_max", "temperature_2m_min",
+          "precipitation_probability_max", "wind_speed_10m_max")
 
 
 class WeatherInfoParams(BaseModel):
@@ -47,44 +49,58 @@ def _target_day(text: str | None, ctx: FunctionContext) -> date | None:
     return parse_day(text, now=ctx.now())
 
 
-def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
+def _fetch(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
+    """Geocode, then fetch the daily forecast: ``{"place": ..., "daily": ...}``, or
+    ``{"error": ...}`` for a place that does not exist. Raises httpx/parsing errors."""
     settings = ctx.settings
     client = ctx.http_client()
+    geo = client.get(
+        f"{settings.geocoding_base_url}/v1/search",
+        params={"name": params.location, "count": 1, "format": "json"},
+        timeout=settings.weather_timeout_s,
+    )
+    geo.raise_for_status()
+    places = geo.json().get("results") or []
+    if not places:
+        return {"location": params.location, "error": f"No place called "
+                f"{params.location!r} was found. Ask the user which place they mean."}
+    place = places[0]
+    fc = client.get(
+        f"{settings.weather_base_url}/v1/forecast",
+        params={
+            "latitude": place["latitude"],
+            "longitude": place["longitude"],
+            "daily": ",".join(_DAILY),
+            "timezone": "auto",
+            "forecast_days": FORECAST_DAYS,
+        },
+        timeout=settings.weather_timeout_s,
+    )
+    fc.raise_for_status()
+    daily = fc.json()["daily"]
+    days = [datetime.strptime(d, "%Y-%m-%d").date() for d in daily["time"]]
+    if not days or any(len(daily[key]) != len(days) for key in _DAILY):
+        raise ValueError("daily arrays missing or of different lengths")
+    return {"place": place, "days": days, "daily": daily}
+
+
+def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
     try:
-        geo = client.get(
-            f"{settings.geocoding_base_url}/v1/search",
-            params={"name": params.location, "count": 1, "format": "json"},
-            timeout=settings.weather_timeout_s,
-        )
-        geo.raise_for_status()
-        places = geo.json().get("results") or []
-        if not places:
-            return {"location": params.location, "error": f"No place called "
-                    f"{params.location!r} was found. Ask the user which place they mean."}
-        place = places[0]
-        fc = client.get(
-            f"{settings.weather_base_url}/v1/forecast",
-            params={
-                "latitude": place["latitude"],
-                "longitude": place["longitude"],
-                "daily": "weather_code,temperature_2m_max,temperature_2m_min,"
-                "precipitation_probability_max,wind_speed_10m_max",
-                "timezone": "auto",
-                "forecast_days": FORECAST_DAYS,
-            },
-            timeout=settings.weather_timeout_s,
-        )
-        fc.raise_for_status()
-        daily = fc.json()["daily"]
+        fetched = _fetch(params, ctx)
     except httpx.TimeoutException:
         return _unavailable(params.location, "the weather service timed out")
+    except httpx.HTTPStatusError as exc:
+        return _unavailable(params.location,
+                            f"the weather service answered HTTP {exc.response.status_code}")
     except httpx.HTTPError as exc:
         return _unavailable(params.location, f"network error: {type(exc).__name__}")
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         return _unavailable(params.location, "the weather service sent an unexpected answer")
+    if "error" in fetched:
+        return fetched
 
+    place, days, daily = fetched["place"], fetched["days"], fetched["daily"]
     day = _target_day(params.date, ctx)
-    days = [datetime.strptime(d, "%Y-%m-%d").date() for d in daily["time"]]
     name = ", ".join(p for p in (place.get("name"), place.get("admin1"), place.get("country")) if p)
     if day is None or day not in days:
         return {

@@ -1,0 +1,55 @@
+"""Calibrate the router's one decision threshold: call or no call.
+
+At the first step the model chooses between `<start_function_call>` and anything else. A
+bias b means "call only if the call token's logit beats the best alternative by more than
+b". Route the dev cases once (bias 0, recording the margin and what the call would be),
+then pick the b that maximises macro-F1 while keeping false calls on no-function messages
+under a target. Needs no retraining and no second pass over the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..metrics import NONE
+
+
+@dataclass(frozen=True)
+class Decision:
+    expected: str  # function name or "none"
+    called: str  # what the model calls when it calls ("none" if its call was unusable)
+    margin: float  # call logit minus best other logit at the first step
+
+
+def _macro_f1(pairs: Sequence[tuple[str, str]]) -> float:
+    labels = sorted({e for e, _ in pairs} | {p for _, p in pairs})
+    f1s = []
+    for label in labels:
+        tp = sum(e == p == label for e, p in pairs)
+        fp = sum(p == label != e for e, p in pairs)
+        fn = sum(e == label != p for e, p in pairs)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+def evaluate_bias(decisions: Sequence[Decision], bias: float) -> dict[str, float]:
+    pairs = [(d.expected, d.called if d.margin > bias else NONE) for d in decisions]
+    negatives = [p for e, p in pairs if e == NONE]
+    return {"bias": bias, "macro_f1": _macro_f1(pairs),
+            "false_call_rate": sum(p != NONE for p in negatives) / max(1, len(negatives))}
+
+
+def choose_bias(decisions: Sequence[Decision], *, max_false_call_rate: float = 0.03,
+                grid: Sequence[float] | None = None) -> dict[str, Any]:
+    """The bias with the best macro-F1 among those within the false-call target (or the
+    lowest false-call rate if none is), with the whole sweep for the record."""
+    grid = grid or [round(-4 + 0.25 * i, 2) for i in range(49)]  # -4 .. +8
+    sweep = [evaluate_bias(decisions, b) for b in grid]
+    ok = [s for s in sweep if s["false_call_rate"] <= max_false_call_rate]
+    best = max(ok, key=lambda s: (s["macro_f1"], -abs(s["bias"]))) if ok else min(
+        sweep, key=lambda s: (s["false_call_rate"], -s["macro_f1"]))
+    return {**best, "at_zero": evaluate_bias(decisions, 0.0), "sweep": sweep}

@@ -1,0 +1,359 @@
+"""Each function's handler with realistic parameters. Open-Meteo is faked at its HTTP
+transport with the shapes its API really returns; everything else is real."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from funcgemma.functions.celebrity_info import CelebrityInfoParams, celebrity_info
+from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder import ScheduleReminderParams, schedule_reminder
+from funcgemma.functions.sentiment_label import SentimentLabelParams, sentiment_label
+from funcgemma.functions.shopping_intent import ShoppingIntentParams, shopping_intent
+from funcgemma.functions.translation_assist import TranslationAssistParams, translation_assist
+from funcgemma.functions.travel_guide import TravelGuideParams, travel_guide
+from funcgemma.functions.weather_info import WeatherInfoParams, weather_info
+from funcgemma.reminders import ReminderStore
+from funcgemma.settings import Settings
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)  # a Wednesday
+WEATHER_KEYS = {"conditions", "temperature_max_c", "temperature_min_c",
+                "precipitation_probability_pct", "wind_max_kmh"}
+
+# --- Open-Meteo, as it answers ------------------------------------------------------
+
+GEOCODING = {
+    "kyoto": {"id": 1857910, "name": "Kyoto", "latitude": 35.02107, "longitude": 135.75385,
+              "elevation": 48.0, "feature_code": "PPLA", "country_code": "JP",
+              "admin1_id": 1857907, "timezone": "Asia/Tokyo", "population": 1459640,
+              "country_id": 1861060, "country": "Japan", "admin1": "Kyoto"},
+    "東京": {"id": 1850147, "name": "Tokyo", "latitude": 35.6895, "longitude": 139.69171,
+            "elevation": 44.0, "feature_code": "PPLC", "country_code": "JP",
+            "admin1_id": 1850144, "timezone": "Asia/Tokyo", "population": 8336599,
+            "country_id": 1861060, "country": "Japan", "admin1": "Tokyo"},
+}
+
+
+def forecast_body(start: date, days: int = 16) -> dict[str, Any]:
+    """/v1/forecast with daily arrays; every day's values differ so the day is checkable."""
+    return {
+        "latitude": 35.0, "longitude": 135.75, "generationtime_ms": 0.07,
+        "utc_offset_seconds": 32400, "timezone": "Asia/Tokyo", "timezone_abbreviation": "GMT+9",
+        "elevation": 48.0,
+        "daily_units": {"time": "iso8601", "weather_code": "wmo code",
+                        "temperature_2m_max": "°C", "temperature_2m_min": "°C",
+                        "precipitation_probability_max": "%", "wind_speed_10m_max": "km/h"},
+        "daily": {
+            "time": [(start + timedelta(days=i)).isoformat() for i in range(days)],
+            "weather_code": [[3, 61, 0, 2][i % 4] for i in range(days)],
+            "temperature_2m_max": [round(12.1 + i, 1) for i in range(days)],
+            "temperature_2m_min": [round(2.3 + i, 1) for i in range(days)],
+            "precipitation_probability_max": [10 * (i % 10) for i in range(days)],
+            "wind_speed_10m_max": [round(5.5 + i, 1) for i in range(days)],
+        },
+    }
+
+
+def open_meteo(requests: list[httpx.Request], *,
+               forecast: Callable[[httpx.Request], httpx.Response] | None = None,
+               ) -> httpx.MockTransport:
+    """Open-Meteo's geocoding and forecast endpoints; the forecast starts on NOW's day."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.url.host == "geocoding-api.open-meteo.com" and request.url.path == "/v1/search":
+            name = request.url.params.get("name", "")
+            hit = GEOCODING.get(name.casefold())
+            body: dict[str, Any] = {"generationtime_ms": 0.4}
+            if hit:
+                body["results"] = [hit]
+            return httpx.Response(200, json=body)
+        if request.url.host == "api.open-meteo.com" and request.url.path == "/v1/forecast":
+            if forecast is not None:
+                return forecast(request)
+            params = request.url.params
+            daily = params.get("daily", "").split(",")
+            if not params.get("latitude") or not all(k in daily for k in (
+                    "weather_code", "temperature_2m_max", "temperature_2m_min",
+                    "precipitation_probability_max", "wind_speed_10m_max")):
+                return httpx.Response(400, json={"error": True, "reason": "bad request"})
+            return httpx.Response(200, json=forecast_body(NOW.date()))
+        return httpx.Response(404, json={"error": True, "reason": "Not Found"})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.fixture
+def weather_ctx() -> Iterator[tuple[FunctionContext, list[httpx.Request]]]:
+    requests: list[httpx.Request] = []
+    with httpx.Client(transport=open_meteo(requests)) as client:
+        yield FunctionContext(settings=Settings(), http=client, now=lambda: NOW), requests
+
+
+def ctx_with(transport: httpx.MockTransport) -> tuple[FunctionContext, httpx.Client]:
+    client = httpx.Client(transport=transport)
+    return FunctionContext(settings=Settings(), http=client, now=lambda: NOW), client
+
+
+@pytest.mark.parametrize(("when", "day", "offset"), [
+    (None, "2025-03-12", 0),
+    ("today", "2025-03-12", 0),
+    ("tomorrow", "2025-03-13", 1),
+    ("明日", "2025-03-13", 1),
+    ("明後日", "2025-03-14", 2),
+    ("this weekend", "2025-03-15", 3),
+    ("金曜日", "2025-03-14", 2),
+])
+def test_weather_info_picks_the_asked_day(weather_ctx: tuple[FunctionContext, list[httpx.Request]],
+                                          when: str | None, day: str, offset: int) -> None:
+    ctx, requests = weather_ctx
+    result = weather_info(WeatherInfoParams(location="Kyoto", date=when), ctx)
+    assert result["date"] == day
+    assert result["location"] == "Kyoto, Kyoto, Japan"
+    assert result["temperature_max_c"] == round(12.1 + offset, 1)
+    assert result["temperature_min_c"] == round(2.3 + offset, 1)
+    assert result["precipitation_probability_pct"] == 10 * offset
+    assert result["wind_max_kmh"] == round(5.5 + offset, 1)
+    assert result["conditions"] == ["overcast", "light rain", "clear sky", "partly cloudy"][
+        offset % 4]
+    assert result["source"] == "Open-Meteo"
+    geo, fc = requests
+    assert geo.url.params["name"] == "Kyoto"
+    assert fc.url.params["latitude"] == "35.02107" and fc.url.params["longitude"] == "135.75385"
+
+
+def test_weather_info_japanese_place_name(
+        weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
+    ctx, _ = weather_ctx
+    result = weather_info(WeatherInfoParams(location="東京", date="明日"), ctx)
+    assert result["location"] == "Tokyo, Tokyo, Japan"
+    assert result["date"] == "2025-03-13"
+
+
+def test_weather_info_unknown_place(
+        weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
+    ctx, requests = weather_ctx
+    result = weather_info(WeatherInfoParams(location="Atlantisville"), ctx)
+    assert "No place called 'Atlantisville'" in result["error"]
+    assert not WEATHER_KEYS & result.keys()
+    assert len(requests) == 1, "no forecast is fetched for a place that does not exist"
+
+
+def test_weather_info_day_outside_the_forecast(
+        weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
+    ctx, _ = weather_ctx
+    result = weather_info(WeatherInfoParams(location="Kyoto", date="in 30 days"), ctx)
+    assert "No forecast for 'in 30 days'" in result["error"]
+    assert "2025-03-12 to 2025-03-27" in result["error"]
+    assert not WEATHER_KEYS & result.keys()
+
+
+def fail_with(exc: Exception) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return httpx.MockTransport(handler)
+
+
+def status(code: int) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: httpx.Response(code, text="Internal Server Error")
+
+
+OFFLINE_CASES = [
+    ("offline", fail_with(httpx.ConnectError("[Errno 111] Connection refused")),
+     "network error: ConnectError"),
+    ("timeout", fail_with(httpx.ReadTimeout("timed out")), "timed out"),
+    ("forecast 500", open_meteo([], forecast=status(500)), "answered HTTP 500"),
+    ("forecast not JSON", open_meteo([], forecast=lambda r: httpx.Response(200, text="<html>")),
+     "unexpected answer"),
+    ("forecast without daily", open_meteo([], forecast=lambda r: httpx.Response(
+        200, json={"latitude": 35.0, "longitude": 135.75})), "unexpected answer"),
+    ("forecast with short arrays", open_meteo([], forecast=lambda r: httpx.Response(
+        200, json={"daily": {**forecast_body(NOW.date())["daily"], "weather_code": [3]}})),
+     "unexpected answer"),
+]
+
+
+@pytest.mark.parametrize(("transport", "why"), [c[1:] for c in OFFLINE_CASES],
+                         ids=[c[0] for c in OFFLINE_CASES])
+def test_weather_info_unavailable_says_so_and_invents_nothing(
+        transport: httpx.MockTransport, why: str) -> None:
+    ctx, client = ctx_with(transport)
+    with client:
+        result = weather_info(WeatherInfoParams(location="Kyoto", date="tomorrow"), ctx)
+    assert set(result) == {"location", "error"}
+    assert result["error"].startswith("The forecast could not be fetched")
+    assert why in result["error"]
+    assert "do not guess" in result["error"]
+    assert not any(word in result["error"].lower() for word in ("rain", "sunny", "°", "cloud"))
+
+
+def test_weather_info_uses_configured_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url.copy_with(query=None)))
+        if request.url.path == "/v1/search":
+            return httpx.Response(200, json={"results": [GEOCODING["kyoto"]]})
+        return httpx.Response(200, json=forecast_body(NOW.date()))
+
+    settings = Settings(weather_base_url="http://meteo.local",
+                        geocoding_base_url="http://geo.local")
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        ctx = FunctionContext(settings=settings, http=client, now=lambda: NOW)
+        assert weather_info(WeatherInfoParams(location="Kyoto"), ctx)["date"] == "2025-03-12"
+    assert seen == ["http://geo.local/v1/search", "http://meteo.local/v1/forecast"]
+
+
+# --- schedule_reminder ---------------------------------------------------------------
+
+@pytest.fixture
+def reminder_ctx() -> FunctionContext:
+    return FunctionContext(settings=Settings(), now=lambda: NOW)
+
+
+def test_schedule_reminder_stores_under_data_dir_and_lists_back(
+        reminder_ctx: FunctionContext, data_dir: Path) -> None:
+    result = schedule_reminder(ScheduleReminderParams(task="call mom", time="tomorrow at 6pm"),
+                               reminder_ctx)
+    assert result["saved"] is True
+    assert result["due"] == "2025-03-13T18:00+09:00"
+    assert (data_dir / "reminders.sqlite3").is_file()
+    reopened = ReminderStore(data_dir / "reminders.sqlite3")
+    [stored] = reopened.list()
+    assert stored.id == result["id"]
+    assert stored.what == "call mom" and stored.said == "tomorrow at 6pm"
+    assert stored.due == datetime(2025, 3, 13, 18, 0, tzinfo=TOKYO)
+    assert not stored.notified
+
+
+def test_schedule_reminder_japanese_relative_time(reminder_ctx: FunctionContext) -> None:
+    result = schedule_reminder(ScheduleReminderParams(task="洗濯物を取り込む", time="30分後"),
+                               reminder_ctx)
+    assert result["due"] == "2025-03-12T15:00+09:00"
+    assert [r.what for r in reminder_ctx.reminder_store().list()] == ["洗濯物を取り込む"]
+
+
+@pytest.mark.parametrize(("when", "message"), [
+    ("yesterday at 9am", "in the past"),
+    ("when pigs fly", "Could not understand"),
+    (None, "No time was given"),
+])
+def test_schedule_reminder_bad_time_saves_nothing(reminder_ctx: FunctionContext,
+                                                  when: str | None, message: str) -> None:
+    result = schedule_reminder(ScheduleReminderParams(task="dentist", time=when), reminder_ctx)
+    assert message in result["error"] and "nothing was saved" in result["error"]
+    assert "saved" not in result
+    assert reminder_ctx.reminder_store().list() == []
+
+
+# --- shopping_intent -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("said", "iso"), [
+    ("$", "USD"), ("dollars", "USD"), (" usd ", "USD"), ("ドル", "USD"),
+    ("円", "JPY"), ("yen", "JPY"), ("¥", "JPY"), ("JPY", "JPY"),
+    ("€", "EUR"), ("Euros", "EUR"), ("ユーロ", "EUR"),
+    ("£", "GBP"), ("pounds", "GBP"), ("chf", "CHF"),
+])
+def test_shopping_intent_normalises_currency(said: str, iso: str) -> None:
+    params = ShoppingIntentParams(item="rice cooker", budget=100, currency=said)
+    assert params.currency == iso
+    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    assert intent["currency"] == iso
+
+
+def test_shopping_intent_budget_per_item() -> None:
+    params = ShoppingIntentParams(item="HDMI cable", quantity=2, budget=20, currency="$")
+    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    assert intent["quantity"] == 2 and intent["budget"] == 20 and intent["budget_per_item"] == 10
+    assert "within the budget" in intent["answer_with"]
+
+
+def test_shopping_intent_without_budget_or_quantity() -> None:
+    params = ShoppingIntentParams(item="トイレットペーパー")
+    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    assert intent["item"] == "トイレットペーパー" and intent["quantity"] == 1
+    assert "budget" not in intent and "currency" not in intent
+
+
+# --- sentiment_label -----------------------------------------------------------------
+
+SENTIMENT_CASES = [
+    ("I love this phone, the battery life is amazing", "positive"),
+    ("Best purchase I've made all year", "positive"),
+    ("The chocolate cake was delicious", "positive"),
+    ("Not bad at all, honestly.", "positive"),
+    ("The food was cold and the staff were rude", "negative"),
+    ("The movie wasn't good", "negative"),
+    ("I will never buy from them again", "negative"),
+    ("Great camera but the battery is terrible", "mixed"),
+    ("The package arrived on Tuesday.", "neutral"),
+    ("I do not know yet. Great product so far!", "positive"),
+    ("店員さんがとても親切でした", "positive"),
+    ("料理も美味しかったし、また行きたい", "positive"),
+    ("最悪の対応で、二度と行かない", "negative"),
+    ("全然美味しくなかった", "negative"),
+    ("景色は最高だけど、値段が高い", "mixed"),
+    ("明日は月曜日です", "neutral"),
+    ("不満足な結果でした", "negative"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SENTIMENT_CASES)
+def test_sentiment_label_labels_clear_texts(text: str, expected: str) -> None:
+    result = sentiment_label(SentimentLabelParams(text=text), FunctionContext(settings=Settings()))
+    assert result["label"] == expected, result["reason"]
+    assert result["text"] == text
+    if expected == "neutral":
+        assert result["reason"] == "no clear sentiment words"
+    else:
+        assert result["reason"].startswith("cue words: ")
+
+
+# --- the functions the chat model answers ---------------------------------------------
+
+def test_translation_assist_pins_text_and_language() -> None:
+    result = translation_assist(TranslationAssistParams(text="よろしくお願いします",
+                                                        target_language="English"),
+                                FunctionContext(settings=Settings()))
+    assert result["text"] == "よろしくお願いします" and result["target_language"] == "English"
+    assert "into English" in result["answer_with"]
+
+
+def test_travel_guide_mentions_trip_length() -> None:
+    ctx = FunctionContext(settings=Settings())
+    with_days = travel_guide(TravelGuideParams(destination="Lisbon", days=3), ctx)
+    assert with_days["days"] == 3 and "3-day itinerary" in with_days["answer_with"]
+    without = travel_guide(TravelGuideParams(destination="金沢"), ctx)
+    assert without["days"] is None and "the highlights" in without["answer_with"]
+
+
+def test_celebrity_info_asks_for_no_guessing() -> None:
+    result = celebrity_info(CelebrityInfoParams(name="Hayao Miyazaki"),
+                            FunctionContext(settings=Settings()))
+    assert result["name"] == "Hayao Miyazaki"
+    assert "Do not guess" in result["answer_with"]
+    json.dumps(result)  # handler results must be JSON for the chat model's system message
+
+
+def test_function_context_uses_configured_time_zone() -> None:
+    ctx = FunctionContext(settings=Settings(timezone="America/New_York"))
+    assert ctx.now().tzinfo == ZoneInfo("America/New_York")
+    fixed = FunctionContext(settings=Settings(timezone="America/New_York"), now=lambda: NOW)
+    assert fixed.now() == NOW, "an injected clock wins"
+
+
+def test_function_context_rejects_unknown_time_zone() -> None:
+    from funcgemma.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="FUNCGEMMA_TIMEZONE"):
+        FunctionContext(settings=Settings(timezone="Mars/Olympus_Mons"))

@@ -1,0 +1,162 @@
+"""The function registry: discovery, uniqueness, the pinned prompt surface, validation."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError
+
+from funcgemma.errors import ConfigurationError
+from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry, discover
+from funcgemma.render import render_declaration
+from funcgemma.types import Call
+
+GOLDEN = Path(__file__).parent / "data" / "declarations.txt"
+SEVEN = [
+    "celebrity_info",
+    "schedule_reminder",
+    "sentiment_label",
+    "shopping_intent",
+    "translation_assist",
+    "travel_guide",
+    "weather_info",
+]
+
+
+def rendered_declarations() -> str:
+    """One rendered declaration per line, in registry (name) order."""
+    return "".join(render_declaration(s.tool_schema()) + "\n" for s in default_registry())
+
+
+def test_registry_discovers_the_seven_functions() -> None:
+    specs = discover()
+    assert sorted(s.name for s in specs) == SEVEN
+    registry = default_registry()
+    assert registry.names == SEVEN
+    assert len(registry) == 7
+    assert all(s.examples for s in registry), "every function needs examples"
+    assert all(s.summary for s in registry), "every function needs a description"
+
+
+def test_registry_duplicate_name_is_a_configuration_error() -> None:
+    spec = default_registry().get("weather_info")
+    with pytest.raises(ConfigurationError, match="registered twice"):
+        FunctionRegistry([spec, spec])
+
+
+def test_registry_rejects_a_name_that_is_not_an_identifier() -> None:
+    spec = default_registry().get("weather_info")
+    bad = FunctionSpec(name="weather-info", params=spec.params, handler=spec.handler)
+    with pytest.raises(ConfigurationError, match="identifier"):
+        FunctionRegistry([bad])
+
+
+def test_registry_declarations_match_golden_file() -> None:
+    """The rendered declarations are the router's prompt surface (and what the LoRA
+    adapter was trained on): any change must be deliberate. To accept a change, run
+    `.venv/bin/python tests/test_registry.py` and review the diff of the data file."""
+    actual = rendered_declarations()
+    expected = GOLDEN.read_text(encoding="utf-8")
+    if actual != expected:
+        pytest.fail("Function declarations changed:\n" + declaration_diff(expected, actual),
+                    pytrace=False)
+
+
+def declaration_diff(expected: str, actual: str) -> str:
+    """A unified diff per function, one schema piece per line, so a changed description
+    is easy to spot in a one-line declaration."""
+
+    def by_name(text: str) -> dict[str, list[str]]:
+        out = {}
+        for line in text.splitlines():
+            name = line.split("declaration:", 1)[-1].split("{", 1)[0]
+            out[name] = line.replace("<escape>,", "<escape>,\n").splitlines()
+        return out
+
+    old, new = by_name(expected), by_name(actual)
+    parts = []
+    for name in sorted(old.keys() | new.keys()):
+        if old.get(name) != new.get(name):
+            parts.extend(difflib.unified_diff(old.get(name, []), new.get(name, []),
+                                              fromfile=f"{name} (golden)",
+                                              tofile=f"{name} (now)", lineterm=""))
+    return "\n".join(parts)
+
+
+def test_registry_declarations_spell_out_allowed_values_in_description() -> None:
+    class Params(BaseModel):
+        """Pick a unit."""
+
+        unit: str = Field(description="Temperature unit.", json_schema_extra={"enum": ["C", "F"]})
+
+    def handler(params: BaseModel, ctx: object) -> dict[str, object]:
+        return {}
+
+    schema = FunctionSpec(name="pick", params=Params, handler=handler).tool_schema()
+    prop = schema["function"]["parameters"]["properties"]["unit"]
+    assert prop["enum"] == ["C", "F"]
+    assert "One of: C, F." in prop["description"]  # Ollama drops `enum` when rendering
+
+
+def test_registry_fingerprint_changes_with_declarations() -> None:
+    registry = default_registry()
+    smaller = registry.subset(["weather_info"])
+    assert registry.fingerprint != smaller.fingerprint
+    assert registry.fingerprint == default_registry().fingerprint
+
+
+def test_registry_tools_are_cached_but_refreshed_on_register() -> None:
+    registry = default_registry().subset(["weather_info"])
+    first = registry.tools()
+    assert [t["function"]["name"] for t in first] == ["weather_info"]
+    registry.register(default_registry().get("travel_guide"))
+    assert [t["function"]["name"] for t in registry.tools()] == ["travel_guide", "weather_info"]
+
+
+def test_registry_validate_coerces_numbers_given_as_strings() -> None:
+    registry = default_registry()
+    call = registry.validate(
+        Call(name="shopping_intent", arguments={"item": "HDMI cable", "quantity": "2",
+                                                "budget": "19.99", "currency": "$"})
+    )
+    assert call.arguments == {"item": "HDMI cable", "quantity": 2, "budget": 19.99,
+                              "currency": "USD"}
+    days = registry.validate(Call(name="travel_guide", arguments={"destination": "Kyoto",
+                                                                  "days": "3"}))
+    assert days.arguments == {"destination": "Kyoto", "days": 3}
+
+
+def test_registry_validate_rejects_unknown_names() -> None:
+    registry = default_registry()
+    with pytest.raises(KeyError, match="get_stock_price"):
+        registry.validate(Call(name="get_stock_price", arguments={"ticker": "GOOG"}))
+    assert registry.try_validate(Call(name="get_stock_price")) is None
+    assert registry.try_validate(Call(name="")) is None
+
+
+def test_registry_validate_drops_empty_and_none_arguments() -> None:
+    registry = default_registry()
+    call = registry.validate(
+        Call(name="weather_info", arguments={"location": "Kyoto", "date": "", "extra": None})
+    )
+    assert call.arguments == {"location": "Kyoto"}
+    none_date = registry.validate(Call(name="weather_info", arguments={"location": "Kyoto",
+                                                                       "date": None}))
+    assert none_date.arguments == {"location": "Kyoto"}
+
+
+def test_registry_validate_rejects_bad_arguments() -> None:
+    registry = default_registry()
+    with pytest.raises(ValidationError):
+        registry.validate(Call(name="weather_info", arguments={"date": "tomorrow"}))
+    with pytest.raises(ValidationError):
+        registry.validate(Call(name="travel_guide", arguments={"destination": "Oslo",
+                                                               "days": "three"}))
+    assert registry.try_validate(Call(name="weather_info", arguments={"location": ""})) is None
+
+
+if __name__ == "__main__":  # regenerate the golden file after a deliberate change
+    GOLDEN.write_text(rendered_declarations(), encoding="utf-8")
+    print(f"wrote {GOLDEN}")

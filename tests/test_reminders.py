@@ -1,0 +1,174 @@
+"""ReminderStore: SQLite under the data dir; concurrent writers and crashes lose nothing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from funcgemma.errors import ConfigurationError
+from funcgemma.reminders import ReminderStore
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)
+SPAWN = multiprocessing.get_context("spawn")  # what macOS uses; no fork-with-threads hazards
+
+
+def test_reminders_add_get_list(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    later = store.add("dentist", NOW + timedelta(days=2), said="friday")
+    sooner = store.add("call mom", NOW + timedelta(hours=1))
+    assert later.what == "dentist" and later.said == "friday" and not later.notified
+    assert later.due == NOW + timedelta(days=2)
+    assert later.due.utcoffset() == timedelta(0), "stored and returned in UTC"
+    assert store.get(sooner.id) == sooner
+    assert [r.what for r in store.list()] == ["call mom", "dentist"], "ordered by due time"
+    with pytest.raises(KeyError):
+        store.get(999)
+
+
+def test_reminders_due_and_mark_notified(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    past = store.add("past", NOW - timedelta(minutes=5))
+    exactly = store.add("exactly now", NOW)
+    store.add("future", NOW + timedelta(minutes=5))
+    assert [r.id for r in store.due(NOW)] == [past.id, exactly.id]
+    store.mark_notified([past.id, exactly.id])
+    assert store.due(NOW) == []
+    assert [r.what for r in store.list(include_done=False)] == ["future"]
+    assert [r.notified for r in store.list()] == [True, True, False]
+    store.mark_notified([])  # nothing to do is not an error
+    assert len(store.list()) == 3
+
+
+def test_reminders_due_compares_instants_across_time_zones(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    store.add("tokyo 9am", datetime(2025, 3, 13, 9, 0, tzinfo=TOKYO))  # = 00:00 UTC
+    just_before = datetime(2025, 3, 12, 23, 59, tzinfo=timezone.utc)
+    assert store.due(just_before) == []
+    assert [r.what for r in store.due(just_before + timedelta(minutes=1))] == ["tokyo 9am"]
+
+
+def test_reminders_reopened_store_keeps_everything(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "r.sqlite3"
+    first = ReminderStore(path)
+    ids = [first.add(f"task {i}", NOW + timedelta(minutes=i)).id for i in range(5)]
+    first.mark_notified(ids[:2])
+    again = ReminderStore(path)
+    assert [r.id for r in again.list()] == ids
+    assert [r.notified for r in again.list()] == [True, True, False, False, False]
+    assert again.add("one more", NOW).id == ids[-1] + 1
+
+
+def test_reminders_unwritable_location_is_a_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigurationError, match="FUNCGEMMA_DATA_DIR"):
+        ReminderStore(blocker / "r.sqlite3")
+
+
+def test_reminders_corrupt_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigurationError, match="reminder database"):
+        ReminderStore(path)
+
+
+def test_reminders_concurrent_threads_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    shared = ReminderStore(path)
+    errors: list[BaseException] = []
+
+    def writer(n: int, own_store: bool) -> None:
+        store = ReminderStore(path) if own_store else shared
+        try:
+            for i in range(12):
+                store.add(f"t{n}-{i}", NOW + timedelta(minutes=i))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n, n % 2 == 0)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    stored = {r.what for r in shared.list()}
+    assert stored == {f"t{n}-{i}" for n in range(6) for i in range(12)}
+
+
+def add_many(path: str, prefix: str, count: int) -> None:
+    store = ReminderStore(Path(path))
+    for i in range(count):
+        store.add(f"{prefix}-{i}", NOW + timedelta(minutes=i))
+
+
+def add_then_die(path: str, count: int) -> None:
+    add_many(path, "committed", count)
+    os._exit(3)  # no cleanup, no close
+
+
+def add_forever(path: str) -> None:
+    store = ReminderStore(Path(path))
+    i = 0
+    while True:
+        store.add(f"row-{i}", NOW)
+        i += 1
+
+
+def run(target: object, *args: object) -> multiprocessing.process.BaseProcess:
+    proc = SPAWN.Process(target=target, args=args)  # type: ignore[attr-defined]
+    proc.start()
+    return proc
+
+
+def test_reminders_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    ReminderStore(path)
+    procs = [run(add_many, str(path), name, 25) for name in ("a", "b")]
+    add_many(str(path), "parent", 25)  # the parent writes at the same time
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    stored = [r.what for r in ReminderStore(path).list()]
+    assert len(stored) == 75
+    assert set(stored) == {f"{p}-{i}" for p in ("a", "b", "parent") for i in range(25)}
+
+
+def test_reminders_process_exiting_abruptly_keeps_committed_rows(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    proc = run(add_then_die, str(path), 15)
+    proc.join(timeout=60)
+    assert proc.exitcode == 3
+    assert [r.what for r in ReminderStore(path).list()] == [f"committed-{i}" for i in range(15)]
+
+
+def test_reminders_process_killed_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    ReminderStore(path)
+    proc = run(add_forever, str(path))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(path, timeout=10)) as db:
+            if db.execute("SELECT count(*) FROM reminders").fetchone()[0] >= 30:
+                break
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL: wherever it was, possibly inside a transaction
+    proc.join(timeout=30)
+    store = ReminderStore(path)
+    rows = store.list()
+    assert len(rows) >= 30
+    # every committed row is whole, and ids run without gaps from the first
+    assert sorted(r.id for r in rows) == list(range(1, len(rows) + 1))
+    assert {r.what for r in rows} == {f"row-{i}" for i in range(len(rows))}
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert store.add("after the crash", NOW).id == len(rows) + 1

@@ -1,0 +1,147 @@
+"""Natural-language times, English and Japanese, against a fixed `now`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from funcgemma.timeparse import DEFAULT_HOUR, parse_day, parse_when
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)  # Wednesday 14:30
+MONDAY_MORNING = datetime(2025, 3, 10, 8, 0, tzinfo=TOKYO)
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
+    return datetime(2025, month, day, hour, minute, tzinfo=TOKYO)
+
+
+WHEN_CASES: list[tuple[str, datetime]] = [
+    # English, relative
+    ("in 30 minutes", at(12, 15, 0)),
+    ("in 10 min", at(12, 14, 40)),
+    ("in half an hour", at(12, 15, 0)),
+    ("in 2 hours", at(12, 16, 30)),
+    ("in 1 hr", at(12, 15, 30)),
+    ("in 5 days", at(17, DEFAULT_HOUR)),
+    ("in 2 weeks", at(26, DEFAULT_HOUR)),
+    ("next week", at(19, DEFAULT_HOUR)),
+    # English, days and clock times
+    ("tomorrow", at(13, DEFAULT_HOUR)),
+    ("tomorrow at 9am", at(13, 9)),
+    ("tmrw 9am", at(13, 9)),
+    ("tomorrow at 7", at(13, 7)),
+    ("3pm tomorrow", at(13, 15)),
+    ("tomorrow morning", at(13, 9)),
+    ("tomorrow afternoon", at(13, 15)),
+    ("tomorrow evening", at(13, 18)),
+    ("tomorrow at noon", at(13, 12)),
+    ("at 6pm", at(12, 18)),
+    ("at 9am", at(13, 9)),  # 9am today has passed
+    ("at 7", at(12, 19)),  # the next 7 o'clock is this evening
+    ("tonight", at(12, 20)),
+    ("tonight at 8", at(12, 20)),
+    ("tonight at 8:30", at(12, 20, 30)),
+    ("15:00", at(12, 15)),
+    # English, weekdays and dates
+    ("friday", at(14, DEFAULT_HOUR)),
+    ("on Friday at 5:30pm", at(14, 17, 30)),
+    ("friday at 8", at(14, 8)),
+    ("next Tuesday", at(18, DEFAULT_HOUR)),
+    ("next Tuesday at 3pm", at(18, 15)),
+    ("Monday 10am", at(17, 10)),
+    ("this weekend", at(15, DEFAULT_HOUR)),
+    ("Saturday morning", at(15, 9)),
+    ("December 3 at 14:00", at(3, 14, month=12)),
+    ("Dec 3", at(3, DEFAULT_HOUR, month=12)),
+    ("2025-03-20 10:00", at(20, 10)),
+    # Japanese, relative
+    ("30分後", at(12, 15, 0)),
+    ("10分後に", at(12, 14, 40)),
+    ("2時間後", at(12, 16, 30)),
+    ("1時間半後", at(12, 16, 0)),
+    ("3日後", at(15, DEFAULT_HOUR)),
+    ("来週", at(19, DEFAULT_HOUR)),
+    # Japanese, days, parts of day and clock times
+    ("明日", at(13, DEFAULT_HOUR)),
+    ("あした", at(13, DEFAULT_HOUR)),
+    ("明後日の10時", at(14, 10)),
+    ("明日の朝9時", at(13, 9)),
+    ("明日の朝", at(13, 9)),
+    ("明日の午後3時", at(13, 15)),
+    ("明日の15時半", at(13, 15, 30)),
+    ("明日の夕方", at(13, 18)),
+    ("明日の正午", at(13, 12)),
+    ("午後3時", at(12, 15)),
+    ("午後3時半", at(12, 15, 30)),
+    ("午前10時", at(13, 10)),
+    ("今日の午後", at(12, 15)),
+    ("今夜", at(12, 20)),
+    ("今夜8時", at(12, 20)),
+    ("今晩9時", at(12, 21)),
+    ("8時", at(12, 20)),  # the next 8 o'clock
+    ("朝7時", at(13, 7)),
+    # Japanese, weekdays and dates
+    ("金曜日", at(14, DEFAULT_HOUR)),
+    ("金曜日の午後3時", at(14, 15)),
+    ("今週の金曜日", at(14, DEFAULT_HOUR)),
+    ("来週の火曜日", at(18, DEFAULT_HOUR)),
+    ("来週月曜", at(17, DEFAULT_HOUR)),
+    ("来週の月曜日の朝", at(17, 9)),
+    ("週末", at(15, DEFAULT_HOUR)),
+    ("3月20日の午後2時", at(20, 14)),
+    ("12月3日 14:00", at(3, 14, month=12)),
+    ("１２月３日　１４：００", at(3, 14, month=12)),  # full-width digits and space
+    # romaji
+    ("ashita no asa 9ji", at(13, 9)),
+    ("ashita", at(13, DEFAULT_HOUR)),
+    ("kyou no yoru 8ji", at(12, 20)),
+    ("30 pun go", at(12, 15, 0)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WHEN_CASES)
+def test_timeparse_parse_when_table(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("next monday", at(17, DEFAULT_HOUR)),
+    ("来週の月曜日", at(17, DEFAULT_HOUR)),
+    ("next tuesday", at(18, DEFAULT_HOUR)),  # never tomorrow: "next" is the coming week
+    ("monday", at(17, DEFAULT_HOUR)),
+    ("sunday", at(16, DEFAULT_HOUR)),
+])
+def test_timeparse_next_weekday_from_monday(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=MONDAY_MORNING) == expected
+
+
+@pytest.mark.parametrize("text", ["when pigs fly", "blah blah", "", "   "])
+def test_timeparse_unreadable_is_none(text: str) -> None:
+    assert parse_when(text, now=NOW) is None
+
+
+def test_timeparse_past_stays_in_the_past() -> None:
+    assert parse_when("yesterday at 9am", now=NOW) == at(11, 9)
+
+
+def test_timeparse_result_is_in_nows_time_zone() -> None:
+    utc_now = NOW.astimezone(ZoneInfo("UTC"))  # 05:30 UTC
+    result = parse_when("in 30 minutes", now=utc_now)
+    assert result is not None and result.tzinfo == utc_now.tzinfo
+    assert result == NOW.replace(hour=15, minute=0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tomorrow", date(2025, 3, 13)),
+    ("明日", date(2025, 3, 13)),
+    ("today", date(2025, 3, 12)),
+    ("今日", date(2025, 3, 12)),
+    ("this weekend", date(2025, 3, 15)),
+    ("金曜日", date(2025, 3, 14)),
+    ("Dec 3", date(2025, 12, 3)),
+])
+def test_timeparse_parse_day_table(text: str, expected: date) -> None:
+    assert parse_day(text, now=NOW) == expected

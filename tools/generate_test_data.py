@@ -1,0 +1,115 @@
+"""Grow funcgemma's labelled data with an LLM through Ollama, or offline from templates.
+
+    python tools/generate_test_data.py --out data/raw/generated.jsonl --per-class 50
+    python tools/generate_test_data.py --offline --out /tmp/templated.jsonl --per-class 20
+
+Per function (and no-function) and language, it asks for new cases until each quota is
+met, keeping only cases that validate and are not near-duplicates of the existing data
+(data/raw, data/holdout and the output itself). Appends as it goes: run it again to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+from funcgemma.datagen import Deduper, Quota, _check, existing, llm_cases, template_cases
+from funcgemma.registry import default_registry
+from funcgemma.settings import Settings
+
+log = logging.getLogger("generate")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--per-class", type=int, default=50, help="cases per function and language")
+    ap.add_argument("--langs", default="en,ja")
+    ap.add_argument("--functions", default=None, help="comma list (default: all + none)")
+    ap.add_argument("--model", default="qwen2.5:7b", help="Ollama model that writes the cases")
+    ap.add_argument("--batch", type=int, default=10, help="cases asked for per LLM call")
+    ap.add_argument("--offline", action="store_true", help="expand templates, no Ollama")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--against", default="data/raw/*.jsonl,data/holdout/*.jsonl",
+                    help="globs of existing data to deduplicate against")
+    ap.add_argument("--max-attempts", type=int, default=20, help="per quota, LLM calls or "
+                    "template draws x batch, before giving up on it")
+    args = ap.parse_args(argv)
+    registry = default_registry()
+    rng = random.Random(args.seed)
+    paths = [p for pattern in args.against.split(",") for p in Path().glob(pattern)]
+    have = existing([p for p in paths if p.resolve() != args.out.resolve()])
+    done = existing([args.out])
+    dedupe = Deduper(c.text for c in have + done)
+    names: list[str | None] = (args.functions.split(",") if args.functions
+                               else [*registry.names, None])
+    counts = Counter((c.expected_function, c.lang) for c in done)
+    quotas = [Quota(fn if fn != "none" else None, lang, args.per_class)
+              for fn in names for lang in args.langs.split(",")]
+    chat = None
+    if not args.offline:
+        from funcgemma.backends.ollama import is_ready, make_client
+
+        client = make_client(Settings())
+        ready, why = is_ready(client, [args.model])
+        if not ready:
+            print(f"generate: {why.rstrip('.')}. Use --offline to expand templates instead.",
+                  file=sys.stderr)
+            return 2
+
+        def chat(prompt: str) -> str:
+            resp = client.chat(model=args.model, messages=[{"role": "user", "content": prompt}],
+                               format="json", options={"temperature": 0.9, "seed":
+                                                       rng.randrange(1 << 30)})
+            return resp.message.content or ""
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(max(0, q.count - counts[(q.function, q.lang)]) for q in quotas)
+    rejected: Counter[str] = Counter()
+    with args.out.open("a", encoding="utf-8") as out, tqdm(total=total, unit="case") as bar:
+        for q in quotas:
+            need = q.count - counts[(q.function, q.lang)]
+            if q.function is None and args.offline:
+                continue  # templates cannot write convincing no-function messages
+            templates = (template_cases(q.function, q.lang, rng) if args.offline and
+                         q.function else None)
+            attempts = 0
+            while need > 0 and attempts < args.max_attempts:
+                attempts += 1
+                if templates is not None:
+                    batch = [next(templates) for _ in range(args.batch)]
+                else:
+                    assert chat is not None
+                    recent = [c.text for c in done[-8:]]
+                    batch = llm_cases(chat, q.function, q.lang, registry, args.batch, recent)
+                for case in batch:
+                    why = _check(case, registry) or (None if dedupe.is_new(case.text)
+                                                     else "near-duplicate")
+                    if why:
+                        rejected[why] += 1
+                        continue
+                    dedupe.add(case.text)
+                    case.extra["group"] = f"gen-{q.function or 'none'}-{q.lang}-{len(done)}"
+                    out.write(json.dumps(case.to_json(), ensure_ascii=False) + "\n")
+                    out.flush()
+                    done.append(case)
+                    need -= 1
+                    bar.update(1)
+                    if need == 0:
+                        break
+            if need > 0:
+                log.warning("%s/%s: %d short after %d attempts", q.function or "none", q.lang,
+                            need, attempts)
+    print(f"wrote {args.out}; rejected: {dict(rejected) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
