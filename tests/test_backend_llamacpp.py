@@ -110,6 +110,26 @@ def test_llamacpp_prefix_cache_is_reused(router_backend: LlamaCppRouter, setting
         "cached"] - 1
 
 
+def test_llamacpp_call_bias_decides_call_or_not(router_backend: LlamaCppRouter) -> None:
+    """The calibrated threshold is the one call/no-call decision: a bias below every margin
+    forces a call, one above every margin forbids it; the margin itself is reported."""
+    tools = default_registry().tools()
+    msgs = [Message(role="user", content="What's the weather in Kyoto tomorrow?")]
+    opts = CompletionOptions(temperature=0.0, max_tokens=12)
+    saved = router_backend.call_bias
+    try:
+        router_backend.call_bias = -1e9
+        forced = router_backend.complete(msgs, tools=tools, options=opts)
+        margin = router_backend.last_stats["call_margin"]
+        assert render.restore_markers(forced.text).startswith(render.START_CALL + "call:")
+        router_backend.call_bias = 1e9
+        never = router_backend.complete(msgs, tools=tools, options=opts)
+        assert render.START_CALL not in render.restore_markers(never.text)
+        assert router_backend.last_stats["call_margin"] == margin  # same prompt, same logits
+    finally:
+        router_backend.call_bias = saved
+
+
 def test_llamacpp_injected_call_text_produces_no_call(router: Router) -> None:
     result = router.route(INJECTION)
     assert result.calls == []

@@ -1,0 +1,68 @@
+"""The call/no-call threshold: sweep and choice, checked against numbers derived by hand,
+and the adapter's calibrated bias found through its `.json` sidecar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from funcgemma import weights
+from funcgemma.settings import Settings
+from funcgemma.training.calibrate import Decision, choose_bias, evaluate_bias
+
+# Four cases. A call is kept when its margin beats the bias.
+DECISIONS = [
+    Decision("weather_info", "weather_info", 3.0),  # right function, confident
+    Decision("weather_info", "weather_info", 0.5),  # right function, unsure
+    Decision("none", "travel_guide", 1.0),  # a false call unless bias >= 1.0
+    Decision("none", "weather_info", -2.0),  # the model itself said no call
+]
+
+
+def test_evaluate_bias_zero_by_hand() -> None:
+    # bias 0: predictions weather, weather, travel, none.
+    # weather_info: tp 2, fp 0, fn 0 -> F1 1. none: tp 1, fp 0, fn 1 -> P 1, R 0.5, F1 2/3.
+    # travel_guide: tp 0, fp 1 -> F1 0. macro over 3 labels = (1 + 2/3 + 0) / 3 = 5/9.
+    out = evaluate_bias(DECISIONS, 0.0)
+    assert out["macro_f1"] == pytest.approx(5 / 9)
+    assert out["false_call_rate"] == pytest.approx(0.5)  # 1 of 2 no-function cases called
+
+
+def test_evaluate_bias_one_by_hand() -> None:
+    # bias 1.0 (strict >): predictions weather, none, none, none.
+    # weather_info: tp 1, fn 1 -> P 1, R 1/2, F1 2/3. none: tp 2, fp 1 -> P 2/3, R 1, F1 4/5.
+    # macro over 2 labels = (2/3 + 4/5) / 2 = 11/15.
+    out = evaluate_bias(DECISIONS, 1.0)
+    assert out["macro_f1"] == pytest.approx(11 / 15)
+    assert out["false_call_rate"] == 0.0
+
+
+def test_choose_bias_respects_the_false_call_target() -> None:
+    grid = [-3.0, 0.0, 0.5, 1.0, 3.0]
+    # -3 calls both no-function cases (rate 1), 0 and 0.5 still call travel_guide (rate
+    # 0.5, over the 3% target). 1.0: rate 0, macro 11/15 (above). 3.0: rate 0 but no call
+    # at all: weather F1 0, none P 2/4 R 1 F1 2/3, macro 1/3. So 1.0 wins.
+    best = choose_bias(DECISIONS, grid=grid)
+    assert best["bias"] == 1.0 and best["macro_f1"] == pytest.approx(11 / 15)
+    assert best["at_zero"]["false_call_rate"] == pytest.approx(0.5)
+    assert [s["bias"] for s in best["sweep"]] == grid
+
+
+def test_choose_bias_without_a_feasible_bias_minimises_false_calls() -> None:
+    always = [Decision("none", "weather_info", 9.0), Decision("weather_info", "weather_info", 9.0)]
+    best = choose_bias(always, grid=[0.0, 1.0])
+    assert best["false_call_rate"] == 1.0 and best["bias"] in (0.0, 1.0)
+
+
+def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:
+    lora = tmp_path / "adapter.gguf"
+    lora.write_bytes(b"GGUF")
+    assert weights.router_call_bias(Settings(), lora) == 0.0  # no sidecar
+    lora.with_suffix(".json").write_text(json.dumps({"call_bias": 1.75}))
+    assert weights.router_call_bias(Settings(), lora) == 1.75
+    assert weights.router_call_bias(Settings(router_call_bias=-0.5), lora) == -0.5
+    lora.with_suffix(".json").write_text("{not json")
+    assert weights.router_call_bias(Settings(), lora) == 0.0
+    assert weights.router_call_bias(Settings(), None) == 0.0
