@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "requests": len(totals),
         "cold": {"startup_s": round(startup, 2), "first_route_ms": round(first, 1)},
         "warm_ms": summary(totals), "router_ms": summary(inner),
-        "overhead_ms": summary([t - i for t, i in zip(totals, inner)]),
+        "overhead_ms": summary([t - i for t, i in zip(totals, inner, strict=True)]),
         "memory": {"peak_rss_mb": peak and round(peak / 1e6, 1)},
         "concurrency": conc,
     }

@@ -184,9 +184,10 @@ def check_parity(tok: Any, cases: list[Case], tools: list[dict[str, Any]], setti
         seg = render.render_prompt(tools, [Message(role="user", content=case.text)])
         a, b = trained.encode(seg), served.encode(seg)
         if a != b:
+            pairs = enumerate(zip(a, b, strict=False))
+            first = next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
             raise SystemExit(f"tokenizer mismatch between transformers and llama.cpp on "
-                             f"{case.text!r}: first difference at token "
-                             f"{next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)}")
+                             f"{case.text!r}: first difference at token {first}")
     return len(cases)
 
 
@@ -274,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         weights.ADAPTER_DIR.mkdir(exist_ok=True)
         shutil.copyfile(final, weights.DEFAULT_ADAPTER)
         if final.with_suffix(".json").exists():
-            shutil.copyfile(final.with_suffix(".json"), weights.DEFAULT_ADAPTER.with_suffix(".json"))
+            shutil.copyfile(final.with_suffix(".json"),
+                            weights.DEFAULT_ADAPTER.with_suffix(".json"))
         shutil.copyfile(card, weights.ADAPTER_DIR / "MODEL_CARD.md")
         print(f"installed as the embedded router's default: {weights.DEFAULT_ADAPTER}")
     return 0

@@ -27,7 +27,8 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
     "weather_info": {
         "en": ["What's the weather in {location} {date}?", "will it rain in {location} {date}",
                "{location} forecast {date} please", "how cold is it in {location} {date}?"],
-        "ja": ["{date}の{location}の天気は？", "{location}は{date}雨降る？", "{location}の{date}の気温を教えて"],
+        "ja": ["{date}の{location}の天気は？", "{location}は{date}雨降る？",
+               "{location}の{date}の気温を教えて"],
     },
     "travel_guide": {
         "en": ["What should I see in {destination}?", "Plan {days} days in {destination} for me",
@@ -42,7 +43,8 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
     "shopping_intent": {
         "en": ["I want to buy {item}", "find me {item} under {budget} dollars",
                "I need {quantity} {item}"],
-        "ja": ["{item}を買いたい", "{budget}円以内で{item}が欲しい", "{item}を{quantity}個買いたい"],
+        "ja": ["{item}を買いたい", "{budget}円以内で{item}が欲しい",
+               "{item}を{quantity}個買いたい"],
     },
     "sentiment_label": {
         "en": ["What's the sentiment of: \"{text}\"", "is this positive or negative? {text}"],
@@ -55,7 +57,8 @@ TEMPLATES: dict[str, dict[str, list[str]]] = {
     "translation_assist": {
         "en": ["translate \"{text}\" into {target_language}", "how do you say {text} in "
                "{target_language}?"],
-        "ja": ["「{text}」を{target_language}に翻訳して", "「{text}」は{target_language}で何て言う？"],
+        "ja": ["「{text}」を{target_language}に翻訳して",
+               "「{text}」は{target_language}で何て言う？"],
     },
 }
 SLOTS: dict[str, dict[str, list[Any]]] = {

@@ -118,7 +118,7 @@ class LlamaEngine:
         Returns the last logits and how many tokens were actually evaluated."""
         have = self.tokens
         k = 0
-        for a, b in zip(have, ids):
+        for a, b in zip(have, ids, strict=False):
             if a != b:
                 break
             k += 1

@@ -123,12 +123,12 @@ def sample_declarations(real: Sequence[Mapping[str, Any]], rng: random.Random, *
     """One declaration set for a batch (see the module docstring)."""
     names = [t["function"]["name"] for t in real]
     ident = {n: {k: k for k in t["function"]["parameters"].get("properties", {})}
-             for n, t in zip(names, real)}
+             for n, t in zip(names, real, strict=True)}
     if rng.random() < serving_share:
         return DeclarationSet([dict(t) for t in real], {n: n for n in names}, ident)
     tools: list[dict[str, Any]] = []
     used: dict[str, str] = {}
-    for name, tool in zip(names, real):
+    for name, tool in zip(names, real, strict=True):
         if rng.random() > keep:
             continue
         if name in ALIASES and rng.random() < rename:

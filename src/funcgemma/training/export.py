@@ -100,7 +100,8 @@ def merge_into_gguf(base: Path, adapter: Path, out: Path) -> Path:
             w = gguf.quants.dequantize(t.data, t.tensor_type).reshape(deltas[t.name].shape)
             merged = (w + deltas[t.name]).astype(np.float32)
             q = gguf.quants.quantize(merged, gguf.GGMLQuantizationType.Q8_0)
-            writer.add_tensor(t.name, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+            writer.add_tensor(t.name, q, raw_shape=q.shape,
+                              raw_dtype=gguf.GGMLQuantizationType.Q8_0)
         else:
             writer.add_tensor(t.name, t.data, raw_shape=t.data.shape, raw_dtype=t.tensor_type)
     writer.write_header_to_file()

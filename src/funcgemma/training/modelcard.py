@@ -59,7 +59,8 @@ see `funcgemma/render.py`.
 | --- | --- | --- |
 {rows}
 
-## Scores (dev subset, {state.get('dev_cases_scored')} cases, best checkpoint step {best.get('step')})
+## Scores (dev subset, {state.get('dev_cases_scored')} cases, best checkpoint step \
+{best.get('step')})
 - macro-F1 {best.get('macro_f1')}, accuracy {best.get('accuracy')}, false calls on
   no-function messages {best.get('false_call_rate')}, argument match
   {best.get('argument_match')}, p50 latency {best.get('latency_p50_ms')} ms.
