@@ -118,8 +118,18 @@ def test_prefix_shared_loss_equals_full_sequence_loss(base) -> None:
             logits = peft(input_ids=torch.tensor([prefix + ex.suffix])).logits[0]
             labels = torch.tensor([IGNORE] * len(prefix) + ex.labels)
             full = torch.nn.functional.cross_entropy(logits[:-1], labels[1:], ignore_index=IGNORE)
-            shared = LossFn(peft, 0, torch.device("cpu"))(prefix, [ex], [1.0])
+            shared = LossFn(peft, 0, torch.device("cpu"), decision_weight=0.0)(
+                prefix, [ex], [1.0])
+            # the decision term is the loss of the first target token (the call marker)
+            first = len(prefix) + next(i for i, t in enumerate(ex.labels) if t != IGNORE)
+            decision = torch.nn.functional.cross_entropy(logits[first - 1 : first],
+                                                         labels[first : first + 1])
+            weighted = LossFn(peft, 0, torch.device("cpu"), decision_weight=2.0)(
+                prefix, [ex], [1.0])
         assert abs(full.item() - shared.item()) < 1e-3
+        assert abs(weighted.item() - (full.item() + 2.0 * decision.item())) < 1e-3
+        assert render.restore_markers(hf_tok.decode([ex.labels[first - len(prefix)]])) == (
+            render.START_CALL)
     finally:
         peft.unload()
 

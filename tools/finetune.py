@@ -48,6 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--eval-every", type=int, default=100, help="steps between checkpoints")
     ap.add_argument("--dev-limit", type=int, default=240, help="dev cases scored per checkpoint")
     ap.add_argument("--serving-share", type=float, default=0.4)
+    ap.add_argument("--decision-weight", type=float, default=1.0,
+                    help="extra loss weight on the first target token (call or no call)")
     ap.add_argument("--holdout-function", default=None,
                     help="leave this function out of training entirely (generalisation test)")
     ap.add_argument("--limit", type=int, default=None, help="train on the first N cases only")
@@ -228,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                       targets=tuple(args.targets.split(",")), epochs=args.epochs, lr=args.lr,
                       batch=args.batch, accum=args.accum, max_len=args.max_len, seed=args.seed,
                       eval_every=args.eval_every, serving_share=args.serving_share,
+                      decision_weight=args.decision_weight,
                       holdout_function=args.holdout_function, device=args.device,
                       threads=args.threads)
     started = time.time()

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 13
     eval_every: int = 50
     serving_share: float = 0.4
+    decision_weight: float = 1.0
     holdout_function: str | None = None
     device: str = "auto"
     threads: int | None = None
@@ -123,13 +124,20 @@ def _suffix_batch(examples: Sequence[Example], pad: int, device: torch.device
 
 
 class LossFn:
-    """Weighted next-token loss over label positions of a batch sharing one prefix."""
+    """Weighted next-token loss over label positions of a batch sharing one prefix.
 
-    def __init__(self, model: Any, pad_id: int, device: torch.device) -> None:
+    Each example's loss is the mean over its target tokens, plus ``decision_weight`` times
+    the loss of its first target token: that token is the routing decision (a call marker
+    or "No"), and in a plain per-example mean it would weigh 1/30 in a call but 1/5 in a
+    no-call answer, which teaches the model to say "No"."""
+
+    def __init__(self, model: Any, pad_id: int, device: torch.device, *,
+                 decision_weight: float = 1.0) -> None:
         self.model = model  # the PEFT-wrapped causal LM
         self.inner = model.get_base_model()
         self.pad_id = pad_id
         self.device = device
+        self.decision_weight = decision_weight
         self.softcap = getattr(self.inner.config, "final_logit_softcapping", None)
 
     def __call__(self, prefix: list[int], examples: Sequence[Example],
@@ -163,7 +171,10 @@ class LossFn:
         w = torch.tensor(weights, device=self.device, dtype=tok_loss.dtype)
         per_ex = torch.zeros(n, device=self.device).index_add(0, row, tok_loss)
         counts = torch.zeros(n, device=self.device).index_add(0, row, torch.ones_like(tok_loss))
-        return (per_ex / counts.clamp(min=1) * w).sum() / w.sum()
+        first = ((sel.cumsum(1) == 1) & sel)[sel]  # each row's first label, among tok_loss
+        decision = torch.zeros(n, device=self.device).index_add(0, row[first], tok_loss[first])
+        per_ex = per_ex / counts.clamp(min=1) + self.decision_weight * decision
+        return (per_ex * w).sum() / w.sum()
 
 
 @dataclass
@@ -229,7 +240,8 @@ def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any
                             weight_decay=0.0)
     if resume and (last / "optimizer.pt").exists():
         opt.load_state_dict(torch.load(last / "optimizer.pt", map_location=device))
-    loss_fn = LossFn(model, hf_tok.pad_token_id or 0, device)
+    loss_fn = LossFn(model, hf_tok.pad_token_id or 0, device,
+                     decision_weight=cfg.decision_weight)
 
     epochs = max(1, math.ceil(cfg.epochs))
     plan: list[Batch] = []
