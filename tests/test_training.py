@@ -191,3 +191,6 @@ def test_train_loop_checkpoints_and_resumes(tmp_path: Path) -> None:
     cfg2 = TrainConfig(**{**cfg.__dict__, "epochs": 2})
     state2 = train(cfg2, cases, tools, on_checkpoint=on_checkpoint, resume=True)
     assert state2["step"] == 4 and seen == [1, 2, 3, 4]
+    # the clock continues across the resume: time is never counted twice or lost
+    elapsed = [h["elapsed_s"] for h in state2["history"]]
+    assert elapsed == sorted(elapsed) and state2["train_seconds"] >= elapsed[-1]

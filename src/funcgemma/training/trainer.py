@@ -249,7 +249,8 @@ def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any
         plan += make_batches(cases, tools, tok, cfg, random.Random(cfg.seed + epoch))
     total = int(len(plan) * cfg.epochs / epochs) // cfg.accum * cfg.accum
     model.train()
-    start = time.time()
+    # elapsed_s and train_seconds count across resumes: continue the clock where it stopped
+    start = time.time() - (state["history"][-1]["elapsed_s"] if state["history"] else 0.0)
     bar = tqdm(total=total // cfg.accum, initial=state["step"], desc="training", unit="step")
     running = None
     for i in range(state["step"] * cfg.accum, total):
