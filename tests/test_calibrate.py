@@ -39,21 +39,38 @@ def test_evaluate_bias_one_by_hand() -> None:
     assert out["false_call_rate"] == 0.0
 
 
-def test_choose_bias_respects_the_false_call_target() -> None:
+def test_choose_bias_takes_the_best_macro_f1() -> None:
     grid = [-3.0, 0.0, 0.5, 1.0, 3.0]
-    # -3 calls both no-function cases (rate 1), 0 and 0.5 still call travel_guide (rate
-    # 0.5, over the 3% target). 1.0: rate 0, macro 11/15 (above). 3.0: rate 0 but no call
-    # at all: weather F1 0, none P 2/4 R 1 F1 2/3, macro 1/3. So 1.0 wins.
+    # -3: predictions weather, weather, travel, weather: weather P 2/3 R 1 F1 4/5, travel 0,
+    # none 0 -> macro 4/15. 0 and 0.5: 5/9 (0.5 also drops the unsure call: weather F1 2/3,
+    # none P 1/2 R 1/2 F1 1/2, travel 0 -> 7/18). 1.0: 11/15 (above). 3.0: no call at all:
+    # weather F1 0, none P 2/4 R 1 F1 2/3 -> macro 1/3. So 1.0 wins.
     best = choose_bias(DECISIONS, grid=grid)
     assert best["bias"] == 1.0 and best["macro_f1"] == pytest.approx(11 / 15)
     assert best["at_zero"]["false_call_rate"] == pytest.approx(0.5)
     assert [s["bias"] for s in best["sweep"]] == grid
+    assert [s["macro_f1"] for s in best["sweep"]] == pytest.approx(
+        [4 / 15, 5 / 9, 7 / 18, 11 / 15, 1 / 3])
 
 
-def test_choose_bias_without_a_feasible_bias_minimises_false_calls() -> None:
-    always = [Decision("none", "weather_info", 9.0), Decision("weather_info", "weather_info", 9.0)]
-    best = choose_bias(always, grid=[0.0, 1.0])
-    assert best["false_call_rate"] == 1.0 and best["bias"] in (0.0, 1.0)
+def test_choose_bias_near_ties_go_to_fewer_false_calls() -> None:
+    # bias 0 has one false call; bias 2 has none but loses two right calls. Within a
+    # tolerance that covers the gap, fewer false calls win.
+    cases = [Decision("weather_info", "weather_info", 3.0),
+             Decision("weather_info", "weather_info", 1.0),
+             Decision("weather_info", "weather_info", 1.0),
+             Decision("none", "weather_info", 1.5),
+             Decision("none", "weather_info", -1.0),
+             Decision("none", "weather_info", -1.0)]
+    # bias 0: weather P 3/4 R 1 F1 6/7, none P 1 R 2/3 F1 4/5. bias 2: weather P 1 R 1/3
+    # F1 1/2, none P 3/5 R 1 F1 3/4.
+    at0, at2 = evaluate_bias(cases, 0.0), evaluate_bias(cases, 2.0)
+    assert at0["macro_f1"] == pytest.approx((6 / 7 + 4 / 5) / 2)
+    assert at2["macro_f1"] == pytest.approx((1 / 2 + 3 / 4) / 2)
+    assert at2["false_call_rate"] == 0.0 and at0["false_call_rate"] == pytest.approx(1 / 3)
+    gap = at0["macro_f1"] - at2["macro_f1"]
+    assert choose_bias(cases, grid=[0.0, 2.0], tolerance=gap + 1e-9)["bias"] == 2.0
+    assert choose_bias(cases, grid=[0.0, 2.0], tolerance=gap / 2)["bias"] == 0.0
 
 
 def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 At the first step the model chooses between `<start_function_call>` and anything else. A
 bias b means "call only if the call token's logit beats the best alternative by more than
 b". Route the dev cases once (bias 0, recording the margin and what the call would be),
-then pick the b that maximises macro-F1 while keeping false calls on no-function messages
-under a target. Needs no retraining and no second pass over the data.
+then pick, among the b whose macro-F1 is within `tolerance` of the best, the one with the
+fewest false calls on no-function messages. (A hard false-call cap was tried first: on the
+first shipped adapter it bought 1.9% false calls for a macro-F1 of 0.70 instead of 0.91.)
+Needs no retraining and no second pass over the data.
 """
 
 from __future__ import annotations
@@ -43,13 +45,13 @@ def evaluate_bias(decisions: Sequence[Decision], bias: float) -> dict[str, float
             "false_call_rate": sum(p != NONE for p in negatives) / max(1, len(negatives))}
 
 
-def choose_bias(decisions: Sequence[Decision], *, max_false_call_rate: float = 0.03,
+def choose_bias(decisions: Sequence[Decision], *, tolerance: float = 0.01,
                 grid: Sequence[float] | None = None) -> dict[str, Any]:
-    """The bias with the best macro-F1 among those within the false-call target (or the
-    lowest false-call rate if none is), with the whole sweep for the record."""
+    """Among the biases whose macro-F1 is within ``tolerance`` of the best, the one with the
+    fewest false calls (then the one nearest 0); with the whole sweep for the record."""
     grid = grid or [round(-4 + 0.25 * i, 2) for i in range(49)]  # -4 .. +8
     sweep = [evaluate_bias(decisions, b) for b in grid]
-    ok = [s for s in sweep if s["false_call_rate"] <= max_false_call_rate]
-    best = max(ok, key=lambda s: (s["macro_f1"], -abs(s["bias"]))) if ok else min(
-        sweep, key=lambda s: (s["false_call_rate"], -s["macro_f1"]))
+    top = max(s["macro_f1"] for s in sweep)
+    near = [s for s in sweep if s["macro_f1"] >= top - tolerance]
+    best = min(near, key=lambda s: (s["false_call_rate"], abs(s["bias"])))
     return {**best, "at_zero": evaluate_bias(decisions, 0.0), "sweep": sweep}
