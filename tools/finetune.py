@@ -83,24 +83,30 @@ def stratified(cases: list[Case], limit: int, seed: int) -> list[Case]:
     return out
 
 
-def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
-    """Route ``cases`` through the embedded router with ``adapter``; evaluate.py's metrics."""
+def adapter_backend(adapter: Path, settings: Settings, *, call_bias: float = 0.0) -> Any:
+    """The embedded router model (base GGUF + ``adapter``) as a LlamaCppRouter."""
     from funcgemma.backends.fairlock import FairLock
     from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
+
+    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
+                     n_threads=settings.n_threads, lora=adapter)
+    return LlamaCppRouter(llm, model=adapter.stem, lock=FairLock(), call_bias=call_bias)
+
+
+def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
+    """Route ``cases`` through the embedded router with ``adapter``; evaluate.py's metrics."""
     from funcgemma.evaluation import Case as EvalCase
     from funcgemma.evaluation import build_report, run_cases
     from funcgemma.router import Router
 
     registry = default_registry()
-    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
-                     n_threads=settings.n_threads, lora=adapter)
-    backend = LlamaCppRouter(llm, model=adapter.stem, lock=FairLock())
+    backend = adapter_backend(adapter, settings)
     router = Router(backend, registry, settings=settings)
     run = run_cases(router, [EvalCase(text=c.text, expected_function=c.expected_function,
                                       expected_arguments=c.expected_arguments, lang=c.lang)
                              for c in cases], progress=False)
     report = build_report(run, functions=registry.names)
-    del router, backend, llm
+    del router, backend
     keys = ("accuracy", "macro_f1", "false_call_rate", "argument_match", "parse_failures")
     out = {k: report.get(k) for k in keys}
     out["latency_p50_ms"] = report["latency_ms"]["p50"]
@@ -115,8 +121,6 @@ def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings) -> d
     import regex
     from tqdm import tqdm
 
-    from funcgemma.backends.fairlock import FairLock
-    from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
     from funcgemma.training.calibrate import Decision, choose_bias
     from funcgemma.types import CompletionOptions, Message
 
@@ -124,9 +128,7 @@ def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings) -> d
     tools = registry.tools()
     names = sorted(registry.names, key=len, reverse=True)
     name_re = regex.compile(r"call:(" + "|".join(map(regex.escape, names)) + ")")
-    llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
-                     n_threads=settings.n_threads, lora=adapter)
-    backend = LlamaCppRouter(llm, model=adapter.stem, lock=FairLock(), call_bias=-1e9)
+    backend = adapter_backend(adapter, settings, call_bias=-1e9)  # always call
     options = CompletionOptions(temperature=0.0, max_tokens=12)
     decisions = []
     for case in tqdm(cases, desc="calibrating", unit="case"):
