@@ -98,14 +98,14 @@ class Router:
     def _calls_from(
         self, completion: Completion, *, user_text: str
     ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
-        typed = self._typed_calls(user_text)
+        typed, user_syntax = self._typed_calls(user_text)
         native: list[Call] = []
         failed = echoes = 0
         for tool_call in completion.tool_calls:
             call = self.registry.try_validate(tool_call)
             if call is None:
                 failed += 1  # empty name (Ollama's regex miss), unknown name, bad arguments
-            elif _key(call) in typed:
+            elif _echoes(call, typed):
                 echoes += 1
             else:
                 native.append(call)
@@ -122,7 +122,7 @@ class Router:
             call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
             if call is None:
                 failed += 1
-            elif _key(call) in typed:
+            elif _echoes(call, typed):
                 echoes += 1
             else:
                 parsed.append(call)
@@ -134,6 +134,11 @@ class Router:
         echoed_text = bool(raw.strip()) and _squash(raw) in squashed_user
         unexplained_syntax = outcome.saw_call_syntax and not echoes and not echoed_text
         truncated = completion.done_reason == "length" and not raw.strip() and not echoes
+        if user_syntax and (failed or outcome.saw_call_syntax):
+            # The user typed call syntax and the model's call is broken: it is a garbled
+            # copy of that data, not a failure of the model's own choice. No function.
+            log.debug("dropped an unusable call made while the user's text had call syntax")
+            return [], "none"
         if failed or unexplained_syntax or truncated:
             detail = "truncated by the token limit" if completion.done_reason == "length" else (
                 "not a valid call of a registered function"
@@ -144,16 +149,22 @@ class Router:
             )
         return [], "none"
 
-    def _typed_calls(self, user_text: str) -> frozenset[str]:
-        """Calls spelt out in the user's own text. A model that repeats one is echoing
-        data, not choosing a function, so such calls are never returned."""
+    def _typed_calls(self, user_text: str) -> tuple[list[Call], bool]:
+        """Calls spelt out in the user's own text, and whether it has call syntax at all.
+        A model that repeats one, whole or in part, is echoing data, not choosing a
+        function, so such calls are never returned."""
         found = parsing.extract_calls(user_text, self.registry.names)
-        keys = set()
-        for pc in found.calls:
-            call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
-            if call is not None:
-                keys.add(_key(call))
-        return frozenset(keys)
+        return ([Call(name=pc.name, arguments=pc.arguments) for pc in found.calls],
+                found.saw_call_syntax)
+
+
+def _echoes(call: Call, typed: list[Call]) -> bool:
+    """True when ``call`` is a typed call or a part of one: same function, and every
+    argument it has was typed with the same value."""
+    return any(
+        call.name == t.name and all(
+            k in t.arguments and str(t.arguments[k]) == str(v) for k, v in call.arguments.items())
+        for t in typed)
 
 
 def _key(call: Call) -> str:
