@@ -147,6 +147,14 @@ def group_cases(cases: Sequence[Case], threshold: float = NEAR_DUPLICATE) -> lis
 
 def split_cases(cases: Sequence[Case], *, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
                 seed: int = 13) -> dict[str, list[Case]]:
+    """Train/dev/test by group, per (function, language) stratum.
+
+    A case with ``"split": "train"`` (or dev/test) is pinned there and takes no part
+    in the random assignment: rows added after a split was published join training
+    without moving any published dev or test row. ``leaks`` still checks them.
+    """
+    pinned = [c for c in cases if c.extra.get("split") in SPLITS]
+    cases = [c for c in cases if c.extra.get("split") not in SPLITS]
     groups = group_cases(cases)
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
@@ -169,6 +177,7 @@ def split_cases(cases: Sequence[Case], *, ratios: tuple[float, float, float] = (
             out[name].extend(cases[i] for i in members[g])
     for name in SPLITS:
         rng.shuffle(out[name])
+        out[name].extend(c for c in pinned if c.extra["split"] == name)
     return out
 
 

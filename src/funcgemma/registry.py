@@ -35,6 +35,9 @@ class FunctionSpec:
     handler: Handler
     examples: tuple[str, ...] = ()
     description: str = ""
+    # Fields whose value is copied from the user's words (a place, a name, a quoted
+    # text): the router repairs a misspelt copy from the message (funcgemma.grounding).
+    grounded: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:

@@ -14,7 +14,7 @@ import time
 import unicodedata
 from typing import Literal
 
-from . import parsing, render
+from . import grounding, parsing, render
 from .backends.base import Backend
 from .errors import InvalidRequest, ModelOutputError, TextTooLong
 from .registry import FunctionRegistry
@@ -108,7 +108,7 @@ class Router:
             elif _echoes(call, typed):
                 echoes += 1
             else:
-                native.append(call)
+                native.append(self._grounded(call, user_text))
         if native and not failed:
             return _dedupe(native), "tools_api"
         raw = render.restore_markers(completion.text)
@@ -125,7 +125,7 @@ class Router:
             elif _echoes(call, typed):
                 echoes += 1
             else:
-                parsed.append(call)
+                parsed.append(self._grounded(call, user_text))
         calls = _dedupe(native + parsed)
         if calls:
             return calls, ("fallback" if parsed else "tools_api")
@@ -148,6 +148,18 @@ class Router:
                 raw=completion.text or repr([c.model_dump() for c in completion.tool_calls]),
             )
         return [], "none"
+
+    def _grounded(self, call: Call, user_text: str) -> Call:
+        """``call`` with its grounded arguments copied from the user's own words."""
+        fields = self.registry.get(call.name).grounded
+        arguments = grounding.ground_arguments(call.arguments, fields, user_text)
+        if arguments == call.arguments:
+            return call
+        repaired = self.registry.try_validate(Call(name=call.name, arguments=arguments))
+        if repaired is None:
+            return call
+        log.debug("grounded %s arguments %s -> %s", call.name, call.arguments, arguments)
+        return repaired
 
     def _typed_calls(self, user_text: str) -> tuple[list[Call], bool]:
         """Calls spelt out in the user's own text, and whether it has call syntax at all.

@@ -42,6 +42,7 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
 
 SPEC = FunctionSpec(
     name="schedule_reminder",
+    grounded=("task", "time"),
     params=ScheduleReminderParams,
     handler=schedule_reminder,
     examples=(

@@ -52,6 +52,7 @@ def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> dict[
 
 SPEC = FunctionSpec(
     name="shopping_intent",
+    grounded=("item",),
     params=ShoppingIntentParams,
     handler=shopping_intent,
     examples=(

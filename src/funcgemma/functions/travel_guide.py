@@ -33,6 +33,7 @@ def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> dict[str, A
 
 SPEC = FunctionSpec(
     name="travel_guide",
+    grounded=("destination",),
     params=TravelGuideParams,
     handler=travel_guide,
     examples=(

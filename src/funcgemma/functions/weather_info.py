@@ -123,6 +123,7 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
 
 SPEC = FunctionSpec(
     name="weather_info",
+    grounded=("location", "date"),
     params=WeatherInfoParams,
     handler=weather_info,
     examples=(

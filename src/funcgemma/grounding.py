@@ -1,0 +1,101 @@
+"""Grounding: argument values the user stated are copied from the user's own words.
+
+A 270M router sometimes misspells what it copies ("odoratum" for "deodorant",
+"atlantica" for "atlnta"). Fields a function declares as ``grounded`` (a place, a
+name, a quoted text, a time as the user wrote it) are checked against the user's
+message: a value that is not in the message, but is close to a span of it, is
+replaced by that span. A value that matches nothing (the model translated it, or
+inferred it) is left alone: grounding repairs copying, it never invents.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import regex
+from rapidfuzz import fuzz
+
+# A span must score at least this (rapidfuzz ratio, 0-100) to replace the model's
+# value. At 70, "odoratum" -> "deodorant", "clevin" -> "clevland" and "tonorow" ->
+# "tomorow" are repaired; "New York City" (42 against "in NYC") and "Paris" for "the
+# capital of France" are left as the model wrote them.
+MIN_SCORE = 70.0
+
+# Words are widened to their edges only in scripts that separate words with spaces;
+# Japanese and Chinese spans are taken as aligned.
+_WORDY = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]")
+_TOKEN = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]+|[^\s\p{P}\p{S}]")
+# Values longer than this are aligned by sliding (a quoted review), not by word runs.
+_LONG = 32
+_EDGE = regex.compile(r"^[\s\p{P}\p{S}]+|[\s\p{P}\p{S}]+$")
+
+
+def _fold(text: str) -> tuple[str, list[int]]:
+    """NFKC + lower-case, with a map from each folded character to its source index."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        for f in unicodedata.normalize("NFKC", ch).lower():
+            out.append(f)
+            where.append(i)
+    return "".join(out), where
+
+
+def _candidates(text: str, length: int) -> list[tuple[int, int]]:
+    """(start, end) of every run of whole tokens in ``text`` about ``length`` long.
+    A token is a word in a spaced script, or one character of any other script."""
+    tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    longest = int(1.5 * length) + 2
+    spans = []
+    for i, (start, _) in enumerate(tokens):
+        for _, end in tokens[i:]:
+            if end - start > longest:
+                break
+            if end - start >= length // 2:
+                spans.append((start, end))
+    return spans
+
+
+def _aligned(value: str, text: str) -> tuple[float, int, int]:
+    """Best (score, start, end) of a span of ``text`` against ``value``, both folded."""
+    if len(value) > _LONG:
+        # a long quoted text: slide it along the message (partial ratio), then widen
+        hit = fuzz.partial_ratio_alignment(value, text)
+        return (hit.score, hit.dest_start, hit.dest_end) if hit else (0.0, 0, 0)
+    best = (0.0, 0, 0)
+    for start, end in _candidates(text, len(value)):
+        score = fuzz.ratio(value, text[start:end])
+        if score > best[0]:
+            best = (score, start, end)
+    return best
+
+
+def ground(value: str, text: str, *, min_score: float = MIN_SCORE) -> str:
+    """``value`` as the user wrote it in ``text``, or ``value`` unchanged."""
+    folded_value, _ = _fold(value.strip())
+    folded_text, where = _fold(text)
+    if len(folded_value) < 2 or not folded_text or folded_value in folded_text:
+        return value
+    score, a, b = _aligned(folded_value, folded_text)
+    if score < min_score or b <= a:
+        return value
+    start, end = where[a], where[b - 1] + 1
+    while start > 0 and _WORDY.match(text[start - 1]) and _WORDY.match(text[start]):
+        start -= 1
+    while end < len(text) and _WORDY.match(text[end]) and _WORDY.match(text[end - 1]):
+        end += 1
+    span = _EDGE.sub("", text[start:end])
+    if len(span) < 2 or len(span) > 2 * len(value) + 2:
+        return value
+    return span
+
+
+def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
+                     text: str) -> dict[str, object]:
+    """A copy of ``arguments`` with every grounded string field grounded in ``text``."""
+    out = dict(arguments)
+    for key in fields:
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = ground(value, text)
+    return out

@@ -1,0 +1,92 @@
+"""The labelled data: well-formed, reproducible from data/raw, and free of leaks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from funcgemma.datasets import (
+    SPLITS,
+    Case,
+    leaks,
+    near_duplicate_pairs,
+    read_cases,
+    split_cases,
+)
+from funcgemma.registry import default_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+FILES = sorted(DATA.glob("raw/*.jsonl")) + [DATA / "holdout" / "wild.jsonl"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_data_cases_follow_the_format(path: Path) -> None:
+    registry = default_registry()
+    for case in read_cases(path):
+        where = f"{path.name}: {case.text!r}"
+        assert case.lang in {"en", "ja"}, where
+        assert case.extra.get("split") in (None, *SPLITS), where
+        if case.expected_function is None:
+            assert case.expected_arguments == {}, where
+            continue
+        spec = registry.get(case.expected_function)
+        spec.params.model_validate(case.expected_arguments)  # the arguments are valid
+        for key in spec.grounded:
+            value = case.expected_arguments.get(key)
+            assert value is None or value in case.text, f"{where}: {key}={value!r} not verbatim"
+
+
+def test_data_splits_are_what_split_data_writes(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import split_data
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert split_data.main(["--raw", str(DATA / "raw"), "--out", str(tmp_path)]) == 0
+    for name in SPLITS:
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == (DATA / f"{name}.jsonl").read_bytes()
+
+
+def test_data_wild_holdout_shares_no_text_with_training_data() -> None:
+    train = [c.text for c in read_cases(DATA / "train.jsonl")]
+    wild = [c.text for c in read_cases(DATA / "holdout" / "wild.jsonl")]
+    pairs = near_duplicate_pairs(train + wild)
+    crossing = [(train[i], wild[j - len(train)]) for i, j in pairs
+                if i < len(train) <= j]
+    assert crossing == []
+
+
+def _case(text: str, fn: str | None = None, **extra: object) -> Case:
+    args = {"location": text.split()[-1]} if fn else {}
+    return Case(text=text, expected_function=fn, expected_arguments=args, extra=dict(extra))
+
+
+def test_split_pinned_cases_leave_every_other_assignment_unchanged() -> None:
+    cities = ["Kyoto", "Lima", "Oslo", "Quito", "Hanoi", "Perth", "Cusco", "Bergen", "Porto",
+              "Dakar", "Accra", "Tunis", "Male", "Riga", "Baku", "Doha", "Sucre", "Suva"]
+    base = [_case(f"{verb} {city}", "weather_info") for city in cities
+            for verb in ("forecast please for", )]
+    base += [_case(f"tell me a joke about number {n} and a {w}") for n, w in
+             zip(range(20), "cat dog owl eel ant bee cow elk fox gnu hen jay koi yak ram "
+                 "asp bat cod doe emu".split(), strict=True)]
+    before = split_cases(base, seed=3)
+    added = [_case("is it raining over in Reykjavik", "weather_info", split="train"),
+             _case("completely different words entirely", split="test")]
+    after = split_cases(base + added, seed=3)
+    for name in SPLITS:
+        pinned = [c for c in added if c.extra["split"] == name]
+        assert after[name] == before[name] + pinned
+    assert leaks(after) == []
+
+
+def test_split_leaks_catch_a_pinned_near_duplicate() -> None:
+    words = ("apple banana cherry damson elder fig grape hazel iris juniper kale lemon mango "
+             "nutmeg olive papaya quince radish sage thyme").split()
+    base = [_case(f"{w} {w[::-1]} {len(w) * 7} {w.upper()}") for w in words]
+    splits = split_cases(base, seed=1)
+    victim = splits["test"][0].text
+    splits = split_cases(base + [_case(victim + "!", split="train")], seed=1)
+    assert leaks(splits), "a pinned train row that copies a test row must be reported"

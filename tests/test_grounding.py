@@ -1,0 +1,55 @@
+"""Grounding: misspelt copies of the user's words are repaired from the message."""
+
+from __future__ import annotations
+
+import pytest
+
+from funcgemma.grounding import ground, ground_arguments
+from funcgemma.registry import default_registry
+
+
+@pytest.mark.parametrize(("value", "text", "expected"), [
+    # the model's misspelling is replaced by the user's span, widened to whole words
+    ("odoratum", "Need to buy deodorant on the way home", "deodorant"),
+    ("bouquetes", "I want to get 5 bouquets for the wedding tables", "bouquets"),
+    ("tonorow", "whats the forcast for pittsburg tomorow", "tomorow"),
+    # the user's typo is what they wrote, so it is what the argument holds
+    ("vancouver", "wheather in vancuver this weekedn?", "vancuver"),
+    ("atlantica", "hows teh weathr in atlnta tmrw", "atlnta"),
+    ("clevin", "is it gona be cold in clevland", "clevland"),
+    # Japanese spans are taken as aligned, not widened to the whole run of kana
+    ("東京駅", "東京の天気", "東京"),
+    # a value already in the text (case and width folded) is kept as the model wrote it
+    ("English", "what does it mean in english", "English"),
+    ("Ｔｏｋｙｏ", "Tokyo weather", "Ｔｏｋｙｏ"),
+    ("ゴミ出しリマインド", "ゴミ出しリマインド 明日7時", "ゴミ出しリマインド"),
+    # nothing close enough: a translation or an inference is left alone
+    ("New York City", "weather in NYC", "New York City"),
+    ("Paris", "weather in the capital of France", "Paris"),
+    ("OKATA", "2泊3日の大阪旅行、おすすめある？", "OKATA"),
+    # too short to judge
+    ("x", "xylophone", "x"),
+])
+def test_ground(value: str, text: str, expected: str) -> None:
+    assert ground(value, text) == expected
+
+
+def test_ground_strips_quotes_and_punctuation_from_the_span() -> None:
+    text = 'is this positive? "the soup was cold but the staff were lovely!"'
+    assert ground("the soup was cold but staff were lovely", text) == (
+        "the soup was cold but the staff were lovely")
+
+
+def test_ground_arguments_touches_only_grounded_string_fields() -> None:
+    args = {"item": "odoratum", "quantity": 2, "currency": "USD"}
+    out = ground_arguments(args, ("item", "quantity"), "buy 2 deodorant sticks, 5 bucks")
+    assert out == {"item": "deodorant", "quantity": 2, "currency": "USD"}
+    assert args["item"] == "odoratum"  # the input is not mutated
+
+
+def test_every_grounded_field_is_a_string_parameter_of_its_function() -> None:
+    for spec in default_registry():
+        props = spec.tool_schema()["function"]["parameters"]["properties"]
+        assert spec.grounded, f"{spec.name} grounds nothing"
+        for key in spec.grounded:
+            assert props[key]["type"] == "string", (spec.name, key)
