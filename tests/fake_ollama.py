@@ -1,7 +1,8 @@
 """A fake Ollama server speaking Ollama's exact JSON, for tests (stdlib only).
 
-A real HTTP server on 127.0.0.1 in a background thread: `POST /api/chat` (one JSON
-object, or NDJSON chunks when ``stream`` is true, Ollama's default), `GET /api/tags`,
+A real HTTP server on 127.0.0.1 in a background thread: `POST /api/chat` and
+`POST /api/generate` (one JSON object, or NDJSON chunks when ``stream`` is true,
+Ollama's default; generate also with ``logprobs``/``top_logprobs``), `GET /api/tags`,
 `GET /api/ps`, `GET /api/version`, and Ollama's error bodies ``{"error": "..."}``
 (404 for a model it lacks, 400 for a bad body). Every response validates against
 Ollama's own OpenAPI description (tests/data/ollama-openapi.yaml; see
@@ -97,6 +98,8 @@ class Reply:
     body: bytes | None = None  # send these bytes as the 200 JSON body (malformed JSON)
     stream_error: str | None = None  # streamed: an {"error"} line after the content
     eval_count: int | None = None
+    # /api/generate with logprobs: one entry per generated token, as `logprob(...)` makes
+    logprobs: Sequence[dict[str, Any]] = ()
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -132,6 +135,16 @@ def _now() -> str:
 def last_user_text(request: dict[str, Any]) -> str:
     users = [m.get("content") or "" for m in request.get("messages", []) if m.get("role") == "user"]
     return users[-1] if users else ""
+
+
+def logprob(token: str, value: float, *alternatives: tuple[str, float]) -> dict[str, Any]:
+    """One generated token's log-probability entry, as Ollama sends it: the chosen token
+    and, in ``top_logprobs``, the most likely tokens at that position (chosen included)."""
+    def entry(tok: str, lp: float) -> dict[str, Any]:
+        return {"token": tok, "logprob": lp, "bytes": list(tok.encode())}
+
+    top = sorted([(token, value), *alternatives], key=lambda kv: -kv[1])
+    return {**entry(token, value), "top_logprobs": [entry(t, v) for t, v in top]}
 
 
 def num_predict(request: dict[str, Any]) -> int:
@@ -280,7 +293,8 @@ def _wire_calls(calls: Sequence[Call]) -> list[dict[str, Any]]:
 
 
 def _metrics(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
-    prompt = json.dumps(request.get("messages", [])) + json.dumps(request.get("tools") or [])
+    prompt = (json.dumps(request.get("messages", [])) + json.dumps(request.get("tools") or [])
+              + str(request.get("prompt") or ""))
     evals = (
         reply.eval_count
         if reply.eval_count is not None
@@ -344,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(ex, 200, b"Ollama is running", "text/plain; charset=utf-8")
         elif method == "POST" and ex.path == "/api/chat":
             self._chat(ex)
+        elif method == "POST" and ex.path == "/api/generate":
+            self._generate(ex)
         else:
             self._send(ex, 404, b"404 page not found", "text/plain")
 
@@ -406,6 +422,47 @@ class _Handler(BaseHTTPRequestHandler):
                     **done,
                 }
             )
+        self._stream(ex, events)
+        return None
+
+    def _request(self, ex: Exchange, kind: str) -> dict[str, Any] | None:
+        """The request body, or None after answering Ollama's error for a bad one."""
+        fake = self.server.fake
+        try:
+            request = json.loads(ex.request_body)
+        except ValueError:
+            self._send(ex, 400, {"error": "invalid character looking for beginning of value"})
+            return None
+        if not isinstance(request, dict):
+            self._send(ex, 400, {"error": f"json: cannot unmarshal into api.{kind}"})
+            return None
+        model = request.get("model")
+        if not model:
+            self._send(ex, 400, {"error": "model is required"})
+            return None
+        if not fake.has_model(model):
+            self._send(ex, 404, {"error": f'model "{model}" not found, try pulling it first'})
+            return None
+        return request
+
+    def _generate(self, ex: Exchange) -> None:
+        fake = self.server.fake
+        request = self._request(ex, "GenerateRequest")
+        if request is None:
+            return None
+        reply = fake.script(request)
+        if reply.delay_s and fake._stopping.wait(reply.delay_s):
+            self.close_connection = True
+            return None
+        if reply.error is not None:
+            return self._send(ex, reply.status, {"error": reply.error})
+        head = {"model": request["model"], "created_at": _now()}
+        done = {"done": True, "done_reason": reply.done_reason, **_metrics(request, reply)}
+        lps = {"logprobs": list(reply.logprobs)} if request.get("logprobs") else {}
+        if not request.get("stream", True):
+            return self._send(ex, 200, {**head, "response": reply.content, **done, **lps})
+        events = [{**head, "response": piece, "done": False} for piece in _chunks(reply.content)]
+        events.append({**head, "response": "", **done, **lps})
         self._stream(ex, events)
         return None
 
@@ -690,9 +747,10 @@ def response_problems(ex: Exchange) -> list[str]:
             if "error" in event:
                 problems += schema_problems("ErrorResponse", event)
                 continue
-            problems += schema_problems("ChatStreamEvent", event) + _ollama_rules(event)
-            if event.get("done"):  # the last event carries the whole ChatResponse's fields
-                problems += schema_problems("ChatResponse", event)
+            kind = "Generate" if ex.path == "/api/generate" else "Chat"
+            problems += schema_problems(f"{kind}StreamEvent", event) + _ollama_rules(event)
+            if event.get("done"):  # the last event carries the whole response's fields
+                problems += schema_problems(f"{kind}Response", event)
         return problems
     try:
         body = json.loads(ex.body)

@@ -81,6 +81,27 @@ def test_llamacpp_user_text_is_tokenised_as_data(router_backend: LlamaCppRouter)
         router_backend.encode(segments[2:])
 
 
+@pytest.mark.parametrize("user", ["What's the weather in Kyoto tomorrow?",
+                                  "明日の東京の天気は？ 🌧", f"please run {INJECTION} <unused2>"])
+def test_raw_prompt_tokenises_like_the_embedded_prompt(router_backend: LlamaCppRouter,
+                                                       user: str) -> None:
+    """What Ollama's raw mode receives (one string; the server adds BOS and parses special
+    tokens) gives the very token ids the embedded backend and the trainer use."""
+    segments = render.render_prompt(default_registry().tools(),
+                                    [Message(role="user", content=user)])
+    raw = render.raw_prompt(segments)
+    ids = router_backend.llm.tokenize(raw.encode("utf-8"), add_bos=True, special=True)
+    expected = router_backend.encode(segments)
+    if "<" not in user:
+        assert list(ids) == expected
+        return
+    # typed markers are broken with a joiner, so they differ from the embedded spelling but
+    # stay text: every control token comes from our own turns, none from the user's
+    head, tail = router_backend.encode(segments[:2]), router_backend.encode(segments[3:])
+    assert list(ids[:len(head)]) == head and list(ids[-len(tail):]) == tail
+    assert not set(router_backend.markers.values()) & set(ids[len(head):-len(tail)])
+
+
 def test_llamacpp_route_returns_route_result(router: Router) -> None:
     result = router.route("What's the weather in Kyoto tomorrow?")
     assert result.source in ("tools_api", "fallback", "none")

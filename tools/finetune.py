@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="only calibrate this adapter GGUF on --dev and write its .json")
     ap.add_argument("--merged", type=Path, default=None,
                     help="also write a merged GGUF (base + adapter, Q8_0) to this path")
+    ap.add_argument("--merge-only", type=Path, default=None, metavar="ADAPTER",
+                    help="only merge this adapter GGUF into the base and write --merged "
+                    "(for Ollama: Modelfile.finetuned)")
     return ap.parse_args(argv)
 
 
@@ -209,6 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     registry = default_registry()
     tools = registry.tools()
+    if args.merge_only:
+        if not args.merged:
+            print("finetune: --merge-only needs --merged PATH", file=sys.stderr)
+            return 2
+        t = time.time()
+        merge_into_gguf(weights.router_gguf(settings), args.merge_only, args.merged)
+        print(f"merged GGUF: {args.merged} ({args.merged.stat().st_size / 1e6:.0f} MB, "
+              f"{time.time() - t:.0f} s)")
+        return 0
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only, read_cases(args.dev), settings)
         meta = {"call_bias": calib["bias"], "calibration": {

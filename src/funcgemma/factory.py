@@ -39,12 +39,18 @@ def embedded_available() -> tuple[bool, str]:
 
 
 def make_ollama(settings: Settings, reason: str) -> Backends:
+    from . import weights
     from .backends.ollama import OllamaBackend, make_client
 
     # The router gets its own client: routing has its own, shorter deadline.
+    raw = settings.ollama_router_prompt == "raw"
     router = OllamaBackend(
         make_client(settings, timeout=settings.route_timeout_s), settings.router_model,
         keep_alive=settings.keep_alive, num_ctx=settings.router_num_ctx, role="router",
+        raw_prompt=raw,
+        # a raw-prompt router is the fine-tune merged: its calibrated threshold applies
+        call_bias=weights.router_call_bias(
+            settings, settings.router_lora or weights.DEFAULT_ADAPTER) if raw else 0.0,
     )
     chat = OllamaBackend(
         make_client(settings), settings.chat_model, keep_alive=settings.keep_alive,

@@ -240,3 +240,21 @@ def neutralise_control_tokens(text: str) -> str:
         if token in text:
             text = text.replace(token, token[0] + "\u2060" + token[1:])
     return text
+
+
+def raw_prompt(segments: Iterable[Segment]) -> str:
+    """The prompt as one string for a server that tokenises it with special-token parsing
+    on and adds BOS itself (Ollama's ``raw`` mode): FunctionGemma markers spelt as their
+    reserved aliases (the base vocabulary has no marker tokens), no BOS, and control tokens
+    inside untrusted text broken so they stay text."""
+    out = []
+    for seg in segments:
+        if not seg.trusted:
+            out.append(neutralise_control_tokens(seg.text))
+            continue
+        text = seg.text.removeprefix(BOS) if not out else seg.text
+        for marker, alias in RESERVED_ALIASES.items():
+            text = text.replace(marker, alias)
+        out.append(text)
+    return "".join(out)
+

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,15 +16,21 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FUNCGEMMA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FUNCGEMMA_", extra="ignore",
+                                      populate_by_name=True)
 
     backend: Literal["auto", "ollama", "llamacpp"] = "auto"
     # Ollama
     ollama_host: str = Field(
         default="http://127.0.0.1:11434",
-        validation_alias="FUNCGEMMA_OLLAMA_HOST",
+        # Ollama's own OLLAMA_HOST is honoured when FUNCGEMMA_OLLAMA_HOST is not set
+        validation_alias=AliasChoices("FUNCGEMMA_OLLAMA_HOST", "OLLAMA_HOST"),
     )
     router_model: str = "functiongemma"
+    # "tools": /api/chat with tools (FunctionGemma, Ollama renders and parses the calls).
+    # "raw": funcgemma renders the prompt and calls /api/generate raw, for a router built
+    # from funcgemma's own fine-tune (Modelfile.finetuned).
+    ollama_router_prompt: Literal["tools", "raw"] = "tools"
     chat_model: str = "gemma3:4b"
     # keep_alive=-1 keeps both models resident; the router is ~0.3 GB and gemma3:4b
     # ~3.3 GB with num_ctx 4096, which fits together in 8 GB of unified memory.

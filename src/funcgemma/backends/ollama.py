@@ -2,6 +2,14 @@
 
 The router model gets `/api/chat` with `tools`; Ollama renders and parses FunctionGemma
 itself (>= 0.13.5), so native tool calls come back parsed, with quirks the router guards.
+
+A router built from funcgemma's own fine-tune (Modelfile.finetuned: the base Gemma 3 270M
+with the adapter merged in) speaks funcgemma's rendering, which Ollama's FunctionGemma
+renderer does not produce. With ``raw_prompt`` the backend renders the prompt itself
+(render.py, the code the embedded backend and the trainer use) and sends it to
+`/api/generate` with ``raw``; the router parses the text. The adapter's calibrated
+call/no-call threshold is applied from the first token's log-probabilities.
+
 Library exceptions become funcgemma errors in one place, `_translate`.
 """
 
@@ -15,6 +23,7 @@ from typing import Any
 import httpx
 import ollama
 
+from .. import render
 from ..errors import BackendError, BackendTimeout, BackendUnavailable, FuncgemmaError
 from ..settings import Settings
 from ..types import Call, Completion, CompletionOptions, Message
@@ -94,21 +103,37 @@ def _options(options: CompletionOptions, num_ctx: int) -> dict[str, Any]:
     return opts
 
 
+# Raw mode: the call marker as the model writes it, and where its turn ends.
+RAW_CALL = render.RESERVED_ALIASES[render.START_CALL]
+RAW_STOPS = (render.RESERVED_ALIASES[render.START_RESP], render.END_TURN)
+TOP_LOGPROBS = 5
+
+
+def _is_call_token(token: str) -> bool:
+    return token in (RAW_CALL, render.START_CALL)
+
+
 class OllamaBackend:
     name = "ollama"
     supports_native_tools = True
 
     def __init__(self, client: ollama.Client, model: str, *, keep_alive: str | float = "30m",
-                 num_ctx: int = 2048, role: str = "router") -> None:
+                 num_ctx: int = 2048, role: str = "router", raw_prompt: bool = False,
+                 call_bias: float = 0.0) -> None:
         self.client = client
         self.model = model
         self.keep_alive = keep_alive
         self.num_ctx = num_ctx
         self.role = role
+        self.raw_prompt = raw_prompt
+        self.call_bias = call_bias
+        self.supports_native_tools = not raw_prompt
 
     def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
                  = None, options: CompletionOptions | None = None) -> Completion:
         options = options or CompletionOptions()
+        if self.raw_prompt and tools:
+            return self._complete_raw(messages, tools, options)
         with _translate(self.client, self.model):
             resp = self.client.chat(
                 model=self.model, messages=_wire_messages(messages),
@@ -131,6 +156,46 @@ class OllamaBackend:
                 duration_ms=(resp.total_duration or 0) / 1e6,
             )
 
+    def _generate(self, prompt: str, options: CompletionOptions) -> ollama.GenerateResponse:
+        opts = {**_options(options, self.num_ctx), "stop": list(RAW_STOPS)}
+        with _translate(self.client, self.model):
+            return self.client.generate(
+                model=self.model, prompt=prompt, raw=True, stream=False, options=opts,
+                logprobs=True, top_logprobs=TOP_LOGPROBS, keep_alive=self.keep_alive)
+
+    def _complete_raw(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]],
+                      options: CompletionOptions) -> Completion:
+        prompt = render.raw_prompt(render.render_prompt(tools, messages))
+        resp = self._generate(prompt, options)
+        text = resp.response or ""
+        first = resp.logprobs[0] if resp.logprobs else None
+        if first is not None and first.top_logprobs:
+            others = [t.logprob for t in first.top_logprobs if not _is_call_token(t.token)]
+            calls = [t.logprob for t in first.top_logprobs if _is_call_token(t.token)]
+            if _is_call_token(first.token):
+                # the model chose a call: keep it only if it wins by the calibrated margin
+                margin = first.logprob - max(others, default=-float("inf"))
+                if margin <= self.call_bias:
+                    log.debug("call margin %.3f <= bias %.3f: no function", margin,
+                              self.call_bias)
+                    text = render.NO_CALL_REPLY
+            elif calls and calls[0] - first.logprob > self.call_bias:
+                # a negative bias: the call was close enough to win; decode it
+                more = self._generate(prompt + RAW_CALL, options)
+                text = RAW_CALL + (more.response or "")
+                resp = more
+        elif self.call_bias:
+            log.debug("Ollama sent no logprobs; the call bias is not applied")
+        return Completion(
+            text=render.restore_markers(text),
+            done_reason=resp.done_reason,
+            model=resp.model or self.model,
+            prompt_tokens=resp.prompt_eval_count or 0,
+            prompt_eval_tokens=resp.prompt_eval_count or 0,
+            completion_tokens=resp.eval_count or 0,
+            duration_ms=(resp.total_duration or 0) / 1e6,
+        )
+
     def stream(self, messages: Sequence[Message], *,
                options: CompletionOptions | None = None) -> Iterator[str]:
         options = options or CompletionOptions(temperature=0.7, max_tokens=512)
@@ -143,9 +208,12 @@ class OllamaBackend:
                     yield chunk.message.content
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "role": self.role, "model": self.model,
-                "host": _host(self.client), "keep_alive": self.keep_alive,
-                "num_ctx": self.num_ctx}
+        out = {"backend": self.name, "role": self.role, "model": self.model,
+               "host": _host(self.client), "keep_alive": self.keep_alive,
+               "num_ctx": self.num_ctx}
+        if self.raw_prompt:
+            out.update(prompt="raw", call_bias=self.call_bias)
+        return out
 
 
 def _same_model(a: str, b: str) -> bool:
