@@ -5,7 +5,7 @@ client, fake Ollama server checked against Ollama's OpenAPI description."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,11 +35,6 @@ def router_for(fake: FakeOllama, bias: float) -> tuple[Router, OllamaBackend]:
     settings = Settings(ollama_host=fake.url)
     backend = OllamaBackend(make_client(settings), MODEL, raw_prompt=True, call_bias=bias)
     return Router(backend, default_registry(), settings=settings), backend
-
-
-@pytest.fixture
-def generate_requests() -> Iterator[list[dict[str, Any]]]:
-    yield []
 
 
 def _requests(fake: FakeOllama) -> list[dict[str, Any]]:
@@ -158,3 +153,41 @@ def test_factory_raw_router_uses_the_shipped_adapters_threshold() -> None:
         assert make_backends(override).router.call_bias == 1.5
         plain = make_backends(Settings(backend="ollama", ollama_host=fake.url)).router
         assert not plain.raw_prompt and plain.supports_native_tools
+
+
+def test_modelfile_finetuned_matches_what_the_backend_sends() -> None:
+    text = (Path(__file__).parents[1] / "Modelfile.finetuned").read_text(encoding="utf-8")
+    lines = [line.split(None, 2) for line in text.splitlines()
+             if line.strip() and not line.startswith("#")]
+    stops = [parts[2] for parts in lines if parts[:2] == ["PARAMETER", "stop"]]
+    assert stops == list(RAW_STOPS)
+    (source,) = [parts[1] for parts in lines if parts[0] == "FROM"]
+    assert f"--merged {source.removeprefix('./')}" in text  # the documented build makes it
+    assert not any(parts[0] in ("ADAPTER", "RENDERER", "PARSER") for parts in lines)
+
+
+@pytest.mark.llamacpp
+@pytest.mark.slow
+def test_merged_gguf_routes_like_base_plus_adapter(tmp_path: Path) -> None:
+    """The GGUF Modelfile.finetuned is built from (base + adapter merged, Q8_0) routes as
+    the embedded backend does with the adapter on the base."""
+    from funcgemma.backends.fairlock import FairLock
+    from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
+    from funcgemma.datasets import read_cases
+    from funcgemma.training.export import merge_into_gguf
+
+    settings = Settings(n_threads=2)
+    merged = merge_into_gguf(weights.router_gguf(settings), weights.DEFAULT_ADAPTER,
+                             tmp_path / "funcgemma-router-ft.gguf")
+    bias = weights.router_call_bias(settings, weights.DEFAULT_ADAPTER)
+    routers = [
+        Router(LlamaCppRouter(load_llama(path, n_ctx=2048, n_threads=2, lora=lora),
+                              model=name, lock=FairLock(), call_bias=bias),
+               default_registry(), settings=settings)
+        for name, path, lora in (("adapter", weights.router_gguf(settings),
+                                  weights.DEFAULT_ADAPTER), ("merged", merged, None))]
+    cases = read_cases(Path(__file__).parents[1] / "data" / "dev.jsonl")[:24]
+    names = [[[c.name for c in r.route(case.text).calls] for case in cases] for r in routers]
+    agree = sum(a == b for a, b in zip(*names, strict=True)) / len(cases)
+    assert agree >= 0.9, (agree, names)
+    assert any(names[1]), "the merged model never called a function"

@@ -19,6 +19,7 @@ from funcgemma.settings import Settings
 from funcgemma.training.declarations import DISTRACTORS, sample_declarations
 from funcgemma.training.examples import IGNORE, build_example, prefix_ids
 from funcgemma.training.export import export_adapter, lora_tensors
+from funcgemma.training.modelcard import write_model_card
 from funcgemma.training.trainer import LossFn, TrainConfig, hf_tokenizer, load_base, train
 from funcgemma.types import Message
 
@@ -194,3 +195,9 @@ def test_train_loop_checkpoints_and_resumes(tmp_path: Path) -> None:
     # the clock continues across the resume: time is never counted twice or lost
     elapsed = [h["elapsed_s"] for h in state2["history"]]
     assert elapsed == sorted(elapsed) and state2["train_seconds"] >= elapsed[-1]
+    # the run now carries the resumed configuration, and remembers the earlier one
+    assert state2["config"]["epochs"] == 2
+    assert state2["resumed"] == [{"at_step": 2, "previous_config": state["config"],
+                                  "cases": 8}]
+    card = write_model_card(tmp_path / "card.md", state2, cases).read_text()
+    assert "Epochs 2, " in card and "Resumed at step 2 with 8 training cases" in card

