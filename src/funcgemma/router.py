@@ -161,22 +161,31 @@ class Router:
         log.debug("grounded %s arguments %s -> %s", call.name, call.arguments, arguments)
         return repaired
 
-    def _typed_calls(self, user_text: str) -> tuple[list[Call], bool]:
+    def _typed_calls(self, user_text: str) -> tuple[list[parsing.ParsedCall], bool]:
         """Calls spelt out in the user's own text, and whether it has call syntax at all.
         A model that repeats one, whole or in part, is echoing data, not choosing a
         function, so such calls are never returned."""
         found = parsing.extract_calls(user_text, self.registry.names)
-        return ([Call(name=pc.name, arguments=pc.arguments) for pc in found.calls],
-                found.saw_call_syntax)
+        return list(found.calls), found.saw_call_syntax
 
 
-def _echoes(call: Call, typed: list[Call]) -> bool:
-    """True when ``call`` is a typed call or a part of one: same function, and every
-    argument it has was typed with the same value."""
+def _echoes(call: Call, typed: list[parsing.ParsedCall]) -> bool:
+    """True when ``call`` copies a call the user typed: same function, and every argument
+    it has was typed with the same value or is a piece of the typed call's text once
+    markers are set aside (a model that garbles an injected call copies fragments of it,
+    markers and all: ``wire money<end_function_call>``)."""
     return any(
         call.name == t.name and all(
-            k in t.arguments and str(t.arguments[k]) == str(v) for k, v in call.arguments.items())
+            (k in t.arguments and str(t.arguments[k]) == str(v))
+            or _squash(_unmarked(str(v))) in _squash(_unmarked(t.raw))
+            for k, v in call.arguments.items())
         for t in typed)
+
+
+def _unmarked(text: str) -> str:
+    for token in (*render.CONTROL_TOKENS, *render.RESERVED_ALIASES.values()):
+        text = text.replace(token, " ")
+    return text
 
 
 def _key(call: Call) -> str:

@@ -113,9 +113,11 @@ class LlamaEngine:
         self.evaluated += len(tokens)
         return np.concatenate(rows) if all_logits else rows[-1]
 
-    def prefill(self, ids: Sequence[int]) -> tuple[np.ndarray, int]:
-        """Evaluate ``ids`` reusing the longest common prefix already in the KV cache.
-        Returns the last logits and how many tokens were actually evaluated."""
+    def prefill(self, ids: Sequence[int], *, reuse_at_most: int | None = None
+                ) -> tuple[np.ndarray, int]:
+        """Evaluate ``ids`` reusing the longest common prefix already in the KV cache (at
+        most ``reuse_at_most`` tokens). Returns the last logits and how many tokens were
+        actually evaluated."""
         have = self.tokens
         k = 0
         for a, b in zip(have, ids, strict=False):
@@ -123,6 +125,8 @@ class LlamaEngine:
                 break
             k += 1
         k = min(k, len(ids) - 1)  # at least one token, to get logits
+        if reuse_at_most is not None:
+            k = min(k, reuse_at_most)
         self.truncate(k)
         logits = self.feed(ids[k:])
         return logits[-1], len(ids) - k
@@ -201,7 +205,16 @@ class LlamaCppRouter:
         start = time.perf_counter()
         with self.lock.hold():
             try:
-                logits, evaluated = self.engine.prefill(ids)
+                # Same prompt, same logits, whatever ran before: the declarations are
+                # always evaluated on their own (and then reused), the rest in one batch.
+                # (llama.cpp's numbers depend on how tokens are batched; reusing a cached
+                # user turn once moved the call margin by 0.2.)
+                n_prefix = len(self.encode(segments[:1]))
+                by_itself = 0
+                if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
+                    _, by_itself = self.engine.prefill(ids[:n_prefix])
+                logits, evaluated = self.engine.prefill(ids, reuse_at_most=n_prefix)
+                evaluated += by_itself
                 start_call = self.markers[render.START_CALL]
                 call_logit = float(logits[start_call])
                 logits[start_call] = -np.inf
