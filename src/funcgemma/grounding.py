@@ -23,8 +23,9 @@ MIN_SCORE = 70.0
 
 # Words are widened to their edges only in scripts that separate words with spaces;
 # Japanese and Chinese spans are taken as aligned.
-_WORDY = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]")
-_TOKEN = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]+|[^\s\p{P}\p{S}]")
+_WORD_CHAR = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]"
+_WORDY = regex.compile(_WORD_CHAR)
+_TOKEN = regex.compile(_WORD_CHAR + r"+|[^\s\p{P}\p{S}]")
 # Values longer than this are aligned by sliding (a quoted review), not by word runs.
 _LONG = 32
 _EDGE = regex.compile(r"^[\s\p{P}\p{S}]+|[\s\p{P}\p{S}]+$")

@@ -39,6 +39,8 @@ CONTROL_TOKENS = (BOS, START_TURN, END_TURN, *FUNCTION_MARKERS)
 # markers and uses them directly.
 RESERVED_ALIASES = {marker: f"<unused{i}>" for i, marker in enumerate(FUNCTION_MARKERS)}
 STOP_MARKERS = (END_CALL, START_RESP, END_TURN)
+# Every spelling of a control token a tokenizer could parse out of text.
+CONTROL_SPELLINGS = (*CONTROL_TOKENS, *RESERVED_ALIASES.values())
 PREAMBLE = "You are a model that can do function calling with the following functions"
 NO_CALL_REPLY = "No function applies."
 
@@ -236,7 +238,7 @@ def restore_markers(text: str) -> str:
 def neutralise_control_tokens(text: str) -> str:
     """For backends that parse special tokens in user text (Ollama renders the prompt
     itself): break every control token with a zero-width joiner so it is read as text."""
-    for token in (*CONTROL_TOKENS, *RESERVED_ALIASES.values()):
+    for token in CONTROL_SPELLINGS:
         if token in text:
             text = text.replace(token, token[0] + "\u2060" + token[1:])
     return text

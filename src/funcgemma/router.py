@@ -183,7 +183,7 @@ def _echoes(call: Call, typed: list[parsing.ParsedCall]) -> bool:
 
 
 def _unmarked(text: str) -> str:
-    for token in (*render.CONTROL_TOKENS, *render.RESERVED_ALIASES.values()):
+    for token in render.CONTROL_SPELLINGS:
         text = text.replace(token, " ")
     return text
 

@@ -162,6 +162,7 @@ class LlamaCppRouter:
         self.markers = _vocab_markers(llm)
         self.vocab = Vocab(tokenize=self.tokenize, piece=self._piece, markers=self.markers)
         self._decoders: dict[str, CallDecoder] = {}
+        self._prefix: tuple[str, int] = ("", 0)  # developer turn -> its length in tokens
         self.last_stats: dict[str, Any] = {}
 
     def tokenize(self, text: str) -> list[int]:
@@ -187,6 +188,12 @@ class LlamaCppRouter:
             self._decoders = {key: CallDecoder(self.vocab, tools)}
         return self._decoders[key]
 
+    def _prefix_len(self, segments: Sequence[render.Segment]) -> int:
+        """Tokens of the developer turn (the declarations), tokenised once per tool set."""
+        if self._prefix[0] != segments[0].text:
+            self._prefix = (segments[0].text, len(self.encode(segments[:1])))
+        return self._prefix[1]
+
     def warm(self, tools: Sequence[dict[str, Any]]) -> int:
         """Evaluate the developer turn now so the first request finds it cached."""
         ids = self.encode(render.render_prompt(tools, [])[:1])
@@ -209,7 +216,7 @@ class LlamaCppRouter:
                 # always evaluated on their own (and then reused), the rest in one batch.
                 # (llama.cpp's numbers depend on how tokens are batched; reusing a cached
                 # user turn once moved the call margin by 0.2.)
-                n_prefix = len(self.encode(segments[:1]))
+                n_prefix = self._prefix_len(segments)
                 by_itself = 0
                 if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
                     _, by_itself = self.engine.prefill(ids[:n_prefix])
