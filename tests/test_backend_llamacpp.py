@@ -197,6 +197,8 @@ def _plain_greedy(backend: LlamaCppRouter, ids: list[int], n: int) -> list[int]:
     "What's the weather in Kyoto tomorrow?",
     "remind me to call mom at 6pm",
     "明日の東京の天気は？",
+    "Tell me about Ichiro Suzuki",  # one required key: forced with the name
+    'Is this review positive? "The soup was cold and the waiter was rude."',
     "hello!",
 ])
 def test_calldecoder_agrees_with_plain_greedy(router_backend: LlamaCppRouter, text: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
+from funcgemma import evaluation
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.errors import BackendUnavailable, InvalidRequest
 from funcgemma.evaluation import compare_reports, evaluate, load_cases, select_cases
@@ -157,6 +158,18 @@ def test_evaluation_failures_keep_raw_output(report):
     assert "no_such_function" in by_text["Paris weather"]["raw"]
     assert "Cannot reach" in by_text["thanks!"]["error"]
     assert r["errors_total"] == 3
+
+
+def test_evaluation_lists_every_failure_in_failures_jsonl(tmp_path, monkeypatch):
+    """report.json keeps the first MAX_FAILURES; failures.jsonl keeps every failed case."""
+    monkeypatch.setattr(evaluation, "MAX_FAILURES", 1)
+    cases = load_cases(write_cases(tmp_path / "cases.jsonl", CASES))
+    r = evaluate(make_router(SCRIPT), cases, tmp_path / "out", progress=False)
+    rows = [json.loads(line) for line in
+            (tmp_path / "out" / "failures.jsonl").read_text("utf-8").splitlines()]
+    assert len(r["errors"]) == 1 and r["errors_total"] == 3
+    assert {row["text"] for row in rows} == {"I need an umbrella", "Paris weather", "thanks!"}
+    assert rows[0] == r["errors"][0]
 
 
 def test_evaluation_interrupt_keeps_partial_results(tmp_path):

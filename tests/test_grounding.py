@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from funcgemma.grounding import ground, ground_arguments
@@ -27,11 +29,23 @@ from funcgemma.registry import default_registry
     ("New York City", "weather in NYC", "New York City"),
     ("Paris", "weather in the capital of France", "Paris"),
     ("OKATA", "2泊3日の大阪旅行、おすすめある？", "OKATA"),
+    # a combining accent belongs to its letter: the span is not cut before it
+    ("kafé", "a table at CAFE\u0301 MOZART tonight", "CAFE\u0301"),
+    ("cafe", "meet at the cafe\u0301 near the station", "cafe\u0301"),
     # too short to judge
     ("x", "xylophone", "x"),
 ])
 def test_ground(value: str, text: str, expected: str) -> None:
     assert ground(value, text) == expected
+
+
+def test_ground_is_quick_on_a_long_run_of_japanese() -> None:
+    """Every character of Japanese starts a candidate span: a long message is aligned by
+    sliding instead, and still finds the user's spelling."""
+    text = "あいうえお" * 1600 + "北海道の札幌" + "かきくけこ" * 10
+    start = time.process_time()
+    assert ground("北海道札幌", text) == "北海道の札幌"
+    assert time.process_time() - start < 0.1
 
 
 def test_ground_strips_quotes_and_punctuation_from_the_span() -> None:

@@ -1,4 +1,5 @@
-"""Evaluate the router on a labelled JSONL file: report.json, report.md, confusion.png.
+"""Evaluate the router on a labelled JSONL file: report.json, report.md, confusion.png and
+failures.jsonl (every case routed wrongly).
 
 python tools/evaluate.py --data data/dev.jsonl [--backend ollama] [--limit 50] [--out DIR]
 python tools/evaluate.py --compare reports/a/report.json reports/b/report.json
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     }
     report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
     print(headline(report))
-    for name in ("report.json", "report.md", "confusion.png"):
+    for name in ("report.json", "report.md", "confusion.png", "failures.jsonl"):
         print(f"wrote {out / name}")
     if report["partial"]:
         print("interrupted: the report covers the cases routed before Ctrl-C", file=sys.stderr)

@@ -46,7 +46,8 @@ class Case:
 
 @dataclass
 class EvalRun:
-    """What routing the cases produced; ``failures`` keeps the first MAX_FAILURES."""
+    """What routing the cases produced; ``failures`` keeps every failed case (report.json
+    shows the first MAX_FAILURES, failures.jsonl all of them)."""
 
     outcomes: list[CaseOutcome] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -210,8 +211,7 @@ def run_cases(router: Router, cases: Sequence[Case], *, progress: bool = True) -
                 kind = _failure_kind(outcome)
                 if kind:
                     run.failure_count += 1
-                    if len(run.failures) < MAX_FAILURES:
-                        run.failures.append({"kind": kind, **entry})
+                    run.failures.append({"kind": kind, **entry})
                 if recorder.last is not None and recorder.last.model:
                     run.model = recorder.last.model
                 bar.update()
@@ -237,19 +237,25 @@ def build_report(
         "meta": info,
         "partial": run.partial,
         **compute_metrics(run.outcomes, functions),
-        "errors": run.failures,
+        "errors": run.failures[:MAX_FAILURES],
         "errors_total": run.failure_count,
     }
 
 
-def write_report(report: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write report.json, report.md and confusion.png into ``out_dir``."""
+def write_report(report: Mapping[str, Any], out_dir: str | Path,
+                 failures: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Path]:
+    """Write report.json, report.md, confusion.png and failures.jsonl (every failed case,
+    one a line; report.json keeps only the first few) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "confusion.png"}
+    paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "confusion.png",
+             "failures": out / "failures.jsonl"}
     paths["json"].write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
     paths["md"].write_text(render_markdown(report), "utf-8")
     plot_confusion(report, paths["png"])
+    rows = report.get("errors", []) if failures is None else failures
+    paths["failures"].write_text(
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), "utf-8")
     return paths
 
 
@@ -262,7 +268,7 @@ def evaluate(
         raise InvalidRequest("No cases to evaluate (check --data, --lang and --limit).")
     run = run_cases(router, cases, progress=progress)
     report = build_report(run, functions=router.registry.names, meta=meta)
-    write_report(report, out_dir)
+    write_report(report, out_dir, run.failures)
     return report
 
 

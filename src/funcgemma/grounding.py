@@ -23,28 +23,36 @@ MIN_SCORE = 70.0
 
 # Words are widened to their edges only in scripts that separate words with spaces;
 # Japanese and Chinese spans are taken as aligned.
-_WORD_CHAR = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}'’-]"
+_WORD_CHAR = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}\p{M}'’-]"
 _WORDY = regex.compile(_WORD_CHAR)
 _TOKEN = regex.compile(_WORD_CHAR + r"+|[^\s\p{P}\p{S}]")
 # Values longer than this are aligned by sliding (a quoted review), not by word runs.
 _LONG = 32
 _EDGE = regex.compile(r"^[\s\p{P}\p{S}]+|[\s\p{P}\p{S}]+$")
+_CLUSTER = regex.compile(r"\X")  # a character with its combining marks
+# Above this many candidate spans (a short value against a long run of Japanese, where
+# every character starts one) the value is aligned by sliding instead: same answer on
+# ordinary messages, bounded time on an 8000-character one.
+_MAX_SPANS = 4000
 
 
-def _fold(text: str) -> tuple[str, list[int]]:
-    """NFKC + lower-case, with a map from each folded character to its source index."""
+def _fold(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """NFKC + lower-case, with a map from each folded character to the source span of
+    the character it came from (``e`` + combining acute folds to one ``é``)."""
     out: list[str] = []
-    where: list[int] = []
-    for i, ch in enumerate(text):
-        for f in unicodedata.normalize("NFKC", ch).lower():
+    where: list[tuple[int, int]] = []
+    for m in _CLUSTER.finditer(text):
+        for f in unicodedata.normalize("NFKC", m.group()).lower():
             out.append(f)
-            where.append(i)
+            where.append(m.span())
     return "".join(out), where
 
 
-def _candidates(text: str, length: int) -> list[tuple[int, int]]:
-    """(start, end) of every run of whole tokens in ``text`` about ``length`` long.
-    A token is a word in a spaced script, or one character of any other script."""
+def _candidates(text: str, length: int, limit: float = _MAX_SPANS
+                ) -> list[tuple[int, int]] | None:
+    """(start, end) of every run of whole tokens in ``text`` about ``length`` long, or
+    None when there are more than ``limit``. A token is a word in a spaced script, or
+    one character of any other script."""
     tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
     longest = int(1.5 * length) + 2
     spans = []
@@ -54,20 +62,32 @@ def _candidates(text: str, length: int) -> list[tuple[int, int]]:
                 break
             if end - start >= length // 2:
                 spans.append((start, end))
+        if len(spans) > limit:
+            return None
     return spans
+
+
+def _slide(value: str, text: str) -> tuple[float, int, int]:
+    hit = fuzz.partial_ratio_alignment(value, text)
+    return (hit.score, hit.dest_start, hit.dest_end) if hit else (0.0, 0, 0)
 
 
 def _aligned(value: str, text: str) -> tuple[float, int, int]:
     """Best (score, start, end) of a span of ``text`` against ``value``, both folded."""
     if len(value) > _LONG:
         # a long quoted text: slide it along the message (partial ratio), then widen
-        hit = fuzz.partial_ratio_alignment(value, text)
-        return (hit.score, hit.dest_start, hit.dest_end) if hit else (0.0, 0, 0)
+        return _slide(value, text)
+    offset, spans = 0, _candidates(text, len(value))
+    if spans is None:  # find the region by sliding, then search it span by span
+        _, a, b = _slide(value, text)
+        offset = max(0, a - len(value) - 2)
+        text = text[offset : b + len(value) + 2]
+        spans = _candidates(text, len(value), limit=float("inf")) or []
     best = (0.0, 0, 0)
-    for start, end in _candidates(text, len(value)):
+    for start, end in spans:
         score = fuzz.ratio(value, text[start:end])
         if score > best[0]:
-            best = (score, start, end)
+            best = (score, offset + start, offset + end)
     return best
 
 
@@ -80,7 +100,7 @@ def ground(value: str, text: str, *, min_score: float = MIN_SCORE) -> str:
     score, a, b = _aligned(folded_value, folded_text)
     if score < min_score or b <= a:
         return value
-    start, end = where[a], where[b - 1] + 1
+    start, end = where[a][0], where[b - 1][1]
     while start > 0 and _WORDY.match(text[start - 1]) and _WORDY.match(text[start]):
         start -= 1
     while end < len(text) and _WORDY.match(text[end]) and _WORDY.match(text[end - 1]):

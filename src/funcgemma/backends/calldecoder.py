@@ -7,7 +7,10 @@ string value is usually copied from the user's message. Decoding every one of th
 tokens one at a time costs ~25 ms each on a 2-core CPU, so this decoder
 
 - *forces* tokens the structure leaves no choice about (they are fed in one batch with
-  the model's own token, which costs about as much as one step), and
+  the model's own token, which costs about as much as one step): the rest of a name once
+  it is unique, `{`, `:<escape>`, a key when it is the only one left (after a comma, or
+  the only required one of a function), and `}` after the last declared argument;
+- never runs the model past the end of the call (the logits would go unused), and
 - *drafts* the rest of a string value from the user's text and keeps the longest run
   the model agrees with (prompt-lookup speculation, verified by the model's own argmax,
   so the output is exactly what plain greedy decoding would give whenever the model
@@ -88,10 +91,13 @@ class CallDecoder:
     def __init__(self, vocab: Vocab, tools: Sequence[Mapping[str, Any]]) -> None:
         self.vocab = vocab
         self.params: dict[str, dict[str, str]] = {}
+        self.required: dict[str, set[str]] = {}
         for tool in tools:
             fn = tool.get("function", tool)
-            props = (fn.get("parameters") or {}).get("properties") or {}
+            schema = fn.get("parameters") or {}
+            props = schema.get("properties") or {}
             self.params[fn["name"]] = {k: str(v.get("type", "string")) for k, v in props.items()}
+            self.required[fn["name"]] = set(schema.get("required") or ()) & set(props)
         self.m = {name: vocab.markers[name] for name in render.FUNCTION_MARKERS}
         self.stop_ids = {vocab.markers[s] for s in render.STOP_MARKERS if s in vocab.markers}
 
@@ -105,6 +111,23 @@ class CallDecoder:
         for tok in seq:
             self._record(st, tok)
         return _argmax(logits[-1])
+
+    def _close(self, st: _State, tokens: Sequence[int], *, chosen: bool) -> DecodeResult:
+        """End the call without running the model again: nothing after it is needed."""
+        for tok in tokens:
+            self._record(st, tok)
+        st.generated += chosen
+        st.forced += len(tokens) - chosen
+        return self._result(st, "stop")
+
+    def _sole_key(self, name: str, left: Sequence[str], *, must: bool) -> list[int]:
+        """Tokens of the next key when the structure leaves only one (``must``: a key has
+        to follow, as after a comma; otherwise only if the one left is required)."""
+        if len(left) != 1 or not (must or left[0] in self.required[name]):
+            return []
+        key = left[0]
+        return self.vocab.tokenize(key + ":") + (
+            [self.m[render.ESCAPE]] if self.params[name][key] == "string" else [])
 
     def _record(self, st: _State, tok: int) -> None:
         st.tokens.append(tok)
@@ -163,37 +186,50 @@ class CallDecoder:
             st.generated += 1
             return self._result(st, "stop")
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
-        name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{")
+        name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{",
+                           then=lambda n: self._sole_key(n, list(self.params[n]), must=False))
         if name is None:
             return self._free(engine, st, self._last, max_tokens)
         nxt = self._last
         types = self.params[name]
         used: set[str] = set()
+        close, comma = self.vocab.tokenize("}")[0], self.vocab.tokenize(",")[0]
+        end = m[render.END_CALL]
+        forced_key = bool(self._sole_key(name, list(types), must=False))
         while len(st.tokens) < max_tokens:
-            if nxt == self.vocab.tokenize("}")[0]:
-                self._push(engine, st, nxt, [m[render.END_CALL]])
-                return self._result(st, "stop")
             left = [k for k in types if k not in used]
-            if not left:
-                return self._free(engine, st, nxt, max_tokens)
-            key = self._match(engine, st, nxt, left, max_tokens, suffix=":",
-                              then=lambda k: [m[render.ESCAPE]] if types[k] == "string" else [])
-            if key is None:
-                return self._free(engine, st, self._last, max_tokens)
+            if forced_key:  # already fed with the token before it
+                key, forced_key = left[0], False
+            else:
+                if nxt == close:
+                    return self._close(st, [close, end], chosen=True)
+                if not left:
+                    return self._free(engine, st, nxt, max_tokens)
+                matched = self._match(engine, st, nxt, left, max_tokens, suffix=":",
+                                      then=lambda k: [m[render.ESCAPE]] if types[k] == "string"
+                                      else [])
+                if matched is None:
+                    return self._free(engine, st, self._last, max_tokens)
+                key, nxt = matched, self._last
             used.add(key)
-            nxt = self._last
+            left = [k for k in types if k not in used]
             if types[key] == "string":
                 nxt = self._string(engine, st, nxt, user_text, max_tokens)
                 if nxt is None:
                     return self._result(st, "length")
+                if nxt == m[render.ESCAPE]:
+                    if not left:  # the last declared argument: only `}` can follow
+                        return self._close(st, [nxt, close, end], chosen=True)
+                    nxt = self._push(engine, st, nxt, [])
             else:
                 nxt = self._bare(engine, st, nxt, max_tokens)
                 if nxt is None:
                     return self._result(st, "length")
-            comma = self.vocab.tokenize(",")[0]
-            if nxt == comma:
-                nxt = self._push(engine, st, nxt, [])
-            elif nxt != self.vocab.tokenize("}")[0]:
+            if nxt == comma and left:
+                sole = self._sole_key(name, left, must=True)
+                nxt = self._push(engine, st, nxt, sole)
+                forced_key = bool(sole)
+            elif nxt != close:
                 return self._free(engine, st, nxt, max_tokens)
         return self._result(st, "length")
 
@@ -231,7 +267,7 @@ class CallDecoder:
         value = ""
         while len(st.tokens) < max_tokens:
             if nxt == esc:
-                return self._push(engine, st, nxt, [])
+                return nxt  # the caller decides what follows the closing <escape>
             if nxt in self.stop_ids:
                 return nxt
             if value:

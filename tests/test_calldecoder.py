@@ -1,0 +1,128 @@
+"""CallDecoder against a scripted model: what it writes, and how many forward passes it
+spends (each costs ~25-35 ms on the reference CPU). The real-model agreement with plain
+greedy decoding is tested in test_backend_llamacpp.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import regex
+
+from funcgemma import render
+from funcgemma.backends.calldecoder import CallDecoder, Vocab
+from funcgemma.registry import default_registry
+
+_WORD = regex.compile(r"\s?[\w]+|[^\w\s]|\s")
+_CONTROL = regex.compile("(" + "|".join(regex.escape(t) for t in render.CONTROL_TOKENS) + ")")
+
+
+class ToyVocab:
+    """Splits at punctuation like Gemma's tokenizer does; markers are single ids."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.markers = {tok: self._id(tok) for tok in render.CONTROL_TOKENS}
+
+    def _id(self, piece: str) -> int:
+        return self.ids.setdefault(piece, len(self.ids))
+
+    def tokenize(self, text: str) -> list[int]:
+        return [self._id(p) for p in _WORD.findall(text)]
+
+    def encode(self, text: str) -> list[int]:
+        out: list[int] = []
+        for part in _CONTROL.split(text):
+            out += [self.markers[part]] if part in self.markers else self.tokenize(part)
+        return out
+
+    def piece(self, tok: int) -> bytes:
+        text = next(p for p, i in self.ids.items() if i == tok)
+        return b"" if text in self.markers else text.encode()
+
+    def vocab(self) -> Vocab:
+        return Vocab(tokenize=self.tokenize, piece=self.piece, markers=self.markers)
+
+
+class ScriptedModel:
+    """A model that wants to write ``target``; off that path it ends its turn."""
+
+    def __init__(self, toy: ToyVocab, target: str) -> None:
+        self.target = toy.encode(target)
+        self.end_turn = toy.markers[render.END_TURN]
+        self.n_vocab = 512
+        self.seq: list[int] = []
+        self.passes = 0
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.seq)
+
+    def truncate(self, n_tokens: int) -> None:
+        del self.seq[n_tokens:]
+
+    def _row(self) -> np.ndarray:
+        row = np.zeros(self.n_vocab, dtype=np.float32)
+        on_path = self.seq == self.target[: len(self.seq)] and len(self.seq) < len(self.target)
+        row[self.target[len(self.seq)] if on_path else self.end_turn] = 1.0
+        return row
+
+    def feed(self, tokens: Sequence[int], *, all_logits: bool = False) -> np.ndarray:
+        self.passes += 1
+        rows = []
+        for tok in tokens:
+            self.seq.append(tok)
+            rows.append(self._row())
+        return np.stack(rows) if all_logits else rows[-1][None, :]  # llama.cpp's shapes
+
+
+def _decode(target: str, user: str) -> tuple[str, ScriptedModel, object]:
+    toy = ToyVocab()
+    decoder = CallDecoder(toy.vocab(), default_registry().tools())
+    model = ScriptedModel(toy, target)
+    result = decoder.decode(model, model.target[0], user_text=user, max_tokens=64)
+    return result.text, model, result
+
+
+S, E, C = render.START_CALL, render.ESCAPE, render.END_CALL
+
+
+@pytest.mark.parametrize(("target", "user", "passes"), [
+    # one required key: forced with the name; `}` forced after the value; no pass after it
+    (f"{S}call:celebrity_info{{name:{E}Ichiro Suzuki{E}}}{C}",
+     "tell me about Ichiro Suzuki please", 4),
+    # two keys: the second is the only one left after the comma, so it is forced
+    (f"{S}call:weather_info{{location:{E}Kyoto{E},date:{E}tomorrow{E}}}{C}",
+     "weather in Kyoto tomorrow?", 7),
+    # an optional key left out: the model closes the call itself
+    (f"{S}call:weather_info{{location:{E}Kyoto{E}}}{C}", "weather in Kyoto?", 5),
+    # a number, then the last key after a comma
+    (f"{S}call:travel_guide{{days:3,destination:{E}Rome{E}}}{C}", "3 days in Rome", 6),
+])
+def test_calldecoder_writes_the_models_call_in_few_passes(target: str, user: str,
+                                                         passes: int) -> None:
+    text, model, result = _decode(target, user)
+    assert text == target
+    assert model.passes == result.passes == passes  # type: ignore[attr-defined]
+    assert model.seq == model.target[: len(model.seq)]  # never fed a token off the path
+
+
+def test_calldecoder_closes_after_the_last_declared_argument() -> None:
+    """An undeclared extra argument cannot follow the last declared one: `}` is forced."""
+    text, _, _ = _decode(f"{S}call:celebrity_info{{name:{E}Ichiro{E},age:{E}50{E}}}{C}",
+                         "who is Ichiro")
+    assert text == f"{S}call:celebrity_info{{name:{E}Ichiro{E}}}{C}"
+
+
+def test_calldecoder_not_a_call_costs_no_pass() -> None:
+    text, model, result = _decode("Hello there", "hello")
+    assert model.passes == 0 and result.generated == 1  # type: ignore[attr-defined]
+    assert text == "Hello"
+
+
+def test_calldecoder_off_structure_output_is_left_to_the_parser() -> None:
+    """A name no declaration has: decoded plainly until a stop marker, nothing forced."""
+    target = f"{S}call:wire_money{{to:{E}bob{E}}}{C}"
+    text, _, result = _decode(target, "send bob money")
+    assert text == target and result.forced == len(ToyVocab().tokenize("call:"))  # type: ignore
