@@ -174,11 +174,21 @@ def test_router_truncated_call_text_twice_is_an_error_with_raw_text() -> None:
     assert info.value.status_code == 502
 
 
-def test_router_long_prose_at_token_limit_is_none() -> None:
+def test_router_long_prose_at_token_limit_is_none_without_a_retry() -> None:
     prose = "Well, that depends on many things, and honestly I could go on about it"
-    router, _ = make_router(lambda messages, tools: Completion(text=prose, done_reason="length"))
+    router, backend = make_router(
+        lambda messages, tools: Completion(text=prose, done_reason="length"))
     result = router.route("What do you think about life?")
     assert result.calls == [] and result.source == "none"
+    assert len(backend.calls) == 1, "more room would only give more prose"
+
+
+def test_router_cut_off_call_of_an_undeclared_function_is_not_retried() -> None:
+    cut = f"{SC}call:get_stock_price{{ticker:{E}GOOG and also the price of"
+    router, backend = make_router(lambda messages, tools: Completion(text=cut, done_reason="length"))
+    with pytest.raises(ModelOutputError):
+        router.route("How is Google stock doing?")
+    assert len(backend.calls) == 1
 
 
 BROKEN_CASES = [

@@ -14,6 +14,8 @@ import time
 import unicodedata
 from typing import Literal
 
+import regex
+
 from . import grounding, parsing, render
 from .backends.base import Backend
 from .errors import InvalidRequest, ModelOutputError, TextTooLong
@@ -22,6 +24,9 @@ from .settings import Settings
 from .types import Call, Completion, CompletionOptions, Message, RouteResult
 
 log = logging.getLogger(__name__)
+
+# `call:NAME{` in raw router output: which function a (possibly cut-off) call names.
+_CALL_NAME = regex.compile(r"call\s*+:\s*+([^\W\d][\w.\-]*+)\s*+\{")
 
 
 def check_text(text: object, *, max_chars: int) -> str:
@@ -73,7 +78,8 @@ class Router:
         messages = [Message(role="user", content=sent)]
         tools = self.registry.tools()
         completion = self.backend.complete(messages, tools=tools, options=self.options)
-        if completion.done_reason == "length" and not completion.tool_calls:
+        if (completion.done_reason == "length" and not completion.tool_calls
+                and self._recoverable(completion.text)):
             # Ollama drops a call cut off by the token limit (no calls, done_reason
             # "length"): ask once more with room for a long argument.
             log.debug("router output hit the token limit; retrying with a larger budget")
@@ -94,6 +100,17 @@ class Router:
             self.backend.name,
         )
         return result
+
+    def _recoverable(self, text: str) -> bool:
+        """Whether output cut off at the token limit could become a call with more room:
+        nothing yet (Ollama holds back a call it is still parsing), or a call of a
+        declared function. Prose, or a call of a function nobody declared, would only
+        take four times as long to fail."""
+        raw = render.restore_markers(text)
+        named = _CALL_NAME.search(raw)
+        if named:
+            return named.group(1) in self.registry.names
+        return not raw.strip() or render.START_CALL in raw
 
     def _calls_from(
         self, completion: Completion, *, user_text: str
