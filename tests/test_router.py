@@ -185,7 +185,8 @@ def test_router_long_prose_at_token_limit_is_none_without_a_retry() -> None:
 
 def test_router_cut_off_call_of_an_undeclared_function_is_not_retried() -> None:
     cut = f"{SC}call:get_stock_price{{ticker:{E}GOOG and also the price of"
-    router, backend = make_router(lambda messages, tools: Completion(text=cut, done_reason="length"))
+    router, backend = make_router(
+        lambda messages, tools: Completion(text=cut, done_reason="length"))
     with pytest.raises(ModelOutputError):
         router.route("How is Google stock doing?")
     assert len(backend.calls) == 1

@@ -52,7 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="extra loss weight on the first target token (call or no call)")
     ap.add_argument("--holdout-function", default=None,
                     help="leave this function out of training entirely (generalisation test)")
-    ap.add_argument("--limit", type=int, default=None, help="train on the first N cases only")
+    ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
+                    help="also train on labelled messages for functions funcgemma does not "
+                    "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
+                    "router learns to read declarations; see training/extra.py")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="train on the first N cases only (extra-function cases come on top)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     ap.add_argument("--threads", type=int, default=None)
@@ -238,6 +243,19 @@ def main(argv: list[str] | None = None) -> int:
         tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
     if args.limit:
         train_cases = train_cases[: args.limit]
+    extra_tools: list[dict[str, Any]] = []
+    if args.extra_functions:
+        from funcgemma.datasets import DataError
+        from funcgemma.training.extra import load_extra
+
+        try:
+            extra_tools, extra_cases = load_extra(args.extra_functions, registry.names)
+        except DataError as exc:
+            print(f"finetune: {exc}", file=sys.stderr)
+            return 2
+        train_cases = train_cases + extra_cases
+        log.info("extra functions: %d declarations, %d cases", len(extra_tools),
+                 len(extra_cases))
     dev_subset = stratified(dev_cases, args.dev_limit, args.seed)
     cfg = TrainConfig(out=args.out, base=args.base, gguf_file=args.gguf_file, r=args.r,
                       alpha=args.alpha, dropout=args.dropout,
@@ -246,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                       eval_every=args.eval_every, serving_share=args.serving_share,
                       decision_weight=args.decision_weight,
                       holdout_function=args.holdout_function, device=args.device,
-                      threads=args.threads)
+                      threads=args.threads,
+                      extra={"extra_functions": str(args.extra_functions)}
+                      if args.extra_functions else {})
     started = time.time()
     parity_checked = {"n": 0}
 
@@ -264,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                  metrics["false_call_rate"] or 0, metrics["argument_match"], time.time() - t)
         return metrics
 
-    state = train(cfg, train_cases, tools, on_checkpoint=on_checkpoint, resume=args.resume)
+    state = train(cfg, train_cases, tools, on_checkpoint=on_checkpoint, resume=args.resume,
+                  extra=extra_tools)
     plot_curves(state, args.out / "curves.png")
     best = state.get("best") or {"checkpoint": str(args.out / "last")}
     best_adapter = Path(best["checkpoint"]) / "adapter.gguf"
@@ -274,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     state["train_cases"] = len(train_cases)
     state["dev_cases_scored"] = len(dev_subset)
     (args.out / "state.json").write_text(json.dumps(state, indent=2))
-    card = write_model_card(args.out / "MODEL_CARD.md", state, train_cases)
+    card = write_model_card(args.out / "MODEL_CARD.md", state, train_cases, registry.names)
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:

@@ -63,8 +63,8 @@ def _fn(name: str, description: str, props: dict[str, tuple[str, str]], required
             k: {"type": t, "description": d} for k, (t, d) in sorted(props.items())}}}}
 
 
-# Functions from domains none of our labelled messages asks for, so a declared
-# distractor never makes a labelled case wrong.
+# Functions from domains none of our labelled messages asks for (data/extra included),
+# so a declared distractor never makes a labelled case wrong.
 DISTRACTORS: list[dict[str, Any]] = [
     _fn("get_stock_quote", "Latest share price for a stock ticker symbol.",
         {"ticker": ("string", "Ticker symbol, e.g. 'AAPL'.")}, ["ticker"]),
@@ -117,13 +117,25 @@ def _renamed(tool: Mapping[str, Any], name: str, description: str) -> dict[str, 
     return out
 
 
+def _identity(tool: Mapping[str, Any]) -> dict[str, str]:
+    return {k: k for k in (tool["function"].get("parameters") or {}).get("properties", {})}
+
+
 def sample_declarations(real: Sequence[Mapping[str, Any]], rng: random.Random, *,
                         serving_share: float = 0.4, keep: float = 0.85,
-                        rename: float = 0.3, max_distractors: int = 4) -> DeclarationSet:
-    """One declaration set for a batch (see the module docstring)."""
+                        rename: float = 0.3, max_distractors: int = 4,
+                        extra: Sequence[Mapping[str, Any]] = (),
+                        needed: Sequence[str] = (), include_needed: float = 0.8
+                        ) -> DeclarationSet:
+    """One declaration set for a batch (see the module docstring).
+
+    ``extra`` are labelled functions funcgemma does not serve (data/extra): outside the
+    serving set they join the distractors, and each of ``needed`` (extra functions the
+    batch's cases ask for) is declared with probability ``include_needed``, so those
+    cases are calls when their function is declared and "no function" when it is not.
+    A declared extra function is a real one in the returned set (its cases are calls)."""
     names = [t["function"]["name"] for t in real]
-    ident = {n: {k: k for k in t["function"]["parameters"].get("properties", {})}
-             for n, t in zip(names, real, strict=True)}
+    ident = {n: _identity(t) for n, t in zip(names, real, strict=True)}
     if rng.random() < serving_share:
         return DeclarationSet([dict(t) for t in real], {n: n for n in names}, ident)
     tools: list[dict[str, Any]] = []
@@ -138,6 +150,17 @@ def sample_declarations(real: Sequence[Mapping[str, Any]], rng: random.Random, *
         else:
             tools.append(copy.deepcopy(dict(tool)))
             used[name] = name
-    tools += rng.sample(DISTRACTORS, rng.randint(0, max_distractors))
+    by_name = {t["function"]["name"]: t for t in extra}
+    chosen = [by_name[n] for n in sorted(set(needed)) if n in by_name
+              and rng.random() < include_needed]
+    pool = DISTRACTORS + [t for n, t in by_name.items() if n not in needed]
+    chosen += rng.sample(pool, rng.randint(0, max_distractors))
+    params = {n: ident[n] for n in used}
+    for tool in chosen:
+        tools.append(copy.deepcopy(dict(tool)))
+        name = tool["function"]["name"]
+        if name in by_name:
+            used[name] = name
+            params[name] = _identity(tool)
     rng.shuffle(tools)
-    return DeclarationSet(tools, used, {n: ident[n] for n in used})
+    return DeclarationSet(tools, used, params)

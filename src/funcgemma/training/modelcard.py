@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,18 @@ def _hardware(device: str) -> str:
     return f"{device} ({cpu}, {cores} cores, {platform.system()})"
 
 
-def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case]) -> Path:
+def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case],
+                     served: Collection[str] | None = None) -> Path:
+    """``served``: the functions funcgemma serves; other cases' functions (data/extra) are
+    counted together."""
     cfg = state.get("config", {})
     best = state.get("best") or {}
-    counts = Counter((c.expected_function or "none", c.lang) for c in cases)
+    extra_dir = (cfg.get("extra") or {}).get("extra_functions")
+    def label(case: Case) -> str:
+        fn = case.expected_function or "none"
+        return fn if served is None or fn in served or fn == "none" else "(extra functions)"
+
+    counts = Counter((label(c), c.lang) for c in cases)
     rows = "\n".join(f"| {fn} | {lang} | {n} |" for (fn, lang), n in sorted(counts.items()))
     per_fn = best.get("per_function_f1") or {}
     scores = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(per_fn.items()))
@@ -53,6 +61,8 @@ see `funcgemma/render.py`.
   public benchmark data. Declarations sampled per batch (subsets, shuffled order,
   renamed functions, distractor functions); class-balanced loss weights.
 - Held out of training: {cfg.get('holdout_function') or 'nothing'}
+- Functions funcgemma does not serve, trained on so the model reads declarations:
+  {f'`{extra_dir}` (see training/extra.py)' if extra_dir else 'none'}
 - LoRA r={cfg.get('r')}, alpha={cfg.get('alpha')}, dropout={cfg.get('dropout')}, targets
   {', '.join(cfg.get('targets', []))}; {state.get('trainable_parameters')} trainable parameters.
 - Epochs {cfg.get('epochs')}, learning rate {cfg.get('lr')} (warm-up then cosine), batch

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,9 +103,19 @@ def hf_tokenizer(tok: Any) -> Tokenizer:
     return Tokenizer(plain=plain, token_id=token_id)
 
 
-def class_weights(cases: Sequence[Case]) -> dict[str, float]:
+def weight_class(case: Case, served: Collection[str]) -> str:
+    """The class a case is weighted as: a served function, "none", or "extra" (all the
+    data/extra functions together, so forty small classes do not outweigh seven)."""
+    fn = case.expected_function
+    return "none" if fn is None else fn if fn in served else "extra"
+
+
+def class_weights(cases: Sequence[Case], served: Collection[str] | None = None
+                  ) -> dict[str, float]:
     """Inverse-frequency weights, mean 1 over cases, so no class dominates the loss."""
-    counts = Counter(c.expected_function or "none" for c in cases)
+    if served is None:
+        served = {c.expected_function for c in cases if c.expected_function}
+    counts = Counter(weight_class(c, served) for c in cases)
     k = len(counts)
     return {label: len(cases) / (k * n) for label, n in counts.items()}
 
@@ -185,19 +195,24 @@ class Batch:
 
 
 def make_batches(cases: Sequence[Case], tools: Sequence[dict[str, Any]], tok: Tokenizer,
-                 cfg: TrainConfig, rng: random.Random) -> list[Batch]:
-    weights = class_weights(cases)
+                 cfg: TrainConfig, rng: random.Random,
+                 extra: Sequence[dict[str, Any]] = ()) -> list[Batch]:
+    served = {t["function"]["name"] for t in tools}
+    weights = class_weights(cases, served)
     order = list(cases)
     rng.shuffle(order)
     batches = []
     for i in range(0, len(order), cfg.batch):
-        decls = sample_declarations(tools, rng, serving_share=cfg.serving_share)
-        prefix = prefix_ids(tok, decls.tools)
         chunk = order[i : i + cfg.batch]
+        needed = [c.expected_function for c in chunk
+                  if c.expected_function and c.expected_function not in served]
+        decls = sample_declarations(tools, rng, serving_share=cfg.serving_share,
+                                    extra=extra, needed=needed)
+        prefix = prefix_ids(tok, decls.tools)
         examples = [build_example(tok, c, decls, max_len=cfg.max_len, prefix_len=len(prefix))
                     for c in chunk]
         batches.append(Batch(prefix, examples,
-                             [weights[c.expected_function or "none"] for c in chunk]))
+                             [weights[weight_class(c, served)] for c in chunk]))
     return batches
 
 
@@ -210,9 +225,10 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any]], *,
           on_checkpoint: Callable[[int, Path, Any, Any], dict[str, Any] | None],
-          resume: bool = False) -> dict[str, Any]:
+          resume: bool = False, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Run the loop; ``on_checkpoint(step, dir, model, tokenizer)`` evaluates a checkpoint
-    and returns its metrics (the caller exports and scores it)."""
+    and returns its metrics (the caller exports and scores it). ``extra``: declarations
+    of the data/extra functions that some of ``cases`` ask for."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     torch.manual_seed(cfg.seed)
@@ -251,7 +267,7 @@ def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any
     epochs = max(1, math.ceil(cfg.epochs))
     plan: list[Batch] = []
     for epoch in range(epochs):
-        plan += make_batches(cases, tools, tok, cfg, random.Random(cfg.seed + epoch))
+        plan += make_batches(cases, tools, tok, cfg, random.Random(cfg.seed + epoch), extra)
     total = int(len(plan) * cfg.epochs / epochs) // cfg.accum * cfg.accum
     model.train()
     # elapsed_s and train_seconds count across resumes: continue the clock where it stopped

@@ -1,0 +1,119 @@
+"""Extra functions (data/extra): declared in some training batches and not in others, so
+their messages teach the router to read declarations; and their data checks."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from funcgemma import render
+from funcgemma.datasets import Case, DataError, near_duplicate_pairs, read_cases
+from funcgemma.registry import default_registry
+from funcgemma.training.declarations import sample_declarations
+from funcgemma.training.examples import Tokenizer
+from funcgemma.training.extra import load_extra
+from funcgemma.training.trainer import TrainConfig, class_weights, make_batches
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def _tool(name: str, required: str = "value") -> dict:
+    return {"type": "function", "function": {
+        "name": name, "description": f"Do {name}.",
+        "parameters": {"type": "object", "required": [required], "properties": {
+            required: {"type": "string", "description": "What."}}}}}
+
+
+EXTRA = [_tool("play_music", "query"), _tool("feed_pet", "pet")]
+
+
+def test_a_needed_extra_function_is_sometimes_declared_and_then_a_call() -> None:
+    served = default_registry().tools()
+    rng = random.Random(3)
+    sets = [sample_declarations(served, rng, extra=EXTRA, needed=["play_music"])
+            for _ in range(400)]
+    declared = [s for s in sets if "play_music" in {t["function"]["name"] for t in s.tools}]
+    serving = [s for s in sets if len(s.tools) == 7 and set(s.names) == set(
+        default_registry().names)]
+    assert 0.35 < len(declared) / len(sets) < 0.6  # 60% non-serving batches x 0.8
+    assert all(s.names["play_music"] == "play_music" and s.params["play_music"] == {
+        "query": "query"} for s in declared)
+    assert all("play_music" not in s.names for s in sets if s not in declared)
+    assert serving and all("play_music" not in s.names for s in serving)
+    # an extra function nobody in the batch asks for can still appear, as a distractor
+    assert any("feed_pet" in s.names for s in sets)
+
+
+def test_extra_cases_are_weighted_as_one_class() -> None:
+    cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
+             + [Case(text=f"n{i}", expected_function=None) for i in range(10)]
+             + [Case(text=f"m{i}", expected_function="play_music") for i in range(5)]
+             + [Case(text=f"p{i}", expected_function="feed_pet") for i in range(5)])
+    w = class_weights(cases, served=default_registry().names)
+    assert set(w) == {"weather_info", "none", "extra"}
+    assert w["extra"] == w["none"] == w["weather_info"]
+
+
+def test_make_batches_trains_extra_cases_as_calls_only_where_declared() -> None:
+    specials = {t: 1000 + i for i, t in enumerate(render.CONTROL_TOKENS)}
+    tok = Tokenizer(plain=lambda text: list(text.encode()), token_id=specials.get)
+    cases = [Case(text=f"play some jazz no. {i}", expected_function="play_music",
+                  expected_arguments={"query": "jazz"}) for i in range(64)]
+    cfg = TrainConfig(out=Path("unused"), batch=4, max_len=8192)
+    batches = make_batches(cases, default_registry().tools(), tok, cfg, random.Random(0), EXTRA)
+    calls = [e for b in batches for e in b.examples if e.label == "play_music"]
+    nones = [e for b in batches for e in b.examples if e.label == "none"]
+    assert calls and nones
+    for b in batches:
+        declared = b"play_music" in bytes(t for t in b.prefix if t < 256)
+        assert all((e.label == "play_music") == declared for e in b.examples)
+
+
+def _write(folder: Path, tools: list[dict], rows: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "functions.json").write_text(json.dumps(tools), "utf-8")
+    (folder / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    return folder
+
+
+def _row(text: str, fn: str, **args: object) -> dict:
+    return {"text": text, "expected_function": fn, "expected_arguments": args, "lang": "en"}
+
+
+@pytest.mark.parametrize(("tools", "row", "message"), [
+    ([_tool("weather_info")], _row("x", "weather_info", value="x"), "already a served"),
+    ([_tool("get_stock_quote")], _row("x", "get_stock_quote", value="x"), "distractor"),
+    (EXTRA, _row("jazz please", "tell_joke", query="jazz"), "not in functions.json"),
+    (EXTRA, _row("jazz please", "play_music"), "required argument"),
+    (EXTRA, _row("jazz please", "play_music", query="blues"), "not verbatim"),
+    (EXTRA, _row("jazz please", "play_music", query="jazz", volume="5"), "not a declared"),
+    (EXTRA, _row("jazz please", "play_music", query=5), "not of type string"),
+])
+def test_load_extra_names_the_problem(tmp_path: Path, tools: list[dict], row: dict,
+                                      message: str) -> None:
+    folder = _write(tmp_path / "extra", tools, [row])
+    with pytest.raises(DataError, match=message):
+        load_extra(folder, default_registry().names)
+
+
+def test_the_shipped_extra_functions_are_valid_and_cover_new_ground() -> None:
+    tools, cases = load_extra(DATA / "extra", default_registry().names)
+    names = {t["function"]["name"] for t in tools}
+    assert len(names) >= 25
+    counts = {n: sum(c.expected_function == n for c in cases) for n in names}
+    assert min(counts.values()) >= 8, counts
+    assert {c.lang for c in cases} == {"en", "ja"}
+
+
+def test_extra_messages_are_not_no_function_rows_of_the_training_data() -> None:
+    """A message taught as a call of an extra function must not also be taught as "no
+    function" (our no-function data means: none of the *served* functions applies)."""
+    _, cases = load_extra(DATA / "extra", default_registry().names)
+    nones = [c.text for c in read_cases(DATA / "train.jsonl") if c.expected_function is None]
+    texts = [c.text for c in cases] + nones
+    crossing = [(texts[i], texts[j]) for i, j in near_duplicate_pairs(texts)
+                if i < len(cases) <= j]
+    assert crossing == []
