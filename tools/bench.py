@@ -10,8 +10,11 @@ Starts `funcgemma serve` as a subprocess on a free loopback port and measures, o
 - memory: the server's peak RSS (VmHWM) with router and chat model loaded, after one
   chat turn;
 - concurrency: N clients hammering /route for D seconds: requests sent, answered, errors,
-  lost, throughput, RSS at start and end (drift).
-Writes bench.json and bench.md (a Markdown table) into --out.
+  lost, throughput, RSS at start and end (drift);
+- host speed, before and after: the bare router model's prompt rate and one-token step
+  on this machine at that moment (shared machines slow down several-fold at times, and
+  every latency above scales with it).
+Writes bench.json and bench.md (a Markdown table) into --out (default reports/bench).
 """
 
 from __future__ import annotations
@@ -141,6 +144,41 @@ def hammer(base: str, items: list[str], clients: int, duration: float, pid: int
             "rss_drift_mb": rss_start and rss_end and round((rss_end - rss_start) / 1e6, 1)}
 
 
+def host_speed() -> dict[str, float] | None:
+    """The bare router GGUF's prompt evaluation rate (256 tokens) and one decoding step
+    on this machine now; None when the embedded backend is not installed."""
+    try:
+        from funcgemma import weights
+        from funcgemma.backends.llamacpp import LlamaEngine, load_llama
+        from funcgemma.settings import Settings
+
+        settings = Settings()
+        llm = load_llama(weights.router_gguf(settings), n_ctx=512,
+                         n_threads=settings.n_threads)
+    except Exception:  # noqa: BLE001 - the probe is context, not the benchmark
+        return None
+    engine = LlamaEngine(llm)
+    ids = list(llm.tokenize(b"The quick brown fox jumps over the lazy dog. " * 40,
+                            add_bos=True))[:256]
+    best = float("inf")
+    for _ in range(2):
+        engine.truncate(0)
+        t0 = time.perf_counter()
+        engine.feed(ids)
+        best = min(best, time.perf_counter() - t0)
+    steps = []
+    for tok in ids[:16]:
+        t0 = time.perf_counter()
+        engine.feed([tok])
+        steps.append(time.perf_counter() - t0)
+    return {"prefill_tok_s": round(len(ids) / best, 1),
+            "step_ms": round(percentile(steps, 50) * 1000, 1)}
+
+
+def _speed(h: dict[str, float] | None) -> str:
+    return f"{h['prefill_tok_s']:.0f} tok/s, step {h['step_ms']:.0f} ms" if h else "–"
+
+
 def markdown(res: dict[str, Any]) -> str:
     w, c, o, cc = res["warm_ms"], res["cold"], res["overhead_ms"], res["concurrency"]
     rows = [
@@ -154,6 +192,8 @@ def markdown(res: dict[str, Any]) -> str:
          f"{cc['answered']} answered, {cc['errors']} errors, {cc['lost']} lost, "
          f"{cc['throughput_rps']} req/s"),
         ("memory drift under load", f"{cc['rss_drift_mb']} MB"),
+        ("host speed before / after (bare model: prompt rate, one step)",
+         f"{_speed(res['host']['before'])} / {_speed(res['host']['after'])}"),
     ]
     head = (f"Backend `{res['backend']}`, model `{res['model']}`, {res['machine']}, "
             f"{res['requests']} warm requests, {res['timestamp']}.\n\n")
@@ -169,9 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--startup-timeout", type=float, default=180.0)
-    ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--out", type=Path, default=Path("reports/bench"))
     args = ap.parse_args(argv)
     items = texts(args.data, args.requests)
+    before = host_speed()
     port = free_port()
     proc, startup = start_server(args, port)
     base = f"http://127.0.0.1:{port}"
@@ -193,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    after = host_speed()
     res = {
         "backend": health.get("backend"), "model": health.get("router", {}).get("model"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
@@ -202,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_ms": summary([t - i for t, i in zip(totals, inner, strict=True)]),
         "memory": {"peak_rss_mb": peak and round(peak / 1e6, 1)},
         "concurrency": conc,
+        "host": {"before": before, "after": after},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(res, indent=2) + "\n")
