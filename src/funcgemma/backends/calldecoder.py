@@ -120,14 +120,20 @@ class CallDecoder:
         st.forced += len(tokens) - chosen
         return self._result(st, "stop")
 
-    def _sole_key(self, name: str, left: Sequence[str], *, must: bool) -> list[int]:
-        """Tokens of the next key when the structure leaves only one (``must``: a key has
-        to follow, as after a comma; otherwise only if the one left is required)."""
+    def _after_key(self, name: str, key: str) -> list[int]:
+        """What follows `key:` for certain: `<escape>` opens a string value."""
+        return [self.m[render.ESCAPE]] if self.params[name][key] == "string" else []
+
+    def _sole_key(self, name: str, left: Sequence[str], *, must: bool) -> str | None:
+        """The next key when the structure leaves only one (``must``: a key has to
+        follow, as after a comma; otherwise only if the one left is required)."""
         if len(left) != 1 or not (must or left[0] in self.required[name]):
-            return []
-        key = left[0]
-        return self.vocab.tokenize(key + ":") + (
-            [self.m[render.ESCAPE]] if self.params[name][key] == "string" else [])
+            return None
+        return left[0]
+
+    def _key_tokens(self, name: str, key: str | None) -> list[int]:
+        return [] if key is None else (self.vocab.tokenize(key + ":")
+                                       + self._after_key(name, key))
 
     def _record(self, st: _State, tok: int) -> None:
         st.tokens.append(tok)
@@ -187,7 +193,8 @@ class CallDecoder:
             return self._result(st, "stop")
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
         name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{",
-                           then=lambda n: self._sole_key(n, list(self.params[n]), must=False))
+                           then=lambda n: self._key_tokens(
+                               n, self._sole_key(n, list(self.params[n]), must=False)))
         if name is None:
             return self._free(engine, st, self._last, max_tokens)
         nxt = self._last
@@ -195,7 +202,7 @@ class CallDecoder:
         used: set[str] = set()
         close, comma = self.vocab.tokenize("}")[0], self.vocab.tokenize(",")[0]
         end = m[render.END_CALL]
-        forced_key = bool(self._sole_key(name, list(types), must=False))
+        forced_key = self._sole_key(name, list(types), must=False) is not None
         while len(st.tokens) < max_tokens:
             left = [k for k in types if k not in used]
             if forced_key:  # already fed with the token before it
@@ -206,8 +213,7 @@ class CallDecoder:
                 if not left:
                     return self._free(engine, st, nxt, max_tokens)
                 matched = self._match(engine, st, nxt, left, max_tokens, suffix=":",
-                                      then=lambda k: [m[render.ESCAPE]] if types[k] == "string"
-                                      else [])
+                                      then=lambda k: self._after_key(name, k))
                 if matched is None:
                     return self._free(engine, st, self._last, max_tokens)
                 key, nxt = matched, self._last
@@ -227,8 +233,8 @@ class CallDecoder:
                     return self._result(st, "length")
             if nxt == comma and left:
                 sole = self._sole_key(name, left, must=True)
-                nxt = self._push(engine, st, nxt, sole)
-                forced_key = bool(sole)
+                nxt = self._push(engine, st, nxt, self._key_tokens(name, sole))
+                forced_key = sole is not None
             elif nxt != close:
                 return self._free(engine, st, nxt, max_tokens)
         return self._result(st, "length")
