@@ -21,9 +21,11 @@ import regex
 
 from .render import END_CALL, END_RESP, ESCAPE, START_CALL, START_RESP
 
-__all__ = ["ParseOutcome", "ParsedCall", "extract_calls", "parse_value"]
+__all__ = ["CALL_NAME", "ParseOutcome", "ParsedCall", "extract_calls", "parse_value"]
 
 _NAME = r"[^\W\d][\w.\-]*+"
+# `call:NAME{`, however spaced: the name a (possibly unfinished) call is for.
+CALL_NAME = regex.compile(rf"call\s*+:\s*+({_NAME})\s*+\{{")
 # Where a call may start. Bare `call:` needs a name and `{` right after it, so prose
 # like "I'll call: mom" is not call syntax. JSON candidates start at `{"`.
 _CANDIDATE = regex.compile(

@@ -14,8 +14,6 @@ import time
 import unicodedata
 from typing import Literal
 
-import regex
-
 from . import grounding, parsing, render
 from .backends.base import Backend
 from .errors import InvalidRequest, ModelOutputError, TextTooLong
@@ -24,9 +22,6 @@ from .settings import Settings
 from .types import Call, Completion, CompletionOptions, Message, RouteResult
 
 log = logging.getLogger(__name__)
-
-# `call:NAME{` in raw router output: which function a (possibly cut-off) call names.
-_CALL_NAME = regex.compile(r"call\s*+:\s*+([^\W\d][\w.\-]*+)\s*+\{")
 
 
 def check_text(text: object, *, max_chars: int) -> str:
@@ -107,7 +102,7 @@ class Router:
         declared function. Prose, or a call of a function nobody declared, would only
         take four times as long to fail."""
         raw = render.restore_markers(text)
-        named = _CALL_NAME.search(raw)
+        named = parsing.CALL_NAME.search(raw)
         if named:
             return named.group(1) in self.registry.names
         return not raw.strip() or render.START_CALL in raw
