@@ -64,3 +64,13 @@ def load_extra(folder: Path, served: Collection[str]) -> tuple[list[dict[str, An
             if kind == "string" and value not in case.text:
                 raise DataError(f"{where}: {key}={value!r} is not verbatim in the text")
     return tools, cases
+
+
+def weight_class(case: Case, served: Collection[str] | None = None) -> str:
+    """The class a case is weighted (and counted) as: a served function, "none", or
+    "extra" (all the data/extra functions together, so forty small classes do not
+    outweigh seven). ``served=None``: every function counts as served."""
+    fn = case.expected_function
+    if fn is None:
+        return "none"
+    return fn if served is None or fn in served else "extra"

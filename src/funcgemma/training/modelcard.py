@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..datasets import Case
+from .extra import weight_class
 
 
 def _hardware(device: str) -> str:
@@ -30,8 +31,8 @@ def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case],
     best = state.get("best") or {}
     extra_dir = (cfg.get("extra") or {}).get("extra_functions")
     def label(case: Case) -> str:
-        fn = case.expected_function or "none"
-        return fn if served is None or fn in served or fn == "none" else "(extra functions)"
+        cls = weight_class(case, served)
+        return "(extra functions)" if cls == "extra" != case.expected_function else cls
 
     counts = Counter((label(c), c.lang) for c in cases)
     rows = "\n".join(f"| {fn} | {lang} | {n} |" for (fn, lang), n in sorted(counts.items()))

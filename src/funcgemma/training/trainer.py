@@ -29,6 +29,7 @@ from tqdm import tqdm
 from ..datasets import Case
 from .declarations import sample_declarations
 from .examples import IGNORE, Example, Tokenizer, build_example, prefix_ids
+from .extra import weight_class
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,6 @@ def hf_tokenizer(tok: Any) -> Tokenizer:
         return vocab.get(text)
 
     return Tokenizer(plain=plain, token_id=token_id)
-
-
-def weight_class(case: Case, served: Collection[str]) -> str:
-    """The class a case is weighted as: a served function, "none", or "extra" (all the
-    data/extra functions together, so forty small classes do not outweigh seven)."""
-    fn = case.expected_function
-    return "none" if fn is None else fn if fn in served else "extra"
 
 
 def class_weights(cases: Sequence[Case], served: Collection[str] | None = None
