@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from funcgemma.grounding import ground, ground_arguments
+from funcgemma.grounding import ground, ground_arguments, tidy
 from funcgemma.registry import default_registry
 
 
@@ -67,3 +67,55 @@ def test_every_grounded_field_is_a_string_parameter_of_its_function() -> None:
         assert spec.grounded, f"{spec.name} grounds nothing"
         for key in spec.grounded:
             assert props[key]["type"] == "string", (spec.name, key)
+
+
+@pytest.mark.parametrize(("value", "verbatim", "expected"), [
+    # a spoken hesitation in front of a value is not part of it
+    ("um Morgan Freeman", False, "Morgan Freeman"),
+    ("uh, this app keeps crashing", True, "this app keeps crashing"),
+    ("Umm uh email the landlord", False, "email the landlord"),
+    ("erm the car inspection", False, "the car inspection"),
+    # ...but words that merely start like one are kept
+    ("umbrella", False, "umbrella"),
+    ("uhlans of Warsaw", False, "uhlans of Warsaw"),
+    ("Herman Melville", False, "Herman Melville"),
+    ("UM football tickets", False, "UM football tickets"),
+    ("ER visit", False, "ER visit"),
+    # an emoji signing off a time or task goes; a text to label keeps its emoji
+    ("tmrw morning 😩", False, "tmrw morning"),
+    ("take the pizza out 🍕", False, "take the pizza out"),
+    ("flight at 6 ✈️", False, "flight at 6"),
+    ("the food was great 😍", True, "the food was great 😍"),
+    ("Coca-Cola®", False, "Coca-Cola®"),
+    # a dictated closing quote is punctuation, not text
+    ("finally finished my thesis end quote", True, "finally finished my thesis"),
+    ("the hotel was fine, unquote", True, "the hotel was fine"),
+    ("quote of the day", True, "quote of the day"),
+    # never emptied
+    ("um", False, "um"),
+    ("🍕", False, "🍕"),
+])
+def test_tidy(value: str, verbatim: bool, expected: str) -> None:
+    assert tidy(value, verbatim=verbatim) == expected
+
+
+def test_ground_arguments_tidies_and_keeps_verbatim_texts_whole() -> None:
+    text = "so remind me at noon to um email the landlord 📧"
+    out = ground_arguments({"task": "um email the landlord 📧", "time": "at noon"},
+                           ("task", "time"), text)
+    assert out == {"task": "email the landlord", "time": "at noon"}
+    out = ground_arguments({"text": "uh love it 😍", "target_language": "French"},
+                           ("text", "target_language"), "translate uh love it 😍 to French",
+                           verbatim=("text",))
+    assert out["text"] == "love it 😍"
+
+
+def test_function_specs_name_real_fields() -> None:
+    from funcgemma.registry import FunctionSpec
+
+    spec = default_registry().get("schedule_reminder")
+    with pytest.raises(ValueError, match="not parameters"):
+        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("when",))
+    with pytest.raises(ValueError, match="verbatim"):
+        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
+                     verbatim=("time",))

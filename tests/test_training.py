@@ -18,7 +18,8 @@ from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
 from funcgemma.training.declarations import DISTRACTORS, sample_declarations
 from funcgemma.training.examples import IGNORE, build_example, prefix_ids
-from funcgemma.training.export import export_adapter, lora_tensors
+from funcgemma.training.export import (adapter_shape, export_adapter, load_adapter_weights,
+                                       lora_tensors)
 from funcgemma.training.modelcard import write_model_card
 from funcgemma.training.trainer import LossFn, TrainConfig, hf_tokenizer, load_base, train
 from funcgemma.types import Message
@@ -171,6 +172,61 @@ def test_exported_adapter_loads_in_llamacpp_and_agrees_with_pytorch(base, tmp_pa
         assert differs == 5  # the adapter is really applied by llama.cpp
     finally:
         peft.unload()
+
+
+def test_training_can_start_from_an_exported_adapter(base, tmp_path: Path) -> None:
+    """--init-adapter: an exported GGUF adapter loads back into a fresh PEFT model exactly,
+    a mismatched one is refused, and train() starts from it and says so."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = base
+    targets = ["q_proj", "v_proj", "down_proj"]
+    torch.manual_seed(1)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets))
+    try:
+        for p in peft.parameters():
+            if p.requires_grad:
+                p.data.normal_(0, 0.02)
+        path = export_adapter(peft, tmp_path / "start.gguf")
+        want = {k: v.clone() for k, v in peft.named_parameters() if v.requires_grad}
+    finally:
+        peft.unload()
+    assert adapter_shape(path) == (4, 8.0, ("q_proj", "v_proj", "down_proj"))
+    fresh = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets))
+    try:
+        assert load_adapter_weights(fresh, path) == 18 * 3 * 2
+        got = {k: v for k, v in fresh.named_parameters() if v.requires_grad}
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in want)
+    finally:
+        fresh.unload()
+    for r, alpha, mods in ((8, 8, targets), (4, 16, targets), (4, 8, ["q_proj", "v_proj"])):
+        other = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules=mods))
+        try:
+            with pytest.raises(ValueError):
+                load_adapter_weights(other, path)
+        finally:
+            other.unload()
+    with pytest.raises(ValueError, match="not a LoRA adapter"):
+        adapter_shape(weights.router_gguf(Settings()))
+
+    cases = read_cases(DATA / "train.jsonl")[:4]
+    cfg = TrainConfig(out=tmp_path / "run", r=4, alpha=8, targets=tuple(targets), epochs=1,
+                      batch=4, eval_every=1, warmup=1, threads=2, lr=1e-9,
+                      init_adapter=str(path))
+    first: dict[str, float] = {}
+
+    def on_checkpoint(step, ckpt, peft_model, tok):
+        a = dict(peft_model.named_parameters())
+        key = next(k for k in a if "q_proj.lora_B" in k)
+        first["delta"] = (a[key].detach() - want[key]).abs().max().item()
+        return None
+
+    state = train(cfg, cases, default_registry().tools(), on_checkpoint=on_checkpoint)
+    assert state["init_adapter"] == {"path": str(path), "tensors": 18 * 3 * 2}
+    assert first["delta"] < 1e-6  # one step at a tiny learning rate: still the start
+    card = write_model_card(tmp_path / "card.md", state, cases).read_text()
+    assert "Started from the adapter `start.gguf`" in card
 
 
 def test_train_loop_checkpoints_and_resumes(tmp_path: Path) -> None:

@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-adapter", type=Path, default=None, metavar="GGUF",
+                    help="start from this LoRA adapter GGUF (e.g. the shipped one, "
+                         "src/funcgemma/adapters/funcgemma-router-lora.gguf) instead of "
+                         "from zero; its r, alpha and target modules replace --r, --alpha "
+                         "and --targets. A fresh schedule and optimizer; not with --resume")
     ap.add_argument("--install", action="store_true",
                     help="copy the best adapter into src/funcgemma/adapters/")
     ap.add_argument("--no-calibrate", action="store_true",
@@ -233,6 +238,19 @@ def main(argv: list[str] | None = None) -> int:
         args.calibrate_only.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         print(json.dumps(meta, indent=2))
         return 0
+    if args.init_adapter:
+        if args.resume:
+            print("finetune: --init-adapter starts a new run; --resume continues one",
+                  file=sys.stderr)
+            return 2
+        from funcgemma.training.export import adapter_shape
+
+        try:
+            r, alpha, targets = adapter_shape(args.init_adapter)
+        except (OSError, ValueError) as exc:
+            print(f"finetune: --init-adapter: {exc}", file=sys.stderr)
+            return 2
+        args.r, args.alpha, args.targets = r, int(alpha), ",".join(targets)
     train_cases = read_cases(args.train)
     dev_cases = read_cases(args.dev)
     if args.holdout_function:
@@ -265,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                       decision_weight=args.decision_weight,
                       holdout_function=args.holdout_function, device=args.device,
                       threads=args.threads,
+                      init_adapter=str(args.init_adapter) if args.init_adapter else None,
                       extra={"extra_functions": str(args.extra_functions)}
                       if args.extra_functions else {})
     started = time.time()

@@ -111,12 +111,39 @@ def ground(value: str, text: str, *, min_score: float = MIN_SCORE) -> str:
     return span
 
 
+# Hesitations a speaker (or a voice keyboard) puts in front of a value ("remind me to um
+# email the landlord"): never part of it. Only whole words ("umbrella" stays), and not in
+# capitals: "UM football" and "ER visit" are names.
+_FILLER = regex.compile(r"^(?:(?:[Uu](?:h+|m+|hm+)|[Ee]rm+|[Hh]m+)(?![\p{L}\p{N}'’-])"
+                        r"[\s,.…-]*)+")
+# Emoji after the last word of a place, name, time or task: the user's sign-off ("tmrw
+# morning 😩"), not part of the value. Kept in texts to label or translate.
+_TRAILING_EMOJI = regex.compile(
+    r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f|\p{Emoji_Modifier}"
+    r"|\u200d|\ufe0f)+$")
+# A dictated closing quote ("is this happy or sad quote finally done end quote"): the
+# quotation mark, spoken, not the quoted text.
+_SPOKEN_CLOSE = regex.compile(r"[\s,.]+(?:end|close|un)[\s-]?quote[\s.!?]*$", regex.IGNORECASE)
+
+
+def tidy(value: str, *, verbatim: bool = False) -> str:
+    """``value`` without a leading hesitation, a dictated closing quote and, unless it
+    is a ``verbatim`` text (to label or translate), trailing emoji. Never empties it."""
+    out = _FILLER.sub("", value)
+    out = _SPOKEN_CLOSE.sub("", out)
+    if not verbatim:
+        out = _TRAILING_EMOJI.sub("", out)
+    out = out.strip()
+    return out if out else value
+
+
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
-                     text: str) -> dict[str, object]:
-    """A copy of ``arguments`` with every grounded string field grounded in ``text``."""
+                     text: str, *, verbatim: tuple[str, ...] = ()) -> dict[str, object]:
+    """A copy of ``arguments`` with every grounded string field grounded in ``text`` and
+    tidied (``verbatim`` fields keep their emoji)."""
     out = dict(arguments)
     for key in fields:
         value = out.get(key)
         if isinstance(value, str):
-            out[key] = ground(value, text)
+            out[key] = tidy(ground(value, text), verbatim=key in verbatim)
     return out

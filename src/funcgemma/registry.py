@@ -38,6 +38,17 @@ class FunctionSpec:
     # Fields whose value is copied from the user's words (a place, a name, a quoted
     # text): the router repairs a misspelt copy from the message (funcgemma.grounding).
     grounded: tuple[str, ...] = ()
+    # Grounded fields that hold a text to work on (to label, to translate): taken whole,
+    # emoji included, where a place, name or time loses a trailing emoji.
+    verbatim: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.grounded) - set(self.params.model_fields)
+        if unknown:
+            raise ValueError(f"{self.name}: grounded fields {sorted(unknown)} are not "
+                             f"parameters of {self.params.__name__}")
+        if not set(self.verbatim) <= set(self.grounded):
+            raise ValueError(f"{self.name}: verbatim fields must also be grounded")
 
     @property
     def summary(self) -> str:

@@ -20,6 +20,7 @@ GGUF_NAMES = {
     "q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
     "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down",
 }
+_GGUF_KEY = re.compile(r"blk\.(\d+)\.(\w+)\.weight\.lora_([ab])")
 _KEY = re.compile(r"layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.(?:default\.)?weight$")
 
 
@@ -67,6 +68,66 @@ def export_adapter(model: Any, path: Path, *, name: str = "funcgemma-router-lora
     cfg = model.peft_config["default"]
     return write_lora_gguf(path, lora_tensors(get_peft_model_state_dict(model)),
                            alpha=float(cfg.lora_alpha), name=name)
+
+
+def read_lora_gguf(path: Path) -> tuple[dict[str, np.ndarray], float]:
+    """The tensors (GGUF name -> float32 array) and alpha of a LoRA adapter GGUF."""
+    import gguf
+
+    reader = gguf.GGUFReader(str(path))
+    kind = reader.fields.get("adapter.type")
+    if kind is None or kind.contents() != "lora" or "adapter.lora.alpha" not in reader.fields:
+        raise ValueError(f"{path} is not a LoRA adapter GGUF (adapter.type=lora)")
+    tensors = {t.name: np.array(t.data, dtype=np.float32).reshape(t.data.shape)
+               for t in reader.tensors}
+    return tensors, float(reader.fields["adapter.lora.alpha"].contents())
+
+
+def adapter_shape(path: Path) -> tuple[int, float, tuple[str, ...]]:
+    """(r, alpha, PEFT target modules) of a LoRA adapter GGUF written by export_adapter."""
+    tensors, alpha = read_lora_gguf(path)
+    peft_names = {v: k for k, v in GGUF_NAMES.items()}
+    targets, ranks = set(), set()
+    for name, arr in tensors.items():
+        m = _GGUF_KEY.fullmatch(name)
+        if not m or m.group(2) not in peft_names:
+            raise ValueError(f"{path}: unexpected tensor {name!r}")
+        targets.add(peft_names[m.group(2)])
+        ranks.add(arr.shape[0] if m.group(3) == "a" else arr.shape[1])
+    if len(ranks) != 1:
+        raise ValueError(f"{path}: LoRA tensors disagree on the rank: {sorted(ranks)}")
+    return ranks.pop(), alpha, tuple(k for k in GGUF_NAMES if k in targets)
+
+
+def load_adapter_weights(model: Any, path: Path) -> int:
+    """Copy a LoRA adapter GGUF (export_adapter's layout) into the PEFT model's active
+    adapter, so training continues from it. Every tensor must find its parameter with the
+    same shape, and every LoRA parameter its tensor. Returns the tensors copied."""
+    import torch
+
+    tensors, alpha = read_lora_gguf(path)
+    want = float(model.peft_config["default"].lora_alpha)
+    if alpha != want:
+        raise ValueError(f"{path} has LoRA alpha {alpha:g}, the model {want:g}")
+    used = set()
+    for key, param in model.named_parameters():
+        m = _KEY.search(key)
+        if not m:
+            continue
+        layer, proj, ab = m.groups()
+        name = f"blk.{layer}.{GGUF_NAMES[proj]}.weight.lora_{ab.lower()}"
+        if name not in tensors:
+            raise ValueError(f"{path} has no {name}: it adapts other modules than the model")
+        if tuple(tensors[name].shape) != tuple(param.shape):
+            raise ValueError(f"{path}: {name} is {tuple(tensors[name].shape)}, the model's "
+                             f"parameter {tuple(param.shape)} (another rank?)")
+        with torch.no_grad():
+            param.copy_(torch.from_numpy(tensors[name]))
+        used.add(name)
+    if set(tensors) - used:
+        raise ValueError(f"{path} adapts modules the model does not: "
+                         f"{sorted(set(tensors) - used)[:3]}...")
+    return len(used)
 
 
 def merge_into_gguf(base: Path, adapter: Path, out: Path) -> Path:

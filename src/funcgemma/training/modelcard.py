@@ -49,6 +49,10 @@ def write_model_card(path: Path, state: dict[str, Any], cases: Sequence[Case],
         f"\n- Resumed at step {r.get('at_step')} with {r.get('cases')} training cases; "
         f"before that: epochs {(r.get('previous_config') or {}).get('epochs')}."
         for r in state.get("resumed", []))
+    init = state.get("init_adapter")
+    if init:
+        resumed = (f"\n- Started from the adapter `{Path(init['path']).name}` "
+                   f"({init['tensors']} LoRA tensors), not from zero.") + resumed
     text = f"""# funcgemma router adapter (LoRA for Gemma 3 270M)
 
 A LoRA adapter that turns the Gemma 3 270M base model into funcgemma's function router:

@@ -58,6 +58,8 @@ class TrainConfig:
     holdout_function: str | None = None
     device: str = "auto"
     threads: int | None = None
+    # a LoRA adapter GGUF to start from (e.g. the shipped one), instead of PEFT's zero B
+    init_adapter: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -249,6 +251,12 @@ def train(cfg: TrainConfig, cases: Sequence[Case], tools: Sequence[dict[str, Any
         lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                           target_modules=list(cfg.targets), bias="none", task_type="CAUSAL_LM")
         model = get_peft_model(base, lora)
+        if cfg.init_adapter:
+            from .export import load_adapter_weights
+
+            n = load_adapter_weights(model, Path(cfg.init_adapter))
+            state["init_adapter"] = {"path": cfg.init_adapter, "tensors": n}
+            log.info("started from %s (%d LoRA tensors)", cfg.init_adapter, n)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("trainable parameters: %d", trainable)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
