@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from funcgemma.grounding import ground, ground_arguments, tidy
+from funcgemma.grounding import ground, ground_arguments, tidy, whole_text
 from funcgemma.registry import default_registry
+
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.mark.parametrize(("value", "text", "expected"), [
@@ -32,6 +35,18 @@ from funcgemma.registry import default_registry
     # a combining accent belongs to its letter: the span is not cut before it
     ("kafé", "a table at CAFE\u0301 MOZART tonight", "CAFE\u0301"),
     ("cafe", "meet at the cafe\u0301 near the station", "cafe\u0301"),
+    # a copy that cuts a word is widened to the whole word, over letters only
+    ("jordan", "where can i cop jordans for less than 200 bucks", "jordans"),
+    ("fill my prescription", "remind me to refill my prescription", "refill my prescription"),
+    ("Tokyo", "what's Tokyo's best ramen", "Tokyo"),
+    ("Siberia", "is the Trans-Siberian worth it", "Siberian"),
+    # ...a run of katakana is a word too, but digits and kanji do not join it
+    ("バッテリー", "モバイルバッテリー買いたい", "モバイルバッテリー"),
+    ("トイレットペーパー", "トイレットペーパー12ロール買わなきゃ", "トイレットペーパー"),
+    ("Tシャツ", "Tシャツ3枚まとめて買える店ある?", "Tシャツ"),
+    ("東京", "東京駅の近くのカフェ", "東京"),
+    # ...and nothing widens where the value also stands as a whole word
+    ("cat", "my cat knocked the catalog over", "cat"),
     # too short to judge
     ("x", "xylophone", "x"),
 ])
@@ -119,3 +134,48 @@ def test_function_specs_name_real_fields() -> None:
     with pytest.raises(ValueError, match="verbatim"):
         FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
                      verbatim=("time",))
+
+
+@pytest.mark.parametrize(("value", "text", "expected"), [
+    # a quoted text is taken whole, without its quotation marks
+    ("ご来店", "「ご来店ありがとうございました」を英語に翻訳して", "ご来店ありがとうございました"),
+    ("the concert was mid", "positive or negative 'the concert was mid tbh'",
+     "the concert was mid tbh"),
+    ("she said 'lovely hedge, trim it'", "she said 'lovely hedge, trim it' - is she cross?",
+     "lovely hedge, trim it"),
+    ("ok", "what's the tone of 'don't worry, it's ok'", "don't worry, it's ok"),
+    # apostrophes inside words quote nothing; a value that is a whole quotation stays
+    ("lemon", "what's 'lemon' in Italian", "lemon"),
+    ("sakura", 'what does "sakura" mean in "sakura ga saita"', "sakura"),
+    # two quotations hold it: ambiguous, left alone
+    ("hi", "is 'hi there' or 'hi you' friendlier?", "hi"),
+    # unquoted: the emoji that end the message right after the text belong to it
+    ("my cat knocked my coffee over AGAIN",
+     "sentiment of this tweet pls my cat knocked my coffee over AGAIN 😂",
+     "my cat knocked my coffee over AGAIN 😂"),
+    ("great food", "great food 😍 but slow service", "great food"),
+])
+def test_whole_text(value: str, text: str, expected: str) -> None:
+    assert whole_text(value, text) == expected
+
+
+@pytest.mark.parametrize("split", ["train", "dev", "test", "holdout/wild"])
+def test_labelled_arguments_are_fixed_points(split: str) -> None:
+    """Grounding and tidying never change a correct argument: every labelled value in our
+    data comes back as it was labelled."""
+    from funcgemma.datasets import read_cases
+    from funcgemma.metrics import argument_matches
+
+    registry = default_registry()
+    changed = []
+    for case in read_cases(DATA / f"{split}.jsonl"):
+        if case.expected_function:
+            spec = registry.get(case.expected_function)
+            out = ground_arguments(case.expected_arguments, spec.grounded, case.text,
+                                   verbatim=spec.verbatim)
+            if not all(argument_matches(case.expected_arguments, out).values()):
+                changed.append((case.text, case.expected_arguments, out))
+    # labelled before whole-word widening and published with the splits; relabelling it
+    # would regroup its template and move published dev and test rows (split_cases)
+    known = {"モバイルバッテリーを探して"} if split == "train" else set()
+    assert [c for c in changed if c[0] not in known] == []

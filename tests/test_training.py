@@ -18,8 +18,12 @@ from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
 from funcgemma.training.declarations import DISTRACTORS, sample_declarations
 from funcgemma.training.examples import IGNORE, build_example, prefix_ids
-from funcgemma.training.export import (adapter_shape, export_adapter, load_adapter_weights,
-                                       lora_tensors)
+from funcgemma.training.export import (
+    adapter_shape,
+    export_adapter,
+    load_adapter_weights,
+    lora_tensors,
+)
 from funcgemma.training.modelcard import write_model_card
 from funcgemma.training.trainer import LossFn, TrainConfig, hf_tokenizer, load_base, train
 from funcgemma.types import Message

@@ -25,6 +25,19 @@ MIN_SCORE = 70.0
 # Japanese and Chinese spans are taken as aligned.
 _WORD_CHAR = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}\p{M}'’-]"
 _WORDY = regex.compile(_WORD_CHAR)
+# letters and digits of a spaced script: what a copied value is widened over
+# (a run of katakana is a word too: "バッテリー" cuts "モバイルバッテリー"; digits do not
+# join it: "トイレットペーパー12ロール")
+_LETTER = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}\p{M}]")
+_KANA = regex.compile(r"[\p{Katakana}ー]")
+
+
+def _joined(a: str, b: str) -> regex.Pattern[str] | None:
+    """The character class two neighbours share as one word, or None."""
+    for cls in (_LETTER, _KANA):
+        if cls.match(a) and cls.match(b):
+            return cls
+    return None
 _TOKEN = regex.compile(_WORD_CHAR + r"+|[^\s\p{P}\p{S}]")
 # Values longer than this are aligned by sliding (a quoted review), not by word runs.
 _LONG = 32
@@ -91,12 +104,37 @@ def _aligned(value: str, text: str) -> tuple[float, int, int]:
     return best
 
 
+def _whole_words(value: str, folded_value: str, text: str, folded_text: str,
+                 where: list[tuple[int, int]]) -> str:
+    """``value``, found in ``text``, widened to whole words when every place it occurs
+    cuts a word of a spaced script ("jordan" in "cop jordans" gives "jordans", "fill" in
+    "refill" gives "refill"). Only letters and digits widen: "Tokyo" in "Tokyo's" stays."""
+    first = None
+    for m in regex.finditer(regex.escape(folded_value), folded_text, overlapped=True):
+        start, end = where[m.start()][0], where[m.end() - 1][1]
+        left = _joined(text[start - 1], text[start]) if start > 0 else None
+        right = _joined(text[end - 1], text[end]) if end < len(text) else None
+        if not (left or right):
+            return value
+        first = first or (start, end, left, right)
+    if first is None:
+        return value
+    start, end, left, right = first
+    while left and start > 0 and left.match(text[start - 1]):
+        start -= 1
+    while right and end < len(text) and right.match(text[end]):
+        end += 1
+    return text[start:end] if end - start <= 2 * len(value) + 2 else value
+
+
 def ground(value: str, text: str, *, min_score: float = MIN_SCORE) -> str:
     """``value`` as the user wrote it in ``text``, or ``value`` unchanged."""
     folded_value, _ = _fold(value.strip())
     folded_text, where = _fold(text)
-    if len(folded_value) < 2 or not folded_text or folded_value in folded_text:
+    if len(folded_value) < 2 or not folded_text:
         return value
+    if folded_value in folded_text:
+        return _whole_words(value, folded_value, text, folded_text, where)
     score, a, b = _aligned(folded_value, folded_text)
     if score < min_score or b <= a:
         return value
@@ -126,6 +164,47 @@ _TRAILING_EMOJI = regex.compile(
 _SPOKEN_CLOSE = regex.compile(r"[\s,.]+(?:end|close|un)[\s-]?quote[\s.!?]*$", regex.IGNORECASE)
 
 
+# A quoted text in the message: 「...」, 『...』, “...”, "..." or '...' (an apostrophe inside
+# a word, as in "what's", opens or closes nothing).
+_QUOTED = regex.compile(
+    r"「(?P<q>[^「」]+)」|『(?P<q>[^『』]+)』|“(?P<q>[^“”]+)”"
+    r"|(?<![\p{L}\p{N}])\"(?P<q>[^\"]+)\"(?![\p{L}\p{N}])"
+    r"|(?<![\p{L}\p{N}])'(?P<q>[^'\s](?:(?:[^']|(?<=\p{L})'(?=\p{L}))*[^'\s])?)'"
+    r"(?![\p{L}\p{N}])")
+_EMOJI_TAIL = regex.compile(
+    r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f|\p{Emoji_Modifier}"
+    r"|\u200d|\ufe0f)*$")
+
+
+def _quotes(text: str) -> list[str]:
+    return [q.strip() for m in _QUOTED.finditer(text) for q in m.captures("q") if q.strip()]
+
+
+def whole_text(value: str, text: str) -> str:
+    """A text to label or translate, completed from the message: when the user quoted it,
+    the whole quotation, without the quotation marks ("ご来店" inside 「ご来店ありがとう
+    ございました」, or "she said 'lovely hedge'" for the quote alone); otherwise the value
+    with the emoji that end the message right after it ("over AGAIN 😂")."""
+    quotes = _quotes(text)
+    bare = _fold(value.strip().strip("「」『』“”\"'"))[0]
+    if quotes and bare:
+        folded = [_fold(q)[0] for q in quotes]
+        if bare not in folded:
+            inside = [q for q, f in zip(quotes, folded, strict=True) if bare in f]
+            around = [q for q, f in zip(quotes, folded, strict=True) if f in bare]
+            if len(inside) == 1:
+                return inside[0]
+            if not inside and len(around) == 1:
+                return around[0]
+        return value
+    end = text.rfind(value)
+    if end >= 0 and value.strip():
+        tail = _EMOJI_TAIL.search(text, end + len(value)).group()
+        if tail.strip() and _EMOJI_TAIL.fullmatch(text[end + len(value):]):
+            return value + tail.rstrip()
+    return value
+
+
 def tidy(value: str, *, verbatim: bool = False) -> str:
     """``value`` without a leading hesitation, a dictated closing quote and, unless it
     is a ``verbatim`` text (to label or translate), trailing emoji. Never empties it."""
@@ -145,5 +224,8 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
     for key in fields:
         value = out.get(key)
         if isinstance(value, str):
-            out[key] = tidy(ground(value, text), verbatim=key in verbatim)
+            value = ground(value, text)
+            if key in verbatim:
+                value = whole_text(value, text)
+            out[key] = tidy(value, verbatim=key in verbatim)
     return out
