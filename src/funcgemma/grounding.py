@@ -156,9 +156,9 @@ _FILLER = regex.compile(r"^(?:(?:[Uu](?:h+|m+|hm+)|[Ee]rm+|[Hh]m+)(?![\p{L}\p{N}
                         r"[\s,.…-]*)+")
 # Emoji after the last word of a place, name, time or task: the user's sign-off ("tmrw
 # morning 😩"), not part of the value. Kept in texts to label or translate.
-_TRAILING_EMOJI = regex.compile(
-    r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f|\p{Emoji_Modifier}"
-    r"|\u200d|\ufe0f)+$")
+_EMOJI_OR_SPACE = (r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f"
+                   r"|\p{Emoji_Modifier}|\u200d|\ufe0f)")
+_TRAILING_EMOJI = regex.compile(_EMOJI_OR_SPACE + "+$")
 # A dictated closing quote ("is this happy or sad quote finally done end quote"): the
 # quotation mark, spoken, not the quoted text.
 _SPOKEN_CLOSE = regex.compile(r"[\s,.]+(?:end|close|un)[\s-]?quote[\s.!?]*$", regex.IGNORECASE)
@@ -171,9 +171,7 @@ _QUOTED = regex.compile(
     r"|(?<![\p{L}\p{N}])\"(?P<q>[^\"]+)\"(?![\p{L}\p{N}])"
     r"|(?<![\p{L}\p{N}])'(?P<q>[^'\s](?:(?:[^']|(?<=\p{L})'(?=\p{L}))*[^'\s])?)'"
     r"(?![\p{L}\p{N}])")
-_EMOJI_TAIL = regex.compile(
-    r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f|\p{Emoji_Modifier}"
-    r"|\u200d|\ufe0f)*$")
+_EMOJI_TAIL = regex.compile(_EMOJI_OR_SPACE + "*$")
 
 
 def _quotes(text: str) -> list[str]:
