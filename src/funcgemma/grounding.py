@@ -30,14 +30,6 @@ _WORDY = regex.compile(_WORD_CHAR)
 # join it: "トイレットペーパー12ロール")
 _LETTER = regex.compile(r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}\p{M}]")
 _KANA = regex.compile(r"[\p{Katakana}ー]")
-
-
-def _joined(a: str, b: str) -> regex.Pattern[str] | None:
-    """The character class two neighbours share as one word, or None."""
-    for cls in (_LETTER, _KANA):
-        if cls.match(a) and cls.match(b):
-            return cls
-    return None
 _TOKEN = regex.compile(_WORD_CHAR + r"+|[^\s\p{P}\p{S}]")
 # Values longer than this are aligned by sliding (a quoted review), not by word runs.
 _LONG = 32
@@ -102,6 +94,14 @@ def _aligned(value: str, text: str) -> tuple[float, int, int]:
         if score > best[0]:
             best = (score, offset + start, offset + end)
     return best
+
+
+def _joined(a: str, b: str) -> regex.Pattern[str] | None:
+    """The character class two neighbours share as one word, or None."""
+    for cls in (_LETTER, _KANA):
+        if cls.match(a) and cls.match(b):
+            return cls
+    return None
 
 
 def _whole_words(value: str, folded_value: str, text: str, folded_text: str,
@@ -195,10 +195,10 @@ def whole_text(value: str, text: str) -> str:
             if not inside and len(around) == 1:
                 return around[0]
         return value
-    end = text.rfind(value)
-    if end >= 0 and value.strip():
-        tail = _EMOJI_TAIL.search(text, end + len(value)).group()
-        if tail.strip() and _EMOJI_TAIL.fullmatch(text[end + len(value):]):
+    at = text.rfind(value)
+    if at >= 0 and value.strip():
+        tail = text[at + len(value):]
+        if tail.strip() and _EMOJI_TAIL.fullmatch(tail):
             return value + tail.rstrip()
     return value
 

@@ -137,18 +137,13 @@ def merge_into_gguf(base: Path, adapter: Path, out: Path) -> Path:
     import gguf
 
     reader = gguf.GGUFReader(str(base))
-    lora = gguf.GGUFReader(str(adapter))
-    alpha = float(lora.fields["adapter.lora.alpha"].contents())
+    tensors, alpha = read_lora_gguf(adapter)
     deltas: dict[str, np.ndarray] = {}
-    pairs = {t.name: t for t in lora.tensors}
-    for tname, t in pairs.items():
+    for tname, a in tensors.items():
         if not tname.endswith(".lora_a"):
             continue
         stem = tname[: -len(".lora_a")]
-        a = np.asarray(t.data, dtype=np.float32).reshape(t.data.shape)
-        b_t = pairs[stem + ".lora_b"]
-        b = np.asarray(b_t.data, dtype=np.float32).reshape(b_t.data.shape)
-        deltas[stem] = (alpha / a.shape[0]) * (b @ a)
+        deltas[stem] = (alpha / a.shape[0]) * (tensors[stem + ".lora_b"] @ a)
     writer = gguf.GGUFWriter(str(out), arch=str(reader.fields["general.architecture"].contents()))
     for field in reader.fields.values():
         if field.name.startswith("GGUF.") or field.name == "general.architecture":
