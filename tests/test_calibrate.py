@@ -10,7 +10,13 @@ import pytest
 
 from funcgemma import weights
 from funcgemma.settings import Settings
-from funcgemma.training.calibrate import Decision, choose_bias, evaluate_bias
+from funcgemma.datasets import Case
+from funcgemma.training.calibrate import (
+    Decision,
+    calibration_cases,
+    choose_bias,
+    evaluate_bias,
+)
 
 # Four cases. A call is kept when its margin beats the bias.
 DECISIONS = [
@@ -71,6 +77,17 @@ def test_choose_bias_near_ties_go_to_fewer_false_calls() -> None:
     gap = at0["macro_f1"] - at2["macro_f1"]
     assert choose_bias(cases, grid=[0.0, 2.0], tolerance=gap + 1e-9)["bias"] == 2.0
     assert choose_bias(cases, grid=[0.0, 2.0], tolerance=gap / 2)["bias"] == 0.0
+
+
+def test_calibration_leaves_out_the_held_out_function() -> None:
+    cases = [Case(text="weather in Oslo?", expected_function="weather_info",
+                  expected_arguments={"location": "Oslo"}),
+             Case(text="who is Ada Lovelace?", expected_function="celebrity_info",
+                  expected_arguments={"name": "Ada Lovelace"}),
+             Case(text="hello there", expected_function=None, expected_arguments={})]
+    assert calibration_cases(cases, None) == cases
+    kept = calibration_cases(cases, "weather_info")
+    assert [c.text for c in kept] == ["who is Ada Lovelace?", "hello there"]
 
 
 def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:

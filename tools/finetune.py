@@ -25,6 +25,7 @@ from funcgemma import weights
 from funcgemma.datasets import Case, read_cases
 from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
+from funcgemma.training.calibrate import calibration_cases
 
 log = logging.getLogger("finetune")
 
@@ -51,7 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="extra loss weight on the first target token (call or no call)")
     ap.add_argument("--holdout-function", default=None,
-                    help="leave this function out of training entirely (generalisation test)")
+                    help="leave this function out of training entirely (generalisation test); "
+                         "the call bias is then chosen on dev without its cases")
     ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
@@ -232,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.time() - t:.0f} s)")
         return 0
     if args.calibrate_only:
-        calib = calibrate_adapter(args.calibrate_only, read_cases(args.dev), settings)
+        calib = calibrate_adapter(args.calibrate_only,
+                                  calibration_cases(read_cases(args.dev), args.holdout_function),
+                                  settings)
         meta = {"call_bias": calib["bias"], "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}}
         args.calibrate_only.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -318,9 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
-        calib = calibrate_adapter(final, dev_cases, settings)
+        calib_cases = calibration_cases(dev_cases, args.holdout_function)
+        calib = calibrate_adapter(final, calib_cases, settings)
         meta = {"call_bias": calib["bias"], "calibration": {
-            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(dev_cases)}
+            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(calib_cases)}
         final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")
         print(f"call bias {calib['bias']}: dev macro_f1 {calib['macro_f1']:.3f}, false calls "

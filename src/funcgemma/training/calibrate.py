@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..datasets import Case
 from ..metrics import NONE
 
 
@@ -55,3 +56,10 @@ def choose_bias(decisions: Sequence[Decision], *, tolerance: float = 0.01,
     near = [s for s in sweep if s["macro_f1"] >= top - tolerance]
     best = min(near, key=lambda s: (s["false_call_rate"], abs(s["bias"])))
     return {**best, "at_zero": evaluate_bias(decisions, 0.0), "sweep": sweep}
+
+
+def calibration_cases(cases: Sequence[Case], holdout: str | None) -> list[Case]:
+    """The dev cases the bias is chosen on. With a held-out function (the generalisation
+    test) its cases are left out: the bias must come from the trained functions alone, or
+    the test would have used labelled examples of the function it claims never to see."""
+    return [c for c in cases if holdout is None or c.expected_function != holdout]
