@@ -126,3 +126,52 @@ def test_calldecoder_off_structure_output_is_left_to_the_parser() -> None:
     target = f"{S}call:wire_money{{to:{E}bob{E}}}{C}"
     text, _, result = _decode(target, "send bob money")
     assert text == target and result.forced == len(ToyVocab().tokenize("call:"))  # type: ignore
+
+
+class DetourModel(ScriptedModel):
+    """Follows ``target`` but, right after ``prefix``, would rather write ``instead``."""
+
+    def __init__(self, toy: ToyVocab, target: str, prefix: str, instead: str) -> None:
+        super().__init__(toy, target)
+        self.at = toy.encode(prefix)
+        self.instead = toy.encode(instead)[0]
+
+    def _row(self) -> np.ndarray:
+        if self.seq == self.at:
+            row = np.zeros(self.n_vocab, dtype=np.float32)
+            row[self.instead] = 1.0
+            return row
+        return super()._row()
+
+
+@pytest.mark.parametrize("instead", ["}", C])
+def test_calldecoder_never_ends_a_call_without_a_required_argument(instead: str) -> None:
+    """A model that has never seen weather_info puts the place under `date` and would end
+    the call there; `location` is required, so the decoder writes `,location:` and the
+    model supplies the value (instead of a call the schema rejects)."""
+    toy = ToyVocab()
+    decoder = CallDecoder(toy.vocab(), default_registry().tools())
+    first = f"{S}call:weather_info{{date:{E}Kathmandu{E}"
+    target = first + f",location:{E}Kathmandu{E}}}{C}"
+    model = DetourModel(toy, target, first, instead)
+    result = decoder.decode(model, model.target[0], user_text="Kathmandu temperature tonight",
+                            max_tokens=64)
+    assert result.text == target
+    assert model.seq == model.target[: len(model.seq)]
+
+
+def test_calldecoder_writes_a_required_key_the_model_skipped_at_the_start() -> None:
+    """`{` then `}` straight away: the required key is written, not an empty call."""
+    toy = ToyVocab()
+    decoder = CallDecoder(toy.vocab(), default_registry().tools())
+    first = f"{S}call:shopping_intent{{"
+    target = first + f"item:{E}socks{E}}}{C}"
+    model = DetourModel(toy, target, first, "}")
+    result = decoder.decode(model, model.target[0], user_text="buy socks", max_tokens=64)
+    assert result.text == target
+
+
+def test_calldecoder_leaves_an_unclosed_value_to_the_parser() -> None:
+    """A value the model never closes is not patched into a call with a `,` after it."""
+    text, _, _ = _decode(f"{S}call:weather_info{{date:{E}Kathmandu{C}", "Kathmandu tonight")
+    assert text == f"{S}call:weather_info{{date:{E}Kathmandu{C}"

@@ -10,6 +10,10 @@ tokens one at a time costs ~25 ms each on a 2-core CPU, so this decoder
   the model's own token, which costs about as much as one step): the rest of a name once
   it is unique, `{`, `:<escape>`, a key when it is the only one left (after a comma, or
   the only required one of a function), and `}` after the last declared argument;
+- never lets the call end while a *required* argument is missing: where the model would
+  close it (or end it some other way) the decoder writes `,` and the missing key instead,
+  and the model writes the value (the schema would reject the call otherwise, and a call
+  the caller cannot run is worth less than one whose value the caller can check);
 - never runs the model past the end of the call (the logits would go unused), and
 - *drafts* the rest of a string value from the user's text and keeps the longest run
   the model agrees with (prompt-lookup speculation, verified by the model's own argmax,
@@ -81,6 +85,7 @@ class _State:
     forced: int = 0
     drafted: int = 0
     passes: int = 0
+    logits: np.ndarray | None = None  # the last row the model produced
 
 
 def _argmax(row: np.ndarray) -> int:
@@ -105,6 +110,7 @@ class CallDecoder:
     def _push(self, engine: Engine, st: _State, chosen: int, forced: Sequence[int]) -> int:
         seq = [chosen, *forced]
         logits = engine.feed(seq)
+        st.logits = logits[-1]
         st.passes += 1
         st.generated += 1
         st.forced += len(forced)
@@ -130,6 +136,14 @@ class CallDecoder:
         if len(left) != 1 or not (must or left[0] in self.required[name]):
             return None
         return left[0]
+
+    def _missing(self, name: str, used: set[str], st: _State) -> str | None:
+        """A required key not written yet (the one the model ranks highest if several)."""
+        missing = [k for k in self.params[name] if k in self.required[name] and k not in used]
+        if len(missing) > 1 and st.logits is not None:
+            row = st.logits
+            return max(missing, key=lambda k: float(row[self.vocab.tokenize(k)[0]]))
+        return missing[0] if missing else None
 
     def _key_tokens(self, name: str, key: str | None) -> list[int]:
         return [] if key is None else (self.vocab.tokenize(key + ":")
@@ -172,6 +186,7 @@ class CallDecoder:
         while accepted < len(draft) and _argmax(logits[accepted - 1]) == draft[accepted]:
             accepted += 1
         engine.truncate(start + accepted)
+        st.logits = logits[accepted - 1]
         st.generated += 1
         st.drafted += accepted - 1
         for tok in draft[:accepted]:
@@ -202,11 +217,15 @@ class CallDecoder:
         used: set[str] = set()
         close, comma = self.vocab.tokenize("}")[0], self.vocab.tokenize(",")[0]
         end = m[render.END_CALL]
-        forced_key = self._sole_key(name, list(types), must=False) is not None
+        sole = self._sole_key(name, list(types), must=False)
+        forced_key: str | None = sole  # a key already fed with the token before it
         while len(st.tokens) < max_tokens:
             left = [k for k in types if k not in used]
-            if forced_key:  # already fed with the token before it
-                key, forced_key = left[0], False
+            if forced_key is None and nxt == close and (need := self._missing(name, used, st)):
+                toks = ([comma] if used else []) + self._key_tokens(name, need)
+                nxt, forced_key = self._push(engine, st, toks[0], toks[1:]), need
+            if forced_key is not None:
+                key, forced_key = forced_key, None
             else:
                 if nxt == close:
                     return self._close(st, [close, end], chosen=True)
@@ -219,11 +238,13 @@ class CallDecoder:
                 key, nxt = matched, self._last
             used.add(key)
             left = [k for k in types if k not in used]
+            complete = True  # the value is closed, so a `,` may follow it
             if types[key] == "string":
                 nxt = self._string(engine, st, nxt, user_text, max_tokens)
                 if nxt is None:
                     return self._result(st, "length")
-                if nxt == m[render.ESCAPE]:
+                complete = nxt == m[render.ESCAPE]
+                if complete:
                     if not left:  # the last declared argument: only `}` can follow
                         return self._close(st, [nxt, close, end], chosen=True)
                     nxt = self._push(engine, st, nxt, [])
@@ -231,10 +252,12 @@ class CallDecoder:
                 nxt = self._bare(engine, st, nxt, max_tokens)
                 if nxt is None:
                     return self._result(st, "length")
+            if complete and nxt != comma and self._missing(name, used, st):
+                nxt = close  # about to end without a required key: written next turn
             if nxt == comma and left:
                 sole = self._sole_key(name, left, must=True)
                 nxt = self._push(engine, st, nxt, self._key_tokens(name, sole))
-                forced_key = sole is not None
+                forced_key = sole
             elif nxt != close:
                 return self._free(engine, st, nxt, max_tokens)
         return self._result(st, "length")
