@@ -12,7 +12,11 @@ Extra functions must stay out of every domain our no-function data covers, and o
 the training distractors' domains, or the same message would be taught both ways: our
 no-function rows mean "none of the *served* functions applies", and some of them are
 plain requests for other things ("play some jazz", "what's 17 times 23", "send an email
-to my boss"). So there is no play_music, solve_math or send_email here.
+to my boss", "what time is it in London", "book me a taxi"). So there is no play_music,
+solve_math, send_email, local_time or book_taxi here. Some extra functions take the same
+kinds of argument as served ones (a place, a person's name, a date) for a different job
+(find_ev_charger, book_hotel_room, get_contact_phone...), so a message that names a place
+or a person has to be routed by what it asks, as the declarations describe it.
 """
 
 from __future__ import annotations
