@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from funcgemma import weights
-from funcgemma.settings import Settings
 from funcgemma.datasets import Case
+from funcgemma.settings import Settings
 from funcgemma.training.calibrate import (
     Decision,
     calibration_cases,

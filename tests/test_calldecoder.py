@@ -77,10 +77,13 @@ class ScriptedModel:
         return np.stack(rows) if all_logits else rows[-1][None, :]  # llama.cpp's shapes
 
 
-def _decode(target: str, user: str) -> tuple[str, ScriptedModel, object]:
+def _decode(target: str, user: str, detour: tuple[str, str] | None = None
+            ) -> tuple[str, ScriptedModel, object]:
+    """Decode with a model that wants ``target`` (``detour``: after this prefix it would
+    rather write that token, see DetourModel)."""
     toy = ToyVocab()
     decoder = CallDecoder(toy.vocab(), default_registry().tools())
-    model = ScriptedModel(toy, target)
+    model = ScriptedModel(toy, target) if detour is None else DetourModel(toy, target, *detour)
     result = decoder.decode(model, model.target[0], user_text=user, max_tokens=64)
     return result.text, model, result
 
@@ -149,26 +152,19 @@ def test_calldecoder_never_ends_a_call_without_a_required_argument(instead: str)
     """A model that has never seen weather_info puts the place under `date` and would end
     the call there; `location` is required, so the decoder writes `,location:` and the
     model supplies the value (instead of a call the schema rejects)."""
-    toy = ToyVocab()
-    decoder = CallDecoder(toy.vocab(), default_registry().tools())
     first = f"{S}call:weather_info{{date:{E}Kathmandu{E}"
     target = first + f",location:{E}Kathmandu{E}}}{C}"
-    model = DetourModel(toy, target, first, instead)
-    result = decoder.decode(model, model.target[0], user_text="Kathmandu temperature tonight",
-                            max_tokens=64)
-    assert result.text == target
+    text, model, _ = _decode(target, "Kathmandu temperature tonight", (first, instead))
+    assert text == target
     assert model.seq == model.target[: len(model.seq)]
 
 
 def test_calldecoder_writes_a_required_key_the_model_skipped_at_the_start() -> None:
     """`{` then `}` straight away: the required key is written, not an empty call."""
-    toy = ToyVocab()
-    decoder = CallDecoder(toy.vocab(), default_registry().tools())
     first = f"{S}call:shopping_intent{{"
     target = first + f"item:{E}socks{E}}}{C}"
-    model = DetourModel(toy, target, first, "}")
-    result = decoder.decode(model, model.target[0], user_text="buy socks", max_tokens=64)
-    assert result.text == target
+    text, _, _ = _decode(target, "buy socks", (first, "}"))
+    assert text == target
 
 
 def test_calldecoder_leaves_an_unclosed_value_to_the_parser() -> None:

@@ -138,7 +138,8 @@ class CallDecoder:
         return left[0]
 
     def _missing(self, name: str, used: set[str], st: _State) -> str | None:
-        """A required key not written yet (the one the model ranks highest if several)."""
+        """A required key not written yet; if several, the one whose first token the model
+        ranked highest where it would have ended the call."""
         missing = [k for k in self.params[name] if k in self.required[name] and k not in used]
         if len(missing) > 1 and st.logits is not None:
             row = st.logits
@@ -217,8 +218,8 @@ class CallDecoder:
         used: set[str] = set()
         close, comma = self.vocab.tokenize("}")[0], self.vocab.tokenize(",")[0]
         end = m[render.END_CALL]
-        sole = self._sole_key(name, list(types), must=False)
-        forced_key: str | None = sole  # a key already fed with the token before it
+        # a key already fed with the token before it
+        forced_key: str | None = self._sole_key(name, list(types), must=False)
         while len(st.tokens) < max_tokens:
             left = [k for k in types if k not in used]
             if forced_key is None and nxt == close and (need := self._missing(name, used, st)):
