@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from funcgemma.grounding import ground, ground_arguments, tidy, whole_text
+from funcgemma.grounding import ground, ground_arguments, tidy, trim_particle, whole_text
 from funcgemma.registry import default_registry
 
 DATA = Path(__file__).parents[1] / "data"
@@ -134,6 +134,32 @@ def test_function_specs_name_real_fields() -> None:
     with pytest.raises(ValueError, match="verbatim"):
         FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
                      verbatim=("time",))
+    with pytest.raises(ValueError, match="when fields"):
+        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
+                     when=("time",))
+    with pytest.raises(ValueError, match="durations fields"):
+        FunctionSpec(name="x", params=spec.params, handler=spec.handler, durations=("days",))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("金曜日に", "金曜日"), ("今の", "今"), ("明日は", "明日"), ("来週の月曜には", "来週の月曜"),
+    ("水曜まで", "水曜まで"),  # まで is part of the time
+    ("tomorrow at 9", "tomorrow at 9"), ("に", "に"),  # never emptied
+])
+def test_trim_particle(value: str, expected: str) -> None:
+    assert trim_particle(value) == expected
+
+
+def test_ground_arguments_checks_numbers_and_trims_times() -> None:
+    out = ground_arguments({"item": "エアコン", "budget": 10000.0, "quantity": 2},
+                           ("item",), "エアコンを2台、10万円以内で", numbers=("budget", "quantity"))
+    assert out == {"item": "エアコン", "budget": 100000.0, "quantity": 2}
+    out = ground_arguments({"destination": "Venice", "days": 7}, ("destination",),
+                           "We only have a single day in Venice", durations=("days",))
+    assert out == {"destination": "Venice", "days": 1} and isinstance(out["days"], int)
+    out = ground_arguments({"location": "京都", "date": "今の"}, ("location", "date"),
+                           "今の京都の気温を教えて", when=("date",))
+    assert out == {"location": "京都", "date": "今"}
 
 
 @pytest.mark.parametrize(("value", "text", "expected"), [
@@ -172,7 +198,8 @@ def test_labelled_arguments_are_fixed_points(split: str) -> None:
         if case.expected_function:
             spec = registry.get(case.expected_function)
             out = ground_arguments(case.expected_arguments, spec.grounded, case.text,
-                                   verbatim=spec.verbatim)
+                                   verbatim=spec.verbatim, when=spec.when,
+                                   numbers=spec.numbers, durations=spec.durations)
             if not all(argument_matches(case.expected_arguments, out).values()):
                 changed.append((case.text, case.expected_arguments, out))
     # labelled before whole-word widening and published with the splits; relabelling it

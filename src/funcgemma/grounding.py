@@ -15,6 +15,8 @@ import unicodedata
 import regex
 from rapidfuzz import fuzz
 
+from .numbers import ground_number
+
 # A span must score at least this (rapidfuzz ratio, 0-100) to replace the model's
 # value. At 70, "odoratum" -> "deodorant", "clevin" -> "clevland" and "tonorow" ->
 # "tomorow" are repaired; "New York City" (42 against "in NYC") and "Paris" for "the
@@ -214,10 +216,24 @@ def tidy(value: str, *, verbatim: bool = False) -> str:
     return out if out else value
 
 
+# A Japanese case or topic particle copied after a time ("金曜日に", "今の", "明日は"):
+# our labels never end a time with one, and the reminder parser reads the time without it.
+_TIME_PARTICLE = regex.compile(r"(?<=[\p{Han}\p{Katakana}\p{Hiragana}\p{N}ー])(?:には|に|の|は)$")
+
+
+def trim_particle(value: str) -> str:
+    """A time or date without a trailing Japanese particle; never empties it."""
+    out = _TIME_PARTICLE.sub("", value.rstrip())
+    return out if out else value
+
+
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
-                     text: str, *, verbatim: tuple[str, ...] = ()) -> dict[str, object]:
+                     text: str, *, verbatim: tuple[str, ...] = (), when: tuple[str, ...] = (),
+                     numbers: tuple[str, ...] = (), durations: tuple[str, ...] = ()
+                     ) -> dict[str, object]:
     """A copy of ``arguments`` with every grounded string field grounded in ``text`` and
-    tidied (``verbatim`` fields keep their emoji)."""
+    tidied (``verbatim`` fields keep their emoji, ``when`` fields lose a trailing
+    particle), and numeric fields checked against the numbers ``text`` states."""
     out = dict(arguments)
     for key in fields:
         value = out.get(key)
@@ -225,5 +241,15 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
             value = ground(value, text)
             if key in verbatim:
                 value = whole_text(value, text)
-            out[key] = tidy(value, verbatim=key in verbatim)
+            value = tidy(value, verbatim=key in verbatim)
+            out[key] = trim_particle(value) if key in when else value
+    for key in (*numbers, *durations):
+        value = out.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        taken = [v for k, v in out.items() if k != key and k in (*numbers, *durations)
+                 and isinstance(v, (int, float)) and not isinstance(v, bool)]
+        fixed = ground_number(float(value), text, duration=key in durations, taken=taken)
+        if fixed != value:
+            out[key] = int(fixed) if isinstance(value, int) and fixed.is_integer() else fixed
     return out

@@ -41,12 +41,23 @@ class FunctionSpec:
     # Grounded fields that hold a text to work on (to label, to translate): taken whole,
     # emoji included, where a place, name or time loses a trailing emoji.
     verbatim: tuple[str, ...] = ()
+    # Grounded fields that hold a time or date as said ("金曜日", "tomorrow at 9"): a
+    # Japanese case particle the model copies with it ("金曜日に", "今の") is dropped.
+    when: tuple[str, ...] = ()
+    # Numeric fields checked against the numbers the message states (funcgemma.numbers):
+    # an amount mis-scaled from 12万 is rescaled; ``durations`` (lengths in days) the
+    # user did not state become the one they did ("a 2 day plan", "a week").
+    numbers: tuple[str, ...] = ()
+    durations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        unknown = set(self.grounded) - set(self.params.model_fields)
-        if unknown:
-            raise ValueError(f"{self.name}: grounded fields {sorted(unknown)} are not "
-                             f"parameters of {self.params.__name__}")
+        for kind in ("grounded", "numbers", "durations"):
+            unknown = set(getattr(self, kind)) - set(self.params.model_fields)
+            if unknown:
+                raise ValueError(f"{self.name}: {kind} fields {sorted(unknown)} are not "
+                                 f"parameters of {self.params.__name__}")
+        if not set(self.when) <= set(self.grounded):
+            raise ValueError(f"{self.name}: when fields must also be grounded")
         if not set(self.verbatim) <= set(self.grounded):
             raise ValueError(f"{self.name}: verbatim fields must also be grounded")
 

@@ -164,8 +164,9 @@ class Router:
     def _grounded(self, call: Call, user_text: str) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""
         spec = self.registry.get(call.name)
-        arguments = grounding.ground_arguments(call.arguments, spec.grounded, user_text,
-                                               verbatim=spec.verbatim)
+        arguments = grounding.ground_arguments(
+            call.arguments, spec.grounded, user_text, verbatim=spec.verbatim, when=spec.when,
+            numbers=spec.numbers, durations=spec.durations)
         if arguments == call.arguments:
             return call
         repaired = self.registry.try_validate(Call(name=call.name, arguments=arguments))
