@@ -357,3 +357,15 @@ def test_function_context_rejects_unknown_time_zone() -> None:
 
     with pytest.raises(ConfigurationError, match="FUNCGEMMA_TIMEZONE"):
         FunctionContext(settings=Settings(timezone="Mars/Olympus_Mons"))
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Timothée Chalamet's", "Timothée Chalamet"),
+    ("Serena Williams'", "Serena Williams"),
+    ("Chalamet’s", "Chalamet"),
+    ("Shaquille O'Neal", "Shaquille O'Neal"),
+    ("Guns N' Roses", "Guns N' Roses"),
+    ("大谷翔平", "大谷翔平"),
+])
+def test_celebrity_name_is_not_possessive(name: str, expected: str) -> None:
+    assert CelebrityInfoParams(name=name).name == expected

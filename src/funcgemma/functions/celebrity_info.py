@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+import regex
+from pydantic import BaseModel, Field, field_validator
 
 from ..registry import FunctionSpec
 from .context import FunctionContext
@@ -14,6 +15,16 @@ class CelebrityInfoParams(BaseModel):
     """Facts about a famous person: who they are, their work, career and life."""
 
     name: str = Field(description="The person's name as written, e.g. 'Marie Curie'.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_possessive(cls, value: str) -> str:
+        """"Timothée Chalamet's girlfriend" is about Timothée Chalamet: a possessive the
+        model copies with the name ("Chalamet's", "Williams'") is not part of it."""
+        return _POSSESSIVE.sub("", value) or value
+
+
+_POSSESSIVE = regex.compile(r"(?<=\p{L})(?:['’]s|(?<=s)['’])$")
 
 
 def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> dict[str, Any]:
