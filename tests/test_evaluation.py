@@ -170,6 +170,12 @@ def test_evaluation_lists_every_failure_in_failures_jsonl(tmp_path, monkeypatch)
     assert len(r["errors"]) == 1 and r["errors_total"] == 3
     assert {row["text"] for row in rows} == {"I need an umbrella", "Paris weather", "thanks!"}
     assert rows[0] == r["errors"][0]
+    every = [json.loads(line) for line in
+             (tmp_path / "out" / "predictions.jsonl").read_text("utf-8").splitlines()]
+    assert [row["text"] for row in every] == [c.text for c in cases]
+    assert sum(row["kind"] != "ok" for row in every) == 3
+    assert all(row["kind"] == "ok" for row in every if row["text"] not in
+               {"I need an umbrella", "Paris weather", "thanks!"})
 
 
 def test_evaluation_interrupt_keeps_partial_results(tmp_path):

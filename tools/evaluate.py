@@ -1,5 +1,6 @@
-"""Evaluate the router on a labelled JSONL file: report.json, report.md, confusion.png and
-failures.jsonl (every case routed wrongly).
+"""Evaluate the router on a labelled JSONL file: report.json, report.md, confusion.png,
+failures.jsonl (every case routed wrongly) and predictions.jsonl (every case, with what it was
+routed to).
 
 python tools/evaluate.py --data data/dev.jsonl [--backend ollama] [--limit 50] [--out DIR]
 python tools/evaluate.py --compare reports/a/report.json reports/b/report.json
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     }
     report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
     print(headline(report))
-    for name in ("report.json", "report.md", "confusion.png", "failures.jsonl"):
+    for name in ("report.json", "report.md", "confusion.png", "failures.jsonl",
+                 "predictions.jsonl"):
         print(f"wrote {out / name}")
     if report["partial"]:
         print("interrupted: the report covers the cases routed before Ctrl-C", file=sys.stderr)

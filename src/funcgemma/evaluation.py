@@ -47,10 +47,12 @@ class Case:
 @dataclass
 class EvalRun:
     """What routing the cases produced; ``failures`` keeps every failed case (report.json
-    shows the first MAX_FAILURES, failures.jsonl all of them)."""
+    shows the first MAX_FAILURES, failures.jsonl all of them), ``predictions`` every case
+    (predictions.jsonl: re-score a change to argument handling without the model)."""
 
     outcomes: list[CaseOutcome] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
     failure_count: int = 0
     partial: bool = False
     planned: int = 0
@@ -171,7 +173,7 @@ def _route_one(
         "line": case.line, "text": case.text, "lang": case.lang,
         "expected": case.expected_function, "expected_arguments": case.expected_arguments,
         "predicted": [c.model_dump() for c in calls], "source": source, "raw": raw,
-        "error": error,
+        "error": error, "latency_ms": latency,
     }
     return outcome, entry, failed
 
@@ -209,6 +211,7 @@ def run_cases(router: Router, cases: Sequence[Case], *, progress: bool = True) -
                     log.warning("the first %d cases all failed; stopping", backend_errors)
                     raise failed
                 kind = _failure_kind(outcome)
+                run.predictions.append({"kind": kind or "ok", **entry})
                 if kind:
                     run.failure_count += 1
                     run.failures.append({"kind": kind, **entry})
@@ -243,13 +246,19 @@ def build_report(
 
 
 def write_report(report: Mapping[str, Any], out_dir: str | Path,
-                 failures: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Path]:
-    """Write report.json, report.md, confusion.png and failures.jsonl (every failed case,
-    one a line; report.json keeps only the first few) into ``out_dir``."""
+                 failures: Sequence[Mapping[str, Any]] | None = None,
+                 predictions: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Path]:
+    """Write report.json, report.md, confusion.png, failures.jsonl (every failed case,
+    one a line; report.json keeps only the first few) and, given ``predictions``,
+    predictions.jsonl (every case) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "report.json", "md": out / "report.md", "png": out / "confusion.png",
              "failures": out / "failures.jsonl"}
+    if predictions is not None:
+        paths["predictions"] = out / "predictions.jsonl"
+        paths["predictions"].write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in predictions), "utf-8")
     paths["json"].write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8")
     paths["md"].write_text(render_markdown(report), "utf-8")
     plot_confusion(report, paths["png"])
@@ -268,7 +277,7 @@ def evaluate(
         raise InvalidRequest("No cases to evaluate (check --data, --lang and --limit).")
     run = run_cases(router, cases, progress=progress)
     report = build_report(run, functions=router.registry.names, meta=meta)
-    write_report(report, out_dir, run.failures)
+    write_report(report, out_dir, run.failures, run.predictions)
     return report
 
 
