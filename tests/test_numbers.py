@@ -15,6 +15,11 @@ from funcgemma.numbers import ground_number, stated_days, stated_numbers
     ("i have 1,500 dollars", [1500]),
     ("ＴＶを２台", [2]),  # full-width digits
     ("no numbers here", []),
+    # spelt in English words (scaled when a multiplier is spelt)
+    ("a bike under five hundred dollars", [500]),
+    ("one hundred and fifty pounds, or twenty-five euros", [150, 25]),
+    ("two thousand five hundred yen", [2500]),
+    ("a hundred bucks", [100]),
 ])
 def test_stated_numbers(text: str, expected: list[float]) -> None:
     assert [m.value for m in stated_numbers(text)] == expected
@@ -48,6 +53,7 @@ def test_stated_days(text: str, expected: list[float]) -> None:
     # an amount off by a power of ten from a scaled amount is that amount
     (12000, "予算は12万円", False, (), 120000),
     (15, "15万円以内", False, (), 150000),
+    (5000, "a bike under five hundred dollars", False, (), 500),
     # an unstated length becomes the one stated length
     (7, "a 2 day plan for Edinburgh", True, (), 2),
     # ...but not one another argument holds, and not when two are stated

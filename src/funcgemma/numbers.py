@@ -82,10 +82,50 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+_UNITS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * n for n, w in enumerate(
+    "twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_MULTIPLIERS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
+_EN_WORD = regex.compile(r"[a-z]+")
+
+
+def _spelt_numbers(text: str) -> list[Mention]:
+    """Numbers spelt in English words: "fifty" (50), "five hundred" (500, scaled),
+    "two thousand five hundred" (2500), "a hundred" (100), "twenty-five" (25)."""
+    out: list[Mention] = []
+    total = current = 0
+    seen = scaled = False
+    words = _EN_WORD.findall(text.lower().replace("-", " "))
+    for i, word in enumerate([*words, ""]):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if word in _UNITS or word in _TENS:
+            current += _UNITS.get(word, 0) + _TENS.get(word, 0)
+            seen = True
+        elif word == "a" and nxt in _MULTIPLIERS and not seen:
+            current, seen = 1, True
+        elif word in _MULTIPLIERS and seen:
+            if word == "hundred":
+                current *= 100
+            else:
+                total, current = total + current * _MULTIPLIERS[word], 0
+            scaled = True
+        elif word == "and" and seen and nxt in {*_UNITS, *_TENS}:
+            continue
+        else:
+            if seen:
+                out.append(Mention(float(total + current), scaled=scaled))
+            total = current = 0
+            seen = scaled = False
+    return out
+
+
 def stated_numbers(text: str) -> list[Mention]:
     """Every number ``text`` states in digits, with its scale applied (12万 is 120000,
-    1万5000 is 15000, 40k is 40000), plus Japanese numerals before 万/千."""
-    out = []
+    1万5000 is 15000, 40k is 40000), Japanese numerals before 万/千, and numbers spelt in
+    English words ("five hundred")."""
+    out = _spelt_numbers(text)
     for m in _AMOUNT.finditer(_fold(text)):
         n = _number(m.group("n"))
         if n is None:
