@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from funcgemma.grounding import ground, ground_arguments, tidy, trim_particle, whole_text
+from funcgemma.grounding import (
+    complete_clock,
+    ground,
+    ground_arguments,
+    tidy,
+    trim_particle,
+    whole_text,
+)
 from funcgemma.registry import default_registry
 
 DATA = Path(__file__).parents[1] / "data"
@@ -150,6 +157,23 @@ def test_trim_particle(value: str, expected: str) -> None:
     assert trim_particle(value) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "text", "expected"),
+    [
+        ("at 3", "remnd me to pick up the kds at 3:15", "at 3:15"),
+        ("3", "call the bank at 3:15pm ok", "3:15pm"),
+        ("7", "wake me 7:05 a.m. tomorrow", "7:05 a.m."),
+        ("at 3", "at 3 and again at 3:15", "at 3"),  # the hour alone is written too
+        ("at 3", "meet at 30th street", "at 3"),
+        ("at 9", "at 9:5 maybe", "at 9"),  # not a clock time
+        ("tomorrow", "tomorrow 3:15", "tomorrow"),
+        ("15時", "15時30分に会議", "15時"),
+    ],
+)
+def test_complete_clock(value: str, text: str, expected: str) -> None:
+    assert complete_clock(value, text) == expected
+
+
 def test_ground_arguments_checks_numbers_and_trims_times() -> None:
     out = ground_arguments({"item": "エアコン", "budget": 10000.0, "quantity": 2},
                            ("item",), "エアコンを2台、10万円以内で", numbers=("budget", "quantity"))
@@ -160,6 +184,9 @@ def test_ground_arguments_checks_numbers_and_trims_times() -> None:
     out = ground_arguments({"location": "京都", "date": "今の"}, ("location", "date"),
                            "今の京都の気温を教えて", when=("date",))
     assert out == {"location": "京都", "date": "今"}
+    out = ground_arguments({"task": "pick up the kids", "time": "at 3"}, ("task", "time"),
+                           "remind me to pick up the kids at 3:15", when=("time",))
+    assert out == {"task": "pick up the kids", "time": "at 3:15"}
 
 
 @pytest.mark.parametrize(("value", "text", "expected"), [

@@ -227,13 +227,40 @@ def trim_particle(value: str) -> str:
     return out if out else value
 
 
+# The minutes of a clock time the model stopped copying at the colon ("at 3" from "at
+# 3:15": a reminder at the wrong time), with an am/pm written right after them.
+_CLOCK_TAIL = regex.compile(r"[:：][0-5]\d(?!\d)(?:\s?(?:[ap]\.?m\.?)(?![\p{L}]))?",
+                            regex.IGNORECASE)
+
+
+def complete_clock(value: str, text: str) -> str:
+    """A time that ends in the hour of a clock time the message writes in full ("at 3"
+    in "pick up the kids at 3:15") gets its minutes back; any other value is unchanged,
+    and so is an hour that the message also writes alone."""
+    if not value[-1:].isdigit():
+        return value
+    tails = set()
+    start = text.casefold().find(value.casefold())
+    while start >= 0:
+        end = start + len(value)
+        if end < len(text) and text[end].isdigit():  # "at 3" inside "at 30"
+            return value
+        m = _CLOCK_TAIL.match(text, end)
+        tails.add(m.group() if m else "")
+        start = text.casefold().find(value.casefold(), start + 1)
+    if len(tails) != 1 or "" in tails:
+        return value
+    return value + tails.pop()
+
+
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                      text: str, *, verbatim: tuple[str, ...] = (), when: tuple[str, ...] = (),
                      numbers: tuple[str, ...] = (), durations: tuple[str, ...] = ()
                      ) -> dict[str, object]:
     """A copy of ``arguments`` with every grounded string field grounded in ``text`` and
     tidied (``verbatim`` fields keep their emoji, ``when`` fields lose a trailing
-    particle), and numeric fields checked against the numbers ``text`` states."""
+    particle and get back the minutes of a clock time cut at its colon), and numeric
+    fields checked against the numbers ``text`` states."""
     out = dict(arguments)
     for key in fields:
         value = out.get(key)
@@ -242,7 +269,7 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
             if key in verbatim:
                 value = whole_text(value, text)
             value = tidy(value, verbatim=key in verbatim)
-            out[key] = trim_particle(value) if key in when else value
+            out[key] = complete_clock(trim_particle(value), text) if key in when else value
     for key in (*numbers, *durations):
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
