@@ -280,6 +280,18 @@ def test_evaluation_select_cases_filters_shuffles_and_limits(tmp_path):
     assert sorted(c.line for c in select_cases(cases, seed=7)) == list(range(1, 8))
 
 
+def test_evaluation_expect_none_scores_out_of_scope_requests(tmp_path):
+    """--expect-none: requests meant for functions that are not served are no-function
+    messages, so every call the router makes for them is a false call."""
+    cases = select_cases(load_cases(write_cases(tmp_path / "c.jsonl", CASES)), expect_none=True)
+    assert {c.expected_function for c in cases} == {None}
+    assert all(c.expected_arguments == {} and c.expected_calls is None for c in cases)
+    r = evaluate(make_router(SCRIPT), cases, tmp_path / "out", meta={}, progress=False)
+    # Kyoto, 東京, socks and umbrella get a call; hello, the rejected call and the error do not
+    assert r["false_call_rate"] == pytest.approx(4 / 7)
+    assert load_tool()._parser().parse_args(["--data", "x", "--expect-none"]).expect_none
+
+
 def test_evaluation_tool_model_flag_targets_the_backend():
     tool = load_tool()
     settings, backend = tool._apply_model(Settings(), "auto", "models/router.gguf")

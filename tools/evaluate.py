@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, help="evaluate at most N cases")
     p.add_argument("--lang", choices=["en", "ja"], help="only cases in this language")
     p.add_argument("--seed", type=int, help="shuffle the cases with this seed before --limit")
+    p.add_argument(
+        "--expect-none",
+        action="store_true",
+        help="score every case as a no-function message (requests for functions that are "
+        "not served, e.g. data/extra/cases.jsonl): the false-call rate is then the "
+        "out-of-scope rate",
+    )
     p.add_argument("--out", type=Path, help="output folder (default reports/<data stem>-<backend>)")
     p.add_argument(
         "--compare",
@@ -116,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compare:
         print(compare_reports(*args.compare))
         return 0
-    cases = select_cases(load_cases(args.data), lang=args.lang, limit=args.limit, seed=args.seed)
+    cases = select_cases(load_cases(args.data), lang=args.lang, limit=args.limit,
+                         seed=args.seed, expect_none=args.expect_none)
     if not cases:
         raise InvalidRequest(f"No cases selected from {args.data} (check --lang and --limit).")
 
@@ -132,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model and not args.model.endswith(".gguf") and backends.kind != "ollama":
         log.warning("--model %s applies to Ollama only; %s was chosen", args.model, backends.kind)
     router = Router(backends.router, default_registry(), settings=settings)
-    out = args.out or Path("reports") / f"{args.data.stem}-{backends.kind}"
+    scope = "-as-none" if args.expect_none else ""
+    out = args.out or Path("reports") / f"{args.data.stem}{scope}-{backends.kind}"
     meta = {
         "backend": backends.kind,
         "backend_reason": backends.reason,
@@ -141,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "lang": args.lang,
         "limit": args.limit,
         "seed": args.seed,
+        "expect_none": args.expect_none,
     }
     report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
     print(headline(report))

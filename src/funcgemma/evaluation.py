@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,10 +115,16 @@ def load_cases(path: str | Path) -> list[Case]:
 
 def select_cases(
     cases: Sequence[Case], *, lang: str | None = None, limit: int | None = None,
-    seed: int | None = None,
+    seed: int | None = None, expect_none: bool = False,
 ) -> list[Case]:
-    """Filter by language, shuffle when a seed is given, then keep the first ``limit``."""
+    """Filter by language, shuffle when a seed is given, then keep the first ``limit``.
+    ``expect_none`` relabels every case as a no-function message: for requests meant for
+    functions that are not served (``data/extra/cases.jsonl``), whose false-call rate is
+    then the share of out-of-scope requests that get a call anyway."""
     chosen = [c for c in cases if lang is None or c.lang == lang]
+    if expect_none:
+        chosen = [replace(c, expected_function=None, expected_arguments={},
+                          expected_calls=None) for c in chosen]
     if seed is not None:
         random.Random(seed).shuffle(chosen)
     return chosen[:limit] if limit is not None else chosen
