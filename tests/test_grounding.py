@@ -161,6 +161,8 @@ def test_trim_particle(value: str, expected: str) -> None:
     ("value", "text", "expected"),
     [
         ("at 3", "remnd me to pick up the kds at 3:15", "at 3:15"),
+        ("at 3", "meet me in the Hauptstraße at 3:15", "at 3:15"),  # ß folds to two letters
+        ("AT 3", "CALL MOM at 3:45", "AT 3:45"),
         ("3", "call the bank at 3:15pm ok", "3:15pm"),
         ("7", "wake me 7:05 a.m. tomorrow", "7:05 a.m."),
         ("at 3", "at 3 and again at 3:15", "at 3"),  # the hour alone is written too

@@ -240,14 +240,11 @@ def complete_clock(value: str, text: str) -> str:
     if not value[-1:].isdigit():
         return value
     tails = set()
-    start = text.casefold().find(value.casefold())
-    while start >= 0:
-        end = start + len(value)
-        if end < len(text) and text[end].isdigit():  # "at 3" inside "at 30"
+    for m in regex.finditer(regex.escape(value), text, regex.IGNORECASE, overlapped=True):
+        if text[m.end():m.end() + 1].isdigit():  # "at 3" inside "at 30"
             return value
-        m = _CLOCK_TAIL.match(text, end)
-        tails.add(m.group() if m else "")
-        start = text.casefold().find(value.casefold(), start + 1)
+        clock = _CLOCK_TAIL.match(text, m.end())
+        tails.add(clock.group() if clock else "")
     if len(tails) != 1 or "" in tails:
         return value
     return value + tails.pop()
