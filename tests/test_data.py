@@ -19,7 +19,8 @@ from funcgemma.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-FILES = sorted(DATA.glob("raw/*.jsonl")) + [DATA / "holdout" / "wild.jsonl"]
+HOLDOUT = [DATA / "holdout" / "wild.jsonl", DATA / "holdout" / "out_of_scope.jsonl"]
+FILES = sorted(DATA.glob("raw/*.jsonl")) + HOLDOUT
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -50,13 +51,25 @@ def test_data_splits_are_what_split_data_writes(tmp_path: Path) -> None:
         assert (tmp_path / f"{name}.jsonl").read_bytes() == (DATA / f"{name}.jsonl").read_bytes()
 
 
-def test_data_wild_holdout_shares_no_text_with_training_data() -> None:
+@pytest.mark.parametrize("path", HOLDOUT, ids=lambda p: p.name)
+def test_data_holdout_shares_no_text_with_training_data(path: Path) -> None:
+    """The held-out sets are never trained on, and nothing trained on is in them:
+    neither the training split nor the extra-function messages (finetune
+    --extra-functions)."""
     train = [c.text for c in read_cases(DATA / "train.jsonl")]
-    wild = [c.text for c in read_cases(DATA / "holdout" / "wild.jsonl")]
-    pairs = near_duplicate_pairs(train + wild)
-    crossing = [(train[i], wild[j - len(train)]) for i, j in pairs
+    train += [c.text for c in read_cases(DATA / "extra" / "cases.jsonl")]
+    held = [c.text for c in read_cases(path)]
+    pairs = near_duplicate_pairs(train + held)
+    crossing = [(train[i], held[j - len(train)]) for i, j in pairs
                 if i < len(train) <= j]
     assert crossing == []
+
+
+def test_data_out_of_scope_holdout_is_all_no_function() -> None:
+    cases = read_cases(DATA / "holdout" / "out_of_scope.jsonl")
+    assert len(cases) >= 200
+    assert all(c.expected_function is None for c in cases)
+    assert {c.lang for c in cases} == {"en", "ja"}
 
 
 def _case(text: str, fn: str | None = None, **extra: object) -> Case:

@@ -15,6 +15,7 @@ import unicodedata
 import regex
 from rapidfuzz import fuzz
 
+from .languages import ground_language
 from .numbers import ground_number
 
 # A span must score at least this (rapidfuzz ratio, 0-100) to replace the model's
@@ -252,12 +253,13 @@ def complete_clock(value: str, text: str) -> str:
 
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                      text: str, *, verbatim: tuple[str, ...] = (), when: tuple[str, ...] = (),
-                     numbers: tuple[str, ...] = (), durations: tuple[str, ...] = ()
-                     ) -> dict[str, object]:
+                     numbers: tuple[str, ...] = (), durations: tuple[str, ...] = (),
+                     languages: tuple[str, ...] = ()) -> dict[str, object]:
     """A copy of ``arguments`` with every grounded string field grounded in ``text`` and
     tidied (``verbatim`` fields keep their emoji, ``when`` fields lose a trailing
-    particle and get back the minutes of a clock time cut at its colon), and numeric
-    fields checked against the numbers ``text`` states."""
+    particle and get back the minutes of a clock time cut at its colon, ``languages``
+    the message does not contain become the one it names), and numeric fields checked
+    against the numbers ``text`` states."""
     out = dict(arguments)
     for key in fields:
         value = out.get(key)
@@ -267,6 +269,11 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                 value = whole_text(value, text)
             value = tidy(value, verbatim=key in verbatim)
             out[key] = complete_clock(trim_particle(value), text) if key in when else value
+    for key in languages:
+        value = out.get(key)
+        if isinstance(value, str):
+            texts = [v for k, v in out.items() if k in verbatim and isinstance(v, str)]
+            out[key] = ground_language(value, text, exclude=texts)
     for key in (*numbers, *durations):
         value = out.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -49,6 +49,9 @@ class FunctionSpec:
     # user did not state become the one they did ("a 2 day plan", "a week").
     numbers: tuple[str, ...] = ()
     durations: tuple[str, ...] = ()
+    # Grounded fields that name a language ("French", "英語"): a language the message
+    # does not contain becomes the one it names (funcgemma.languages).
+    languages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):
@@ -60,6 +63,17 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: when fields must also be grounded")
         if not set(self.verbatim) <= set(self.grounded):
             raise ValueError(f"{self.name}: verbatim fields must also be grounded")
+        if not set(self.languages) <= set(self.grounded):
+            raise ValueError(f"{self.name}: language fields must also be grounded")
+
+    def ground(self, arguments: dict[str, Any], user_text: str) -> dict[str, Any]:
+        """``arguments`` with every field this spec grounds checked against the user's
+        words (funcgemma.grounding); the router and the data tests both go through here."""
+        from .grounding import ground_arguments
+
+        return ground_arguments(arguments, self.grounded, user_text, verbatim=self.verbatim,
+                                when=self.when, numbers=self.numbers,
+                                durations=self.durations, languages=self.languages)
 
     @property
     def summary(self) -> str:

@@ -14,7 +14,7 @@ import time
 import unicodedata
 from typing import Literal
 
-from . import grounding, parsing, render
+from . import parsing, render
 from .backends.base import Backend
 from .errors import InvalidRequest, ModelOutputError, TextTooLong
 from .registry import FunctionRegistry
@@ -164,9 +164,7 @@ class Router:
     def _grounded(self, call: Call, user_text: str) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""
         spec = self.registry.get(call.name)
-        arguments = grounding.ground_arguments(
-            call.arguments, spec.grounded, user_text, verbatim=spec.verbatim, when=spec.when,
-            numbers=spec.numbers, durations=spec.durations)
+        arguments = spec.ground(call.arguments, user_text)
         if arguments == call.arguments:
             return call
         repaired = self.registry.try_validate(Call(name=call.name, arguments=arguments))

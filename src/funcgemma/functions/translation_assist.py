@@ -32,6 +32,7 @@ SPEC = FunctionSpec(
     name="translation_assist",
     grounded=("text", "target_language"),
     verbatim=("text",),
+    languages=("target_language",),
     params=TranslationAssistParams,
     handler=translation_assist,
     examples=(
