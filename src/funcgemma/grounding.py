@@ -269,10 +269,10 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                 value = whole_text(value, text)
             value = tidy(value, verbatim=key in verbatim)
             out[key] = complete_clock(trim_particle(value), text) if key in when else value
+    texts = [v for k, v in out.items() if k in verbatim and isinstance(v, str)]
     for key in languages:
         value = out.get(key)
         if isinstance(value, str):
-            texts = [v for k, v in out.items() if k in verbatim and isinstance(v, str)]
             out[key] = ground_language(value, text, exclude=texts)
     for key in (*numbers, *durations):
         value = out.get(key)

@@ -42,8 +42,10 @@ _NAME = regex.compile(r"(?<![\p{L}\p{N}])(" + "|".join(_ENGLISH + _ROMAJI)
 _KANJI_NAME = regex.compile(r"(?<![\p{Han}\p{Katakana}ー])([\p{Han}\p{Katakana}ー]{1,7}語)")
 # What marks a language as the target: "into X", "in X", "to X" before it, or に/へ/で
 # (and romaji ni/de) after it.
-_BEFORE = regex.compile(r"(?:\binto|\bin|\bto)\s+$", regex.IGNORECASE)
-_AFTER = regex.compile(r"^(?:に|へ|で|\s+(?:ni|de)\b)", regex.IGNORECASE)
+# (a lookbehind, checked where the name starts: looking back over only the words before
+# it, not searching the whole text again for each name)
+_BEFORE = regex.compile(r"(?<=(?:\binto|\bin|\bto)\s+)", regex.IGNORECASE)
+_AFTER = regex.compile(r"(?:に|へ|で|\s+(?:ni|de)\b)", regex.IGNORECASE)
 # "into <word>" at the end of the message names the target even when the word is
 # misspelt ("into spansih"), or is a language missing from the lists above.
 _INTO_LAST = regex.compile(r"\binto\s+(\p{L}[\p{L}'’-]*)[\s\p{P}\p{So}]*$", regex.IGNORECASE)
@@ -57,7 +59,7 @@ def mentions(text: str) -> list[tuple[str, bool]]:
             word = m.group(1)
             if word in _NOT_LANGUAGES:
                 continue
-            marked = bool(_BEFORE.search(text, 0, m.start()) or _AFTER.match(text[m.end():]))
+            marked = bool(_BEFORE.match(text, m.start()) or _AFTER.match(text, m.end()))
             found.append((word, marked))
     last = _INTO_LAST.search(text)
     if last:
