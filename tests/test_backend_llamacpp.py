@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from funcgemma import render
+from funcgemma import parsing, render
 from funcgemma.backends.fairlock import FairLock
 from funcgemma.backends.llamacpp import LlamaCppChat, LlamaCppRouter, load_llama
 from funcgemma.registry import default_registry
@@ -215,6 +215,27 @@ def test_calldecoder_agrees_with_plain_greedy(router_backend: LlamaCppRouter, te
         assert ref_text.startswith(completion.text)
     else:  # not a call: the decoder stops at the first token, which must be greedy's
         assert ref_text.startswith(completion.text) and completion.text
+
+
+@pytest.mark.parametrize("text", [
+    "Do you know if it's sunny in Honolulu right now?",  # was 'Hollingsfield'
+    "can u find a webcam under 40",  # was 'camerooneseurscreen'
+    "「やっと終わった〜！」ってポジティブ？ネガティブ？",  # looped on '！' to the token limit
+])
+def test_calldecoder_keeps_copied_values_to_the_message(router_backend: LlamaCppRouter,
+                                                        text: str) -> None:
+    """With the registry's copied arguments, every such value the model writes is text of
+    the message (before any grounding), and the call ends."""
+    registry = default_registry()
+    completion = router_backend.complete(
+        [Message(role="user", content=text)], tools=registry.tools(),
+        options=CompletionOptions(max_tokens=96, copied=registry.copied()))
+    assert completion.done_reason == "stop"
+    calls = parsing.extract_calls(completion.text, registry.names).calls
+    assert calls, completion.text
+    copied = registry.copied()[calls[0].name]
+    values = [v for k, v in calls[0].arguments.items() if k in copied]
+    assert values and all(v.lower() in text.lower() for v in values), calls[0]
 
 
 def test_fairlock_rejects_when_queue_full() -> None:

@@ -171,3 +171,73 @@ def test_calldecoder_leaves_an_unclosed_value_to_the_parser() -> None:
     """A value the model never closes is not patched into a call with a `,` after it."""
     text, _, _ = _decode(f"{S}call:weather_info{{date:{E}Kathmandu{C}", "Kathmandu tonight")
     assert text == f"{S}call:weather_info{{date:{E}Kathmandu{C}"
+
+
+class RankedDetourModel(ScriptedModel):
+    """Follows ``target``; right after ``prefix`` it ranks ``instead`` first and the
+    token of its path second. Every other token is ruled out (-inf)."""
+
+    def __init__(self, toy: ToyVocab, target: str, prefix: str, instead: str) -> None:
+        super().__init__(toy, target)
+        self.at = toy.encode(prefix)
+        self.instead = toy.encode(instead)[0]
+
+    def _row(self) -> np.ndarray:
+        row = np.full(self.n_vocab, -np.inf, dtype=np.float32)
+        if self.seq == self.at:
+            row[self.target[len(self.seq)]] = 1.0
+            row[self.instead] = 2.0
+            return row
+        plain = super()._row()
+        row[int(np.argmax(plain))] = 1.0
+        return row
+
+
+def _decode_copied(target: str, user: str, prefix: str, instead: str, *, copied: bool
+                   ) -> tuple[str, object]:
+    toy = ToyVocab()
+    decoder = CallDecoder(toy.vocab(), default_registry().tools())
+    model = RankedDetourModel(toy, target, prefix, instead)
+    result = decoder.decode(model, model.target[0], user_text=user, max_tokens=64,
+                            copied=default_registry().copied() if copied else None)
+    return result.text, result
+
+
+def test_calldecoder_keeps_a_copied_value_to_the_message() -> None:
+    """'Hollingsfield' for 'Honolulu': the model's second choice is what the message says,
+    and a copied argument takes it."""
+    first = f"{S}call:weather_info{{location:{E}"
+    target = first + f"Honolulu{E}}}{C}"
+    text, result = _decode_copied(target, "is it sunny in Honolulu?", first, "Hollingsfield",
+                                  copied=True)
+    assert text == target
+    assert result.steered == 1  # type: ignore[attr-defined]
+    # without the registry's copied arguments the model's own (invented) value stands
+    text, result = _decode_copied(target, "is it sunny in Honolulu?", first, "Hollingsfield",
+                                  copied=False)
+    assert "Hollingsfield" in text and result.steered == 0  # type: ignore[attr-defined]
+
+
+def test_calldecoder_ends_a_copied_value_that_would_run_past_the_message() -> None:
+    """A model looping on '！' closes the value when the message has no more of it."""
+    first = f"{S}call:sentiment_label{{text:{E}やった！"
+    target = first + f"{E}}}{C}"
+    text, result = _decode_copied(target, "「やった！」ってポジティブ？", first, "！", copied=True)
+    assert text == target and result.steered == 1  # type: ignore[attr-defined]
+
+
+def test_calldecoder_leaves_arguments_that_are_not_copied() -> None:
+    """currency is not a copied argument ('USD' for '$'): the model's value stands."""
+    first = f"{S}call:shopping_intent{{currency:{E}"
+    target = first + f"dollars{E},item:{E}socks{E}}}{C}"
+    text, result = _decode_copied(target, "socks for 5 dollars", first, "USD", copied=True)
+    assert f"currency:{E}USD" in text and result.steered == 0  # type: ignore[attr-defined]
+
+
+def test_calldecoder_never_takes_a_token_the_model_rules_out() -> None:
+    """Nothing in the model's candidates keeps the value a piece of the message: its own
+    token stands (the parser and grounding judge it), nothing ruled out is forced in."""
+    first = f"{S}call:celebrity_info{{name:{E}"
+    target = first + f"Zed{E}}}{C}"  # 'Zed' is not in the message either
+    text, result = _decode_copied(target, "who is that actor", first, "Bob", copied=True)
+    assert f"name:{E}Bob" in text and result.steered == 0  # type: ignore[attr-defined]

@@ -160,3 +160,16 @@ def test_registry_validate_rejects_bad_arguments() -> None:
 if __name__ == "__main__":  # regenerate the golden file after a deliberate change
     GOLDEN.write_text(rendered_declarations(), encoding="utf-8")
     print(f"wrote {GOLDEN}")
+
+
+def test_registry_copied_fields_must_be_grounded() -> None:
+    """A copied field is kept to the message's text by the decoder and repaired by
+    grounding: one that is not grounded is a mistake in the spec."""
+    class P(BaseModel):
+        ticker: str
+
+    with pytest.raises(ValueError, match="copied fields must also be grounded"):
+        FunctionSpec(name="stock", params=P, handler=lambda p, c: {}, copied=("ticker",))
+    spec = FunctionSpec(name="stock", params=P, handler=lambda p, c: {}, grounded=("ticker",))
+    assert FunctionRegistry([spec]).copied() == {}  # grounded, not copied: 'AAPL' for Apple
+    assert default_registry().copied()["weather_info"] == ["location", "date"]

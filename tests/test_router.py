@@ -158,6 +158,20 @@ def test_router_sends_user_text_and_all_tools() -> None:
     assert sorted(t["function"]["name"] for t in tools) == default_registry().names
 
 
+def test_router_tells_the_backend_which_arguments_are_copied() -> None:
+    """Grounded arguments (a place, a text, a time) are copied from the message, so a
+    backend that decodes calls itself may keep them to the message's text; a currency
+    code and a language name are not copies ('USD' for '$', 'English' for 'eigo')."""
+    router, backend = make_router({"Weather in Kyoto?": tool_call("weather_info",
+                                                                   location="Kyoto")})
+    router.route("Weather in Kyoto?")
+    (options,) = backend.options_seen  # type: ignore[attr-defined]
+    assert sorted(options.copied["weather_info"]) == ["date", "location"]
+    assert options.copied["translation_assist"] == ["text"]
+    assert options.copied["shopping_intent"] == ["item"]
+    assert set(options.copied) == set(default_registry().names)
+
+
 def test_router_truncated_retries_once_with_larger_max_tokens() -> None:
     queue: list[Completion | str] = [
         Completion(done_reason="length"),

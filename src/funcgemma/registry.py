@@ -52,6 +52,11 @@ class FunctionSpec:
     # Grounded fields that name a language ("French", "英語"): a language the message
     # does not contain becomes the one it names (funcgemma.languages).
     languages: tuple[str, ...] = ()
+    # Grounded fields whose value is always text of the user's message (our data's rule
+    # for a place, a name, a quoted text): the embedded decoder keeps the model's value
+    # to the message's text as it writes it. Not for a field the model may rightly
+    # write otherwise (a ticker 'AAPL' for "Apple", 'USD' for "$").
+    copied: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):
@@ -65,6 +70,8 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: verbatim fields must also be grounded")
         if not set(self.languages) <= set(self.grounded):
             raise ValueError(f"{self.name}: language fields must also be grounded")
+        if not set(self.copied) <= set(self.grounded):
+            raise ValueError(f"{self.name}: copied fields must also be grounded")
 
     def ground(self, arguments: dict[str, Any], user_text: str) -> dict[str, Any]:
         """``arguments`` with every field this spec grounds checked against the user's
@@ -177,6 +184,11 @@ class FunctionRegistry:
         if self._tools is None:
             self._tools = [spec.tool_schema() for spec in self]
         return list(self._tools)
+
+    def copied(self) -> dict[str, list[str]]:
+        """Function -> its arguments whose value is always text of the user's message
+        (FunctionSpec.copied)."""
+        return {s.name: list(s.copied) for s in self if s.copied}
 
     @property
     def fingerprint(self) -> str:

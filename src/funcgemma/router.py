@@ -72,13 +72,14 @@ class Router:
         sent = render.neutralise_control_tokens(text) if self.backend.name == "ollama" else text
         messages = [Message(role="user", content=sent)]
         tools = self.registry.tools()
-        completion = self.backend.complete(messages, tools=tools, options=self.options)
+        options = self.options.model_copy(update={"copied": self.registry.copied()})
+        completion = self.backend.complete(messages, tools=tools, options=options)
         if (completion.done_reason == "length" and not completion.tool_calls
                 and self._recoverable(completion.text)):
             # Ollama drops a call cut off by the token limit (no calls, done_reason
             # "length"): ask once more with room for a long argument.
             log.debug("router output hit the token limit; retrying with a larger budget")
-            bigger = self.options.model_copy(update={"max_tokens": self.options.max_tokens * 4})
+            bigger = options.model_copy(update={"max_tokens": options.max_tokens * 4})
             completion = self.backend.complete(messages, tools=tools, options=bigger)
         calls, source = self._calls_from(completion, user_text=text)
         result = RouteResult(

@@ -28,6 +28,10 @@ class CompletionOptions(BaseModel):
     max_tokens: int = 96
     num_ctx: int | None = None
     seed: int | None = None
+    # function -> arguments whose value is copied from the user's last message (a place,
+    # a name, a quoted text). A backend that decodes calls itself keeps such a value to
+    # text the message contains; others ignore it.
+    copied: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Completion(BaseModel):

@@ -15,6 +15,12 @@ tokens one at a time costs ~25 ms each on a 2-core CPU, so this decoder
   and the model writes the value (the schema would reject the call otherwise, and a call
   the caller cannot run is worth less than one whose value the caller can check);
 - never runs the model past the end of the call (the logits would go unused), and
+- keeps a *copied* value (a place, a name, a quoted text: the arguments the registry
+  says are taken from the user's words) to text the message contains: where the model's
+  next token would make the value something the message does not say ("Hollingsfield"
+  for "Honolulu", "やっと終わった〜！！！！…" looping to the token limit), the model
+  chooses, by its own logits, between closing the value and the message's next token;
+  and
 - *drafts* the rest of a string value from the user's text and keeps the longest run
   the model agrees with (prompt-lookup speculation, verified by the model's own argmax,
   so the output is exactly what plain greedy decoding would give whenever the model
@@ -28,15 +34,24 @@ continues unforced and the parser downstream judges the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import regex
 
 from .. import render
 
 MAX_DRAFT = 8
+# Where a copied value may start: a word of a spaced script, or any other character
+# (Japanese has no spaces: a place name starts anywhere). At most MAX_STARTS are tried.
+_SPACED = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}]"
+_WORD_START = regex.compile(rf"(?<!{_SPACED}){_SPACED}|[^\s\p{{Latin}}\p{{Cyrillic}}"
+                            r"\p{Greek}\p{Hangul}\p{N}]")
+MAX_STARTS = 512
 
 
 class Engine(Protocol):
@@ -74,6 +89,7 @@ class DecodeResult:
     forced: int  # tokens the structure supplied
     drafted: int  # draft tokens accepted
     passes: int  # forward passes
+    steered: int = 0  # tokens of a copied value taken below the model's first choice
 
 
 @dataclass
@@ -85,11 +101,27 @@ class _State:
     forced: int = 0
     drafted: int = 0
     passes: int = 0
+    steered: int = 0
     logits: np.ndarray | None = None  # the last row the model produced
 
 
 def _argmax(row: np.ndarray) -> int:
     return int(np.argmax(row))
+
+
+class _Source:
+    """The user's message as bytes, for checking that a copied value is a piece of it
+    (token pieces can split a UTF-8 character, so the check is on bytes; ASCII letters
+    match in either case)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.raw = text.encode("utf-8")
+        self.low = text.lower().encode("utf-8")
+        self.starts: set[int] | None = None  # first tokens at word starts, once needed
+
+    def has(self, value: bytes) -> bool:
+        return value in self.raw or value.lower() in self.low
 
 
 class CallDecoder:
@@ -195,10 +227,11 @@ class CallDecoder:
             value += self.vocab.piece(tok).decode("utf-8", errors="ignore")
         return _argmax(logits[accepted - 1]), value
 
-    def decode(self, engine: Engine, first: int, *, user_text: str, max_tokens: int
-               ) -> DecodeResult:
+    def decode(self, engine: Engine, first: int, *, user_text: str, max_tokens: int,
+               copied: Mapping[str, Collection[str]] | None = None) -> DecodeResult:
         """Decode from the open model turn. ``first`` is the model's first token (argmax of
-        the prompt's last logits)."""
+        the prompt's last logits); ``copied``: function -> arguments whose value is a
+        piece of ``user_text``."""
         st = _State()
         m = self.m
         nxt = first
@@ -241,7 +274,8 @@ class CallDecoder:
             left = [k for k in types if k not in used]
             complete = True  # the value is closed, so a `,` may follow it
             if types[key] == "string":
-                nxt = self._string(engine, st, nxt, user_text, max_tokens)
+                copy = key in (copied or {}).get(name, ())
+                nxt = self._string(engine, st, nxt, user_text, max_tokens, copy=copy)
                 if nxt is None:
                     return self._result(st, "length")
                 complete = nxt == m[render.ESCAPE]
@@ -291,11 +325,16 @@ class CallDecoder:
         self._last = nxt
         return None
 
-    def _string(self, engine: Engine, st: _State, nxt: int, user: str, max_tokens: int
-                ) -> int | None:
+    def _string(self, engine: Engine, st: _State, nxt: int, user: str, max_tokens: int,
+                *, copy: bool = False) -> int | None:
         esc = self.m[render.ESCAPE]
         value = ""
+        source = _Source(user) if copy else None
+        start = len(st.tokens)
         while len(st.tokens) < max_tokens:
+            if source is not None:
+                written = b"".join(self.vocab.piece(t) for t in st.tokens[start:])
+                nxt = self._keep_copied(st, written, nxt, source)
             if nxt == esc:
                 return nxt  # the caller decides what follows the closing <escape>
             if nxt in self.stop_ids:
@@ -308,6 +347,50 @@ class CallDecoder:
             value += self.vocab.piece(nxt).decode("utf-8", errors="ignore")
             nxt = self._push(engine, st, nxt, [])
         return None
+
+    def _keep_copied(self, st: _State, written: bytes, nxt: int, source: _Source) -> int:
+        """``nxt`` if the value stays a piece of the message with it (or ``nxt`` ends the
+        value, or is a marker: the parser judges those). Otherwise the model chooses, by
+        its own logits, between closing the value (once something is written) and going
+        on along the message: the message's next token after each place it contains the
+        value so far (its first tokens at word starts for an empty value). Steering one
+        token at a time through the model's top candidates walked into dead ends
+        ('H', 'ono', then nothing in the message: "Honoapihiu Bay" for "Honolulu")."""
+        esc = self.m[render.ESCAPE]
+        if nxt == esc or nxt in self.vocab.marker_of or st.logits is None:
+            return nxt
+        if source.has(written + self.vocab.piece(nxt)):
+            return nxt
+        options = self._continuations(written, source)
+        if written:
+            options.add(esc)
+        row = st.logits
+        options = {t for t in options if 0 <= t < row.shape[0] and np.isfinite(row[t])}
+        if not options:
+            return nxt
+        st.steered += 1
+        return max(sorted(options), key=lambda t: float(row[t]))
+
+    def _continuations(self, written: bytes, source: _Source) -> set[int]:
+        """First tokens of the message's text after each occurrence of ``written``."""
+        if not written:
+            if source.starts is None:
+                text = source.text
+                heads = {text[m.start():m.start() + 24] for m in
+                         itertools.islice(_WORD_START.finditer(text), MAX_STARTS)}
+                source.starts = {t for h in heads for t in self.vocab.tokenize(h)[:1]}
+            return set(source.starts)
+        out: set[int] = set()
+        for hay, needle in ((source.raw, written), (source.low, written.lower())):
+            at, seen = hay.find(needle), 0
+            while at >= 0 and seen < 64:  # a short value can occur all over a long text
+                seen += 1
+                tail = hay[at + len(needle):at + len(needle) + 64]
+                # a tail that starts inside a character cannot be tokenised as text
+                if tail and (tail[0] & 0xC0) != 0x80:
+                    out.update(self.vocab.tokenize(tail.decode("utf-8", errors="ignore"))[:1])
+                at = hay.find(needle, at + 1)
+        return out
 
     def _bare(self, engine: Engine, st: _State, nxt: int, max_tokens: int) -> int | None:
         ends = {self.vocab.tokenize(",")[0], self.vocab.tokenize("}")[0]}
@@ -329,4 +412,5 @@ class CallDecoder:
     def _result(self, st: _State, reason: str) -> DecodeResult:
         self._flush(st)
         return DecodeResult(text="".join(st.text), done_reason=reason, generated=st.generated,
-                            forced=st.forced, drafted=st.drafted, passes=st.passes)
+                            forced=st.forced, drafted=st.drafted, passes=st.passes,
+                            steered=st.steered)

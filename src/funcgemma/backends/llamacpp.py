@@ -228,14 +228,16 @@ class LlamaCppRouter:
                 margin = call_logit - float(logits.max())
                 first = start_call if margin > self.call_bias else int(np.argmax(logits))
                 result = decoder.decode(self.engine, first, user_text=user_text,
-                                        max_tokens=options.max_tokens)
+                                        max_tokens=options.max_tokens,
+                                        copied=options.copied)
             except RuntimeError as exc:  # llama_decode failure
                 self.engine.truncate(0)
                 raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
         self.last_stats = {"prompt_tokens": len(ids), "evaluated": evaluated,
                            "cached": len(ids) - evaluated, "generated": result.generated,
                            "forced": result.forced, "drafted": result.drafted,
-                           "passes": result.passes, "call_margin": round(margin, 4)}
+                           "passes": result.passes, "steered": result.steered,
+                           "call_margin": round(margin, 4)}
         log.debug("router stats %s", self.last_stats)
         return Completion(
             text=render.restore_markers(result.text),

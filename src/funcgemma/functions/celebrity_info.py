@@ -41,6 +41,7 @@ def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> dict[st
 SPEC = FunctionSpec(
     name="celebrity_info",
     grounded=("name",),
+    copied=("name",),
     params=CelebrityInfoParams,
     handler=celebrity_info,
     examples=(

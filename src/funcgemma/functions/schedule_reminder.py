@@ -43,6 +43,7 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
 SPEC = FunctionSpec(
     name="schedule_reminder",
     grounded=("task", "time"),
+    copied=("task", "time"),
     when=("time",),
     params=ScheduleReminderParams,
     handler=schedule_reminder,

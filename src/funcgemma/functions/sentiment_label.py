@@ -135,6 +135,7 @@ def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> dict[
 SPEC = FunctionSpec(
     name="sentiment_label",
     grounded=("text",),
+    copied=("text",),
     verbatim=("text",),
     params=SentimentLabelParams,
     handler=sentiment_label,

@@ -53,6 +53,7 @@ def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> dict[
 SPEC = FunctionSpec(
     name="shopping_intent",
     grounded=("item",),
+    copied=("item",),
     numbers=("budget", "quantity"),
     params=ShoppingIntentParams,
     handler=shopping_intent,

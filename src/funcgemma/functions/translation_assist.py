@@ -31,6 +31,7 @@ def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) ->
 SPEC = FunctionSpec(
     name="translation_assist",
     grounded=("text", "target_language"),
+    copied=("text",),
     verbatim=("text",),
     languages=("target_language",),
     params=TranslationAssistParams,

@@ -34,6 +34,7 @@ def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> dict[str, A
 SPEC = FunctionSpec(
     name="travel_guide",
     grounded=("destination",),
+    copied=("destination",),
     durations=("days",),
     params=TravelGuideParams,
     handler=travel_guide,

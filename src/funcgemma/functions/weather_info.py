@@ -124,6 +124,7 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
 SPEC = FunctionSpec(
     name="weather_info",
     grounded=("location", "date"),
+    copied=("location", "date"),
     when=("date",),
     params=WeatherInfoParams,
     handler=weather_info,
