@@ -241,3 +241,29 @@ def test_calldecoder_never_takes_a_token_the_model_rules_out() -> None:
     target = first + f"Zed{E}}}{C}"  # 'Zed' is not in the message either
     text, result = _decode_copied(target, "who is that actor", first, "Bob", copied=True)
     assert f"name:{E}Bob" in text and result.steered == 0  # type: ignore[attr-defined]
+
+
+def test_calldecoder_copy_check_is_bounded_on_a_long_message() -> None:
+    """An 8000-character message where the value so far occurs everywhere: the decoder
+    looks at a bounded number of places (tokenising a short piece at each)."""
+    from funcgemma.backends.calldecoder import MAX_STARTS
+
+    toy = ToyVocab()
+    counted = {"n": 0}
+    plain = toy.tokenize
+
+    def tokenize(text: str) -> list[int]:
+        counted["n"] += 1
+        return plain(text)
+
+    vocab = Vocab(tokenize=tokenize, piece=toy.piece, markers=toy.markers)
+    decoder = CallDecoder(vocab, default_registry().tools())
+    first = f"{S}call:celebrity_info{{name:{E}"
+    target = first + f"Bo{E}}}{C}"
+    model = RankedDetourModel(toy, target, first, "Zed")
+    user = "Bo Bo " * 1400  # 8400 characters
+    counted["n"] = 0
+    result = decoder.decode(model, model.target[0], user_text=user, max_tokens=64,
+                            copied=default_registry().copied())
+    assert result.text == target and result.steered == 1
+    assert counted["n"] <= MAX_STARTS + 2 * 64 + 16

@@ -35,7 +35,6 @@ continues unforced and the parser downstream judges the text.
 from __future__ import annotations
 
 import itertools
-
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
