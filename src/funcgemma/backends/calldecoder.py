@@ -234,6 +234,9 @@ class CallDecoder:
         st = _State()
         m = self.m
         nxt = first
+        copied = copied or {}
+        # one per message: a call's copied values share its word-start tokens
+        source = _Source(user_text) if copied else None
         if nxt != m[render.START_CALL]:
             # Not a call: that is the whole routing decision, so stop here.
             self._record(st, nxt)
@@ -273,8 +276,8 @@ class CallDecoder:
             left = [k for k in types if k not in used]
             complete = True  # the value is closed, so a `,` may follow it
             if types[key] == "string":
-                copy = key in (copied or {}).get(name, ())
-                nxt = self._string(engine, st, nxt, user_text, max_tokens, copy=copy)
+                nxt = self._string(engine, st, nxt, user_text, max_tokens,
+                                   source=source if key in copied.get(name, ()) else None)
                 if nxt is None:
                     return self._result(st, "length")
                 complete = nxt == m[render.ESCAPE]
@@ -325,10 +328,10 @@ class CallDecoder:
         return None
 
     def _string(self, engine: Engine, st: _State, nxt: int, user: str, max_tokens: int,
-                *, copy: bool = False) -> int | None:
+                *, source: _Source | None = None) -> int | None:
+        """Decode a string value; ``source``: the message, if the value is copied from it."""
         esc = self.m[render.ESCAPE]
         value = ""
-        source = _Source(user) if copy else None
         start = len(st.tokens)
         while len(st.tokens) < max_tokens:
             if source is not None:
