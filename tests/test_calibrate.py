@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from funcgemma import weights
-from funcgemma.datasets import Case
+from funcgemma.datasets import Case, about_function, read_cases
+from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
 from funcgemma.training.calibrate import (
     Decision,
@@ -84,10 +85,16 @@ def test_calibration_leaves_out_the_held_out_function() -> None:
                   expected_arguments={"location": "Oslo"}),
              Case(text="who is Ada Lovelace?", expected_function="celebrity_info",
                   expected_arguments={"name": "Ada Lovelace"}),
-             Case(text="hello there", expected_function=None, expected_arguments={})]
+             Case(text="hello there", expected_function=None, expected_arguments={}),
+             Case(text="what causes thunder?", expected_function=None,
+                  extra={"near": "weather_info"}),
+             Case(text="who plays Ada in the film?", expected_function=None,
+                  extra={"near": "celebrity_info"})]
     assert calibration_cases(cases, None) == cases
     kept = calibration_cases(cases, "weather_info")
-    assert [c.text for c in kept] == ["who is Ada Lovelace?", "hello there"]
+    # the held-out function's calls and the hard negatives written for it both go
+    assert [c.text for c in kept] == ["who is Ada Lovelace?", "hello there",
+                                      "who plays Ada in the film?"]
 
 
 def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:
@@ -100,3 +107,12 @@ def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:
     lora.with_suffix(".json").write_text("{not json")
     assert weights.router_call_bias(Settings(), lora) == 0.0
     assert weights.router_call_bias(Settings(), None) == 0.0
+
+
+def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> None:
+    """`finetune.py --holdout-function` relies on the `near` field of no-function rows."""
+    train = read_cases(Path(__file__).parents[1] / "data" / "train.jsonl")
+    for name in default_registry().names:
+        near = [c for c in train if c.expected_function is None and about_function(c, name)]
+        assert len(near) >= 100, (name, len(near))
+        assert all(c.extra["near"] == name for c in near)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from funcgemma import weights
-from funcgemma.datasets import Case, read_cases
+from funcgemma.datasets import Case, about_function, read_cases
 from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
 from funcgemma.training.calibrate import calibration_cases
@@ -52,8 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="extra loss weight on the first target token (call or no call)")
     ap.add_argument("--holdout-function", default=None,
-                    help="leave this function out of training entirely (generalisation test); "
-                         "the call bias is then chosen on dev without its cases")
+                    help="leave this function out of training entirely (generalisation test): "
+                         "its cases and the hard negatives written for it (`near`) are "
+                         "dropped from training, checkpoint scoring and calibration")
     ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
@@ -257,11 +258,13 @@ def main(argv: list[str] | None = None) -> int:
         args.r, args.alpha, args.targets = r, int(alpha), ",".join(targets)
     train_cases = read_cases(args.train)
     dev_cases = read_cases(args.dev)
+    dev_cases_for_checkpoints = dev_cases
     if args.holdout_function:
         if args.holdout_function not in registry:
             print(f"finetune: no function {args.holdout_function!r}", file=sys.stderr)
             return 2
-        train_cases = [c for c in train_cases if c.expected_function != args.holdout_function]
+        train_cases = [c for c in train_cases if not about_function(c, args.holdout_function)]
+        dev_cases_for_checkpoints = calibration_cases(dev_cases, args.holdout_function)
         tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
     if args.limit:
         train_cases = train_cases[: args.limit]
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         train_cases = train_cases + extra_cases
         log.info("extra functions: %d declarations, %d cases", len(extra_tools),
                  len(extra_cases))
-    dev_subset = stratified(dev_cases, args.dev_limit, args.seed)
+    dev_subset = stratified(dev_cases_for_checkpoints, args.dev_limit, args.seed)
     cfg = TrainConfig(out=args.out, base=args.base, gguf_file=args.gguf_file, r=args.r,
                       alpha=args.alpha, dropout=args.dropout,
                       targets=tuple(args.targets.split(",")), epochs=args.epochs, lr=args.lr,

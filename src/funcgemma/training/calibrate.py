@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..datasets import Case
+from ..datasets import Case, about_function
 from ..metrics import NONE
 
 
@@ -60,6 +60,7 @@ def choose_bias(decisions: Sequence[Decision], *, tolerance: float = 0.01,
 
 def calibration_cases(cases: Sequence[Case], holdout: str | None) -> list[Case]:
     """The dev cases the bias is chosen on. With a held-out function (the generalisation
-    test) its cases are left out: the bias must come from the trained functions alone, or
-    the test would have used labelled examples of the function it claims never to see."""
-    return [c for c in cases if holdout is None or c.expected_function != holdout]
+    test) its cases and the hard negatives written for it are left out: the bias must come
+    from the trained functions alone, or the test would have used labelled examples of the
+    function it claims never to see."""
+    return [c for c in cases if holdout is None or not about_function(c, holdout)]
