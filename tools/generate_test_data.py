@@ -90,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                     recent = [c.text for c in done[-8:]]
                     batch = llm_cases(chat, q.function, q.lang, registry, args.batch, recent)
                 for case in batch:
-                    why = _check(case, registry) or (None if dedupe.is_new(case.text)
-                                                     else "near-duplicate")
-                    if why:
-                        rejected[why] += 1
+                    problem = _check(case, registry) or (
+                        None if dedupe.is_new(case.text) else "near-duplicate")
+                    if problem:
+                        rejected[problem] += 1
                         continue
                     dedupe.add(case.text)
                     case.extra["group"] = f"gen-{q.function or 'none'}-{q.lang}-{len(done)}"

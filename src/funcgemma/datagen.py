@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,7 @@ class Deduper:
             self.grams.setdefault(g, set()).add(j)
 
 
-def template_cases(function: str, lang: str, rng: random.Random) -> Iterable[Case]:
+def template_cases(function: str, lang: str, rng: random.Random) -> Iterator[Case]:
     """Offline: endless template expansions for one function and language."""
     templates = TEMPLATES.get(function, {}).get(lang, [])
     slots = SLOTS[lang]
@@ -205,7 +205,8 @@ def llm_cases(chat: Callable[[str], str], function: str | None, lang: str,
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             continue
-        args = row.get("arguments") if isinstance(row.get("arguments"), dict) else {}
+        given = row.get("arguments")
+        args: dict[str, Any] = given if isinstance(given, dict) else {}
         out.append(Case(text=row["text"].strip(), expected_function=function,
                         expected_arguments=args if function else {}, lang=lang,
                         extra={"source": "llm"}))

@@ -33,7 +33,7 @@ def ollama_report(client: ollama.Client, router_model: str, chat_model: str) -> 
         report["error"] = exc.message
         return report
     report["reachable"] = True
-    models = {}
+    models: dict[str, dict[str, Any]] = {}
     for role, name in (("router", router_model), ("chat", chat_model)):
         tag = next((m for m in tags if _same_model(name, m.model or "")), None)
         ps = next((m for m in running if _same_model(name, m.model or "")), None)

@@ -276,19 +276,21 @@ class CallDecoder:
             left = [k for k in types if k not in used]
             complete = True  # the value is closed, so a `,` may follow it
             if types[key] == "string":
-                nxt = self._string(engine, st, nxt, user_text, max_tokens,
-                                   source=source if key in copied.get(name, ()) else None)
-                if nxt is None:
+                closed = self._string(engine, st, nxt, user_text, max_tokens,
+                                      source=source if key in copied.get(name, ()) else None)
+                if closed is None:
                     return self._result(st, "length")
+                nxt = closed
                 complete = nxt == m[render.ESCAPE]
                 if complete:
                     if not left:  # the last declared argument: only `}` can follow
                         return self._close(st, [nxt, close, end], chosen=True)
                     nxt = self._push(engine, st, nxt, [])
             else:
-                nxt = self._bare(engine, st, nxt, max_tokens)
-                if nxt is None:
+                after = self._bare(engine, st, nxt, max_tokens)
+                if after is None:
                     return self._result(st, "length")
+                nxt = after
             if complete and nxt != comma and self._missing(name, used, st):
                 nxt = close  # about to end without a required key: written next turn
             if nxt == comma and left:

@@ -65,7 +65,7 @@ def load_extra(folder: Path, served: Collection[str]) -> tuple[list[dict[str, An
                 raise DataError(f"{where}: {key!r} is not a declared parameter")
             if isinstance(value, bool) or not isinstance(value, _JSON_TYPES[kind]):
                 raise DataError(f"{where}: {key}={value!r} is not of type {kind}")
-            if kind == "string" and value not in case.text:
+            if isinstance(value, str) and value not in case.text:
                 raise DataError(f"{where}: {key}={value!r} is not verbatim in the text")
     return tools, cases
 

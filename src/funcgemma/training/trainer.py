@@ -85,12 +85,13 @@ def load_base(cfg: TrainConfig, device: torch.device) -> tuple[Any, Any, str]:
         path = weights.router_gguf(Settings())
         source, gguf = str(path.parent), path.name
     else:
-        source, gguf = cfg.base, cfg.gguf_file
+        source, gguf = cfg.base, cfg.gguf_file or ""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     kwargs = {"gguf_file": gguf} if gguf else {}
     tok = AutoTokenizer.from_pretrained(source, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
-    return model.to(device), tok, f"{source}/{gguf}" if gguf else source
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' stub wants a model
+    return model, tok, f"{source}/{gguf}" if gguf else source
 
 
 def hf_tokenizer(tok: Any) -> Tokenizer:
