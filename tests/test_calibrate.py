@@ -95,6 +95,9 @@ def test_calibration_leaves_out_the_held_out_function() -> None:
     # the held-out function's calls and the hard negatives written for it both go
     assert [c.text for c in kept] == ["who is Ada Lovelace?", "hello there",
                                       "who plays Ada in the film?"]
+    # --keep-near-negatives: only the function's own calls go
+    kept = calibration_cases(cases, "weather_info", negatives=False)
+    assert [c.text for c in kept] == [c.text for c in cases[1:]]
 
 
 def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:

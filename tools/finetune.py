@@ -55,6 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="leave this function out of training entirely (generalisation test): "
                          "its cases and the hard negatives written for it (`near`) are "
                          "dropped from training, checkpoint scoring and calibration")
+    ap.add_argument("--keep-near-negatives", action="store_true",
+                    help="with --holdout-function: keep the hard negatives written for the "
+                         "held-out function in training and calibration (how runs before "
+                         "2026-12-03 17:00 held a function out)")
     ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
@@ -236,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
-                                  calibration_cases(read_cases(args.dev), args.holdout_function),
+                                  calibration_cases(read_cases(args.dev), args.holdout_function,
+                                                    not args.keep_near_negatives),
                                   settings)
         meta = {"call_bias": calib["bias"], "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}}
@@ -263,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.holdout_function not in registry:
             print(f"finetune: no function {args.holdout_function!r}", file=sys.stderr)
             return 2
-        train_cases = [c for c in train_cases if not about_function(c, args.holdout_function)]
-        dev_cases_for_checkpoints = calibration_cases(dev_cases, args.holdout_function)
+        drop_near = not args.keep_near_negatives
+        train_cases = [c for c in train_cases
+                       if not about_function(c, args.holdout_function, drop_near)]
+        dev_cases_for_checkpoints = calibration_cases(dev_cases, args.holdout_function,
+                                                      drop_near)
         tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
     if args.limit:
         train_cases = train_cases[: args.limit]
@@ -281,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
         train_cases = train_cases + extra_cases
         log.info("extra functions: %d declarations, %d cases", len(extra_tools),
                  len(extra_cases))
+    run_notes: dict[str, Any] = {}
+    if args.extra_functions:
+        run_notes["extra_functions"] = str(args.extra_functions)
+    if args.holdout_function:
+        run_notes["holdout_near_negatives"] = "kept" if args.keep_near_negatives else "dropped"
     dev_subset = stratified(dev_cases_for_checkpoints, args.dev_limit, args.seed)
     cfg = TrainConfig(out=args.out, base=args.base, gguf_file=args.gguf_file, r=args.r,
                       alpha=args.alpha, dropout=args.dropout,
@@ -291,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                       holdout_function=args.holdout_function, device=args.device,
                       threads=args.threads,
                       init_adapter=str(args.init_adapter) if args.init_adapter else None,
-                      extra={"extra_functions": str(args.extra_functions)}
-                      if args.extra_functions else {})
+                      extra=run_notes)
     started = time.time()
     parity_checked = {"n": 0}
 
@@ -325,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
-        calib_cases = calibration_cases(dev_cases, args.holdout_function)
+        calib_cases = calibration_cases(dev_cases, args.holdout_function,
+                                        not args.keep_near_negatives)
         calib = calibrate_adapter(final, calib_cases, settings)
         meta = {"call_bias": calib["bias"], "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(calib_cases)}

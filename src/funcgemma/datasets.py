@@ -38,13 +38,13 @@ class Case:
                 "expected_arguments": self.expected_arguments, "lang": self.lang, **self.extra}
 
 
-def about_function(case: Case, name: str) -> bool:
-    """Whether ``case`` was written for function ``name``: one of its calls, or a hard
-    negative written to contrast with it (a no-function row whose ``near`` names it).
-    Holding a function out of training (the generalisation test) drops both: a user who
-    adds a function has neither."""
+def about_function(case: Case, name: str, negatives: bool = True) -> bool:
+    """Whether ``case`` was written for function ``name``: one of its calls, or (with
+    ``negatives``) a hard negative written to contrast with it (a no-function row whose
+    ``near`` names it). Holding a function out of training (the generalisation test) drops
+    both by default: a user who adds a function has neither."""
     return case.expected_function == name or (
-        case.expected_function is None and case.extra.get("near") == name)
+        negatives and case.expected_function is None and case.extra.get("near") == name)
 
 
 class DataError(ValueError):

@@ -58,9 +58,10 @@ def choose_bias(decisions: Sequence[Decision], *, tolerance: float = 0.01,
     return {**best, "at_zero": evaluate_bias(decisions, 0.0), "sweep": sweep}
 
 
-def calibration_cases(cases: Sequence[Case], holdout: str | None) -> list[Case]:
+def calibration_cases(cases: Sequence[Case], holdout: str | None,
+                      negatives: bool = True) -> list[Case]:
     """The dev cases the bias is chosen on. With a held-out function (the generalisation
     test) its cases and the hard negatives written for it are left out: the bias must come
     from the trained functions alone, or the test would have used labelled examples of the
     function it claims never to see."""
-    return [c for c in cases if holdout is None or not about_function(c, holdout)]
+    return [c for c in cases if holdout is None or not about_function(c, holdout, negatives)]
