@@ -234,14 +234,14 @@ class CallDecoder:
         st = _State()
         m = self.m
         nxt = first
-        copied = copied or {}
-        # one per message: a call's copied values share its word-start tokens
-        source = _Source(user_text) if copied else None
         if nxt != m[render.START_CALL]:
             # Not a call: that is the whole routing decision, so stop here.
             self._record(st, nxt)
             st.generated += 1
             return self._result(st, "stop")
+        copied = copied or {}
+        # one per message: a call's copied values share its word-start tokens
+        source = _Source(user_text) if copied else None
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
         name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{",
                            then=lambda n: self._key_tokens(
