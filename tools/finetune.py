@@ -57,8 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "dropped from training, checkpoint scoring and calibration")
     ap.add_argument("--keep-near-negatives", action="store_true",
                     help="with --holdout-function: keep the hard negatives written for the "
-                         "held-out function in training and calibration (how runs before "
-                         "2026-12-03 17:00 held a function out)")
+                         "held-out function in training, checkpoint scoring and calibration "
+                         "(how runs before 2026-12-03 17:00 trained)")
     ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
@@ -238,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merged GGUF: {args.merged} ({args.merged.stat().st_size / 1e6:.0f} MB, "
               f"{time.time() - t:.0f} s)")
         return 0
+    drop_near = not args.keep_near_negatives
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
                                   calibration_cases(read_cases(args.dev), args.holdout_function,
-                                                    not args.keep_near_negatives),
+                                                    drop_near),
                                   settings)
         meta = {"call_bias": calib["bias"], "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}}
@@ -263,16 +264,15 @@ def main(argv: list[str] | None = None) -> int:
         args.r, args.alpha, args.targets = r, int(alpha), ",".join(targets)
     train_cases = read_cases(args.train)
     dev_cases = read_cases(args.dev)
-    dev_cases_for_checkpoints = dev_cases
+    # the dev cases scored at checkpoints and calibrated on: all of dev, less a held-out
+    # function's cases (and, unless kept, its hard negatives)
+    held_out_dev = calibration_cases(dev_cases, args.holdout_function, drop_near)
     if args.holdout_function:
         if args.holdout_function not in registry:
             print(f"finetune: no function {args.holdout_function!r}", file=sys.stderr)
             return 2
-        drop_near = not args.keep_near_negatives
         train_cases = [c for c in train_cases
                        if not about_function(c, args.holdout_function, drop_near)]
-        dev_cases_for_checkpoints = calibration_cases(dev_cases, args.holdout_function,
-                                                      drop_near)
         tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
     if args.limit:
         train_cases = train_cases[: args.limit]
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         run_notes["extra_functions"] = str(args.extra_functions)
     if args.holdout_function:
         run_notes["holdout_near_negatives"] = "kept" if args.keep_near_negatives else "dropped"
-    dev_subset = stratified(dev_cases_for_checkpoints, args.dev_limit, args.seed)
+    dev_subset = stratified(held_out_dev, args.dev_limit, args.seed)
     cfg = TrainConfig(out=args.out, base=args.base, gguf_file=args.gguf_file, r=args.r,
                       alpha=args.alpha, dropout=args.dropout,
                       targets=tuple(args.targets.split(",")), epochs=args.epochs, lr=args.lr,
@@ -337,11 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
-        calib_cases = calibration_cases(dev_cases, args.holdout_function,
-                                        not args.keep_near_negatives)
-        calib = calibrate_adapter(final, calib_cases, settings)
+        calib = calibrate_adapter(final, held_out_dev, settings)
         meta = {"call_bias": calib["bias"], "calibration": {
-            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(calib_cases)}
+            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(held_out_dev)}
         final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")
         print(f"call bias {calib['bias']}: dev macro_f1 {calib['macro_f1']:.3f}, false calls "
