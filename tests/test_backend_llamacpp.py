@@ -334,3 +334,39 @@ def test_llamacpp_chat_user_text_cannot_close_its_turn(chat_backend: LlamaCppCha
     assert len(end) == 1
     # only our own turn boundary: one <|im_end|> after the user turn
     assert ids.count(end[0]) == 1
+
+
+def test_llamacpp_name_bias_reads_the_prior_once_and_keeps_the_prefix(
+        router_backend: LlamaCppRouter) -> None:
+    """name_prior 0: no bias and no extra evaluation. name_prior 1: one bias per declared
+    name's first token, centred, computed once per tool set, and the engine is left holding
+    exactly the declarations (so the next request still reuses them)."""
+    tools = default_registry().tools()
+    decoder = router_backend._decoder(tools)
+    prefix = router_backend.encode(render.render_prompt(tools, [])[:1])
+    saved = router_backend.name_prior
+    try:
+        with router_backend.lock.hold():
+            router_backend.engine.prefill(prefix)
+            router_backend.name_prior = 0.0
+            router_backend._name_bias.clear()
+            before = router_backend.engine.evaluated
+            assert router_backend.name_bias(tools, decoder, len(prefix)) == {}
+            assert router_backend.engine.evaluated == before
+            router_backend.name_prior = 1.0
+            router_backend._name_bias.clear()
+            bias = router_backend.name_bias(tools, decoder, len(prefix))
+            assert sorted(bias) == decoder.heads and len(bias) == 7
+            assert abs(sum(bias.values())) < 1e-6
+            assert len(set(bias.values())) > 1  # the adapter does not weigh names equally
+            assert router_backend.engine.tokens == prefix
+            spent = router_backend.engine.evaluated
+            assert router_backend.name_bias(tools, decoder, len(prefix)) == bias
+            assert router_backend.engine.evaluated == spent  # cached per tool set
+        result = router_backend.complete(
+            [Message(role="user", content="Translate 'good morning' into French")],
+            tools=tools, options=CompletionOptions(temperature=0.0, max_tokens=48))
+        assert "call:translation_assist{" in render.restore_markers(result.text)
+    finally:
+        router_backend.name_prior = saved
+        router_backend._name_bias.clear()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from funcgemma import weights
 from funcgemma.datasets import Case, about_function, read_cases
@@ -112,6 +113,21 @@ def test_router_call_bias_from_sidecar_and_override(tmp_path: Path) -> None:
     assert weights.router_call_bias(Settings(), None) == 0.0
 
 
+def test_router_name_prior_from_sidecar_override_and_range(tmp_path: Path) -> None:
+    lora = tmp_path / "adapter.gguf"
+    lora.write_bytes(b"GGUF")
+    assert weights.router_name_prior(Settings(), lora) == 0.0  # no sidecar: off
+    lora.with_suffix(".json").write_text(json.dumps({"call_bias": 1.0, "name_prior": 0.5}))
+    assert weights.router_name_prior(Settings(), lora) == 0.5
+    assert weights.router_name_prior(Settings(router_name_prior=0.0), lora) == 0.0
+    with pytest.raises(ValidationError, match="less than or equal to 2"):
+        Settings(router_name_prior=5)
+    # the shipped adapter carries the value chosen on dev (README, Fine-tuning)
+    shipped = weights.DEFAULT_ADAPTER
+    assert weights.router_name_prior(Settings(), shipped) == json.loads(
+        shipped.with_suffix(".json").read_text())["name_prior"] == 0.5
+
+
 def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> None:
     """`finetune.py --holdout-function` relies on the `near` field of no-function rows."""
     train = read_cases(Path(__file__).parents[1] / "data" / "train.jsonl")
@@ -119,3 +135,16 @@ def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> 
         near = [c for c in train if c.expected_function is None and about_function(c, name)]
         assert len(near) >= 100, (name, len(near))
         assert all(c.extra["near"] == name for c in near)
+
+
+def test_finetune_rejects_a_name_prior_out_of_range() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, str(root / "tools" / "finetune.py"),
+                           "--name-prior", "3", "--calibrate-only", "missing.gguf"],
+                          capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.returncode == 2
+    assert "--name-prior must be between 0 and 2" in done.stderr
+    assert "Traceback" not in done.stderr

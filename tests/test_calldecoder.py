@@ -267,3 +267,37 @@ def test_calldecoder_copy_check_is_bounded_on_a_long_message() -> None:
                             copied=default_registry().copied())
     assert result.text == target and result.steered == 1
     assert counted["n"] <= MAX_STARTS + 2 * 64 + 16
+
+
+def _decode_with_bias(target: str, user: str, bias_of: dict[str, float]
+                      ) -> tuple[str, CallDecoder]:
+    toy = ToyVocab()
+    decoder = CallDecoder(toy.vocab(), default_registry().tools())
+    model = ScriptedModel(toy, target)
+    name_bias = {toy.tokenize(n)[0]: b for n, b in bias_of.items()}
+    result = decoder.decode(model, model.target[0], user_text=user, max_tokens=64,
+                            name_bias=name_bias)
+    return result.text, decoder
+
+
+def test_calldecoder_name_bias_can_overturn_the_models_name() -> None:
+    """The scripted model puts logit 1 on `travel` and 0 on every other name's first token:
+    a bias of -2 on `travel` hands the choice to the best of the others (ties go to the
+    lowest token id), a bias of -0.5 does not."""
+    target = f"{S}call:travel_guide{{destination:{E}Paris{E}}}{C}"
+    user = "will it rain in Paris"
+    biases = {n: 0.0 for n in default_registry().names}
+    text, _ = _decode_with_bias(target, user, {**biases, "travel_guide": -0.5})
+    assert text == target
+    text, decoder = _decode_with_bias(target, user, {**biases, "travel_guide": -2.0,
+                                                     "weather_info": 0.5})
+    assert text.startswith(f"{S}call:weather_info{{")
+    assert len(decoder.heads) == len(default_registry().names)  # one first token each
+
+
+def test_calldecoder_name_bias_leaves_off_path_output_alone() -> None:
+    """A name no declaration has is not steered into a declared one."""
+    target = f"{S}call:wire_money{{to:{E}bob{E}}}{C}"
+    text, _ = _decode_with_bias(target, "send bob money",
+                                {n: 5.0 for n in default_registry().names})
+    assert text == target

@@ -300,3 +300,18 @@ def test_evaluation_tool_model_flag_targets_the_backend():
     assert (backend, settings.router_model) == ("ollama", "my-router")
     with pytest.raises(InvalidRequest):
         tool._apply_model(Settings(), "llamacpp", "my-router")
+
+
+def test_evaluation_report_names_the_routers_decision_settings(tmp_path):
+    """report.md says which call bias and name prior produced the figures (they change
+    them without changing the model file); a run without them says nothing."""
+    cases = load_cases(write_cases(tmp_path / "cases.jsonl", CASES))
+    evaluate(make_router(SCRIPT), cases, tmp_path / "a", progress=False,
+             meta={"backend": "scripted", "call_bias": -0.75, "name_prior": 1.0})
+    md = (tmp_path / "a" / "report.md").read_text("utf-8")
+    assert "\ncall bias -0.75 · name prior 1.0\n" in md
+    assert json.loads((tmp_path / "a" / "report.json").read_text("utf-8"))["meta"][
+        "name_prior"] == 1.0
+    evaluate(make_router(SCRIPT), cases, tmp_path / "b", progress=False,
+             meta={"backend": "scripted", "call_bias": None, "name_prior": None})
+    assert "name prior" not in (tmp_path / "b" / "report.md").read_text("utf-8")

@@ -151,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         "limit": args.limit,
         "seed": args.seed,
         "expect_none": args.expect_none,
+        # the router's two decision settings (embedded and raw-Ollama routers)
+        "call_bias": getattr(backends.router, "call_bias", None),
+        "name_prior": getattr(backends.router, "name_prior", None),
     }
     report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
     print(headline(report))

@@ -78,6 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="copy the best adapter into src/funcgemma/adapters/")
     ap.add_argument("--no-calibrate", action="store_true",
                     help="skip choosing the call/no-call threshold on the dev split")
+    ap.add_argument("--name-prior", type=float, default=0.0, metavar="LAMBDA",
+                    help="how much of the router's prior over function names to take out "
+                    "where it picks one (0-2; 0: none). Used for checkpoint scoring and "
+                    "calibration and recorded in the adapter's .json")
     ap.add_argument("--calibrate-only", type=Path, default=None,
                     help="only calibrate this adapter GGUF on --dev and write its .json")
     ap.add_argument("--merged", type=Path, default=None,
@@ -103,24 +107,27 @@ def stratified(cases: list[Case], limit: int, seed: int) -> list[Case]:
     return out
 
 
-def adapter_backend(adapter: Path, settings: Settings, *, call_bias: float = 0.0) -> Any:
+def adapter_backend(adapter: Path, settings: Settings, *, call_bias: float = 0.0,
+                    name_prior: float = 0.0) -> Any:
     """The embedded router model (base GGUF + ``adapter``) as a LlamaCppRouter."""
     from funcgemma.backends.fairlock import FairLock
     from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
 
     llm = load_llama(weights.router_gguf(settings), n_ctx=settings.embedded_router_n_ctx,
                      n_threads=settings.n_threads, lora=adapter)
-    return LlamaCppRouter(llm, model=adapter.stem, lock=FairLock(), call_bias=call_bias)
+    return LlamaCppRouter(llm, model=adapter.stem, lock=FairLock(), call_bias=call_bias,
+                          name_prior=name_prior)
 
 
-def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
+def score_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
+                  name_prior: float = 0.0) -> dict[str, Any]:
     """Route ``cases`` through the embedded router with ``adapter``; evaluate.py's metrics."""
     from funcgemma.evaluation import Case as EvalCase
     from funcgemma.evaluation import build_report, run_cases
     from funcgemma.router import Router
 
     registry = default_registry()
-    backend = adapter_backend(adapter, settings)
+    backend = adapter_backend(adapter, settings, name_prior=name_prior)
     router = Router(backend, registry, settings=settings)
     run = run_cases(router, [EvalCase(text=c.text, expected_function=c.expected_function,
                                       expected_arguments=c.expected_arguments, lang=c.lang)
@@ -134,7 +141,8 @@ def score_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[
     return out
 
 
-def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings) -> dict[str, Any]:
+def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
+                      name_prior: float = 0.0) -> dict[str, Any]:
     """Force a call on every case, record the first-step margin and the function the model
     would call, then choose the bias. Only the name matters here, so decoding stops a few
     tokens after the call marker: bounded cost, even for an adapter that rambles."""
@@ -148,7 +156,8 @@ def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings) -> d
     tools = registry.tools()
     names = sorted(registry.names, key=len, reverse=True)
     name_re = regex.compile(r"call:(" + "|".join(map(regex.escape, names)) + ")")
-    backend = adapter_backend(adapter, settings, call_bias=-1e9)  # always call
+    backend = adapter_backend(adapter, settings, call_bias=-1e9,  # always call
+                              name_prior=name_prior)
     options = CompletionOptions(temperature=0.0, max_tokens=12)
     decisions = []
     for case in tqdm(cases, desc="calibrating", unit="case"):
@@ -238,13 +247,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merged GGUF: {args.merged} ({args.merged.stat().st_size / 1e6:.0f} MB, "
               f"{time.time() - t:.0f} s)")
         return 0
+    if not 0.0 <= args.name_prior <= 2.0:
+        print(f"finetune: --name-prior must be between 0 and 2, not {args.name_prior}",
+              file=sys.stderr)
+        return 2
     drop_near = not args.keep_near_negatives
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
                                   calibration_cases(read_cases(args.dev), args.holdout_function,
                                                     drop_near),
-                                  settings)
-        meta = {"call_bias": calib["bias"], "calibration": {
+                                  settings, name_prior=args.name_prior)
+        meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}}
         args.calibrate_only.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         print(json.dumps(meta, indent=2))
@@ -316,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.base is not None:
             return None  # a non-default base is scored with tools/evaluate.py after export
         t = time.time()
-        metrics = score_adapter(adapter, dev_subset, settings)
+        metrics = score_adapter(adapter, dev_subset, settings, name_prior=args.name_prior)
         log.info("step %d dev: macro_f1=%.3f acc=%.3f false_calls=%.3f args=%s (%.0f s)", step,
                  metrics["macro_f1"] or 0, metrics["accuracy"] or 0,
                  metrics["false_call_rate"] or 0, metrics["argument_match"], time.time() - t)
@@ -337,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
-        calib = calibrate_adapter(final, held_out_dev, settings)
-        meta = {"call_bias": calib["bias"], "calibration": {
+        calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior)
+        meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(held_out_dev)}
         final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")

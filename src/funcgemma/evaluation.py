@@ -335,6 +335,11 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     out = [f"# Routing evaluation: {meta.get('data') or 'cases'}", "",
            f"backend **{meta.get('backend')}** · model **{meta.get('model')}** · "
            f"{meta.get('timestamp')} · commit {commit}", ""]
+    knobs = [f"{label} {meta[key]}" for key, label in (("call_bias", "call bias"),
+                                                        ("name_prior", "name prior"))
+             if meta.get(key) is not None]
+    if knobs:
+        out += [" · ".join(knobs), ""]
     if report.get("partial"):
         out += [f"> **Partial run**: interrupted after {report['n']} of "
                 f"{meta.get('planned', '?')} cases.", ""]

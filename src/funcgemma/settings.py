@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     router_lora: Path | None = None
     use_default_adapter: bool = True
     router_call_bias: float | None = None
+    router_name_prior: float | None = Field(default=None, ge=0.0, le=2.0)
     n_threads: int | None = None
     embedded_router_n_ctx: int = 4096
     embedded_chat_n_ctx: int = 2048

@@ -115,18 +115,31 @@ def router_lora(settings: Settings) -> Path | None:
     return None
 
 
-def router_call_bias(settings: Settings, lora: Path | None) -> float:
-    """The call/no-call threshold: FUNCGEMMA_ROUTER_CALL_BIAS, else the one calibrated for
-    the adapter (its `.json` sidecar, written by tools/finetune.py), else 0."""
-    if settings.router_call_bias is not None:
-        return settings.router_call_bias
+def _adapter_meta(lora: Path | None, key: str) -> float:
+    """A number from the adapter's `.json` sidecar (written by tools/finetune.py), else 0."""
     if lora is not None:
         try:
             meta = json.loads(lora.with_suffix(".json").read_text())
-            return float(meta.get("call_bias", 0.0))
+            return float(meta.get(key, 0.0))
         except (OSError, ValueError, TypeError):
             pass
     return 0.0
+
+
+def router_call_bias(settings: Settings, lora: Path | None) -> float:
+    """The call/no-call threshold: FUNCGEMMA_ROUTER_CALL_BIAS, else the one calibrated for
+    the adapter, else 0."""
+    if settings.router_call_bias is not None:
+        return settings.router_call_bias
+    return _adapter_meta(lora, "call_bias")
+
+
+def router_name_prior(settings: Settings, lora: Path | None) -> float:
+    """How much of the router's prior over function names to take out where it picks one
+    (LlamaCppRouter.name_bias): FUNCGEMMA_ROUTER_NAME_PRIOR, else the adapter's, else 0."""
+    if settings.router_name_prior is not None:
+        return settings.router_name_prior
+    return _adapter_meta(lora, "name_prior")
 
 
 def describe(settings: Settings) -> dict[str, Any]:

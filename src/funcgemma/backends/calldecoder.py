@@ -135,6 +135,8 @@ class CallDecoder:
             self.params[fn["name"]] = {k: str(v.get("type", "string")) for k, v in props.items()}
             self.required[fn["name"]] = set(schema.get("required") or ()) & set(props)
         self.m = {name: vocab.markers[name] for name in render.FUNCTION_MARKERS}
+        # the token each declared name starts with, as the trainer tokenises the target
+        self.heads = sorted({vocab.tokenize(n)[0] for n in self.params if vocab.tokenize(n)})
         self.stop_ids = {vocab.markers[s] for s in render.STOP_MARKERS if s in vocab.markers}
 
     # -- one forward pass with the model's token plus forced tokens ---------------------
@@ -227,10 +229,13 @@ class CallDecoder:
         return _argmax(logits[accepted - 1]), value
 
     def decode(self, engine: Engine, first: int, *, user_text: str, max_tokens: int,
-               copied: Mapping[str, Collection[str]] | None = None) -> DecodeResult:
+               copied: Mapping[str, Collection[str]] | None = None,
+               name_bias: Mapping[int, float] | None = None) -> DecodeResult:
         """Decode from the open model turn. ``first`` is the model's first token (argmax of
         the prompt's last logits); ``copied``: function -> arguments whose value is a
-        piece of ``user_text``."""
+        piece of ``user_text``; ``name_bias``: first token of a declared name -> what to
+        add to its logit where the name is chosen (the router's correction for the
+        model's prior over names, see LlamaCppRouter.name_bias)."""
         st = _State()
         m = self.m
         nxt = first
@@ -243,6 +248,10 @@ class CallDecoder:
         # one per message: a call's copied values share its word-start tokens
         source = _Source(user_text) if copied else None
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
+        if name_bias and st.logits is not None and nxt in name_bias:
+            # only while the model is on the declared path (its choice starts a name)
+            row = st.logits
+            nxt = max(sorted(name_bias), key=lambda t: float(row[t]) + name_bias[t])
         name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{",
                            then=lambda n: self._key_tokens(
                                n, self._sole_key(n, list(self.params[n]), must=False)))

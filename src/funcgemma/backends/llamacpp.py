@@ -143,6 +143,11 @@ def _vocab_markers(llm: Any) -> dict[str, int]:
     return markers
 
 
+# Messages that say nothing, for reading the model's prior over the declared names
+# (contextual calibration, Zhao et al. 2021, "Calibrate Before Use").
+CONTENT_FREE = ("N/A", "", "[MASK]")
+
+
 class LlamaCppRouter:
     """The router model (Gemma 3 270M + funcgemma's adapter by default)."""
 
@@ -150,12 +155,16 @@ class LlamaCppRouter:
     supports_native_tools = False
 
     def __init__(self, llm: Any, *, model: str, lock: FairLock, adapter: str | None = None,
-                 call_bias: float = 0.0) -> None:
+                 call_bias: float = 0.0, name_prior: float = 0.0) -> None:
         self.engine = LlamaEngine(llm)
         self.llm = llm
         # Subtracted from the <start_function_call> logit at the first step: the one
         # decision between "call" and "no call", calibrated on dev data for an adapter.
         self.call_bias = call_bias
+        # How much of the model's prior over the declared names is taken out where it
+        # chooses one (0: none; see name_bias).
+        self.name_prior = name_prior
+        self._name_bias: dict[str, dict[int, float]] = {}
         self.model = model
         self.adapter = adapter
         self.lock = lock
@@ -194,11 +203,45 @@ class LlamaCppRouter:
             self._prefix = (segments[0].text, len(self.encode(segments[:1])))
         return self._prefix[1]
 
+    def name_bias(self, tools: Sequence[dict[str, Any]], decoder: CallDecoder,
+                  n_prefix: int) -> dict[int, float]:
+        """What to add to each declared name's first-token logit where the model picks a
+        name: ``-name_prior`` times the log-probability the model gives that name, among
+        the declared ones, when it is made to call on a message that says nothing
+        (CONTENT_FREE, averaged). A function the adapter never saw starts far behind the
+        trained ones whatever the message says ("rain in Paris?" reads as a trip); this
+        evens the start so the message decides. Once per tool set; the engine must hold
+        the developer turn (``n_prefix`` tokens), and is left holding it. Call with the
+        lock held."""
+        key = render.render_developer_turn(tools)
+        if key in self._name_bias:
+            return self._name_bias[key]
+        bias: dict[int, float] = {}
+        heads = decoder.heads
+        if self.name_prior and len(heads) > 1:
+            tail = [self.markers[render.START_CALL], *self.tokenize("call:")]
+            total = np.zeros(len(heads))
+            for text in CONTENT_FREE:
+                ids = self.encode(render.render_prompt(
+                    tools, [Message(role="user", content=text)])) + tail
+                logits, _ = self.engine.prefill(ids, reuse_at_most=n_prefix)
+                row = logits[heads].astype(np.float64)
+                total += row - (row.max() + np.log(np.exp(row - row.max()).sum()))
+            self.engine.truncate(n_prefix)
+            prior = total / len(CONTENT_FREE)
+            prior -= prior.mean()
+            bias = {int(t): float(-self.name_prior * p) for t, p in zip(heads, prior,
+                                                                        strict=True)}
+        self._name_bias = {key: bias}
+        return bias
+
     def warm(self, tools: Sequence[dict[str, Any]]) -> int:
-        """Evaluate the developer turn now so the first request finds it cached."""
+        """Evaluate the developer turn (and the name bias) now so the first request finds
+        them cached."""
         ids = self.encode(render.render_prompt(tools, [])[:1])
         with self.lock.hold():
             _, evaluated = self.engine.prefill(ids)
+            self.name_bias(tools, self._decoder(tools), len(ids))
         return evaluated
 
     def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
@@ -220,6 +263,7 @@ class LlamaCppRouter:
                 by_itself = 0
                 if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
                     _, by_itself = self.engine.prefill(ids[:n_prefix])
+                name_bias = self.name_bias(tools, decoder, n_prefix)
                 logits, evaluated = self.engine.prefill(ids, reuse_at_most=n_prefix)
                 evaluated += by_itself
                 start_call = self.markers[render.START_CALL]
@@ -229,7 +273,7 @@ class LlamaCppRouter:
                 first = start_call if margin > self.call_bias else int(np.argmax(logits))
                 result = decoder.decode(self.engine, first, user_text=user_text,
                                         max_tokens=options.max_tokens,
-                                        copied=options.copied)
+                                        copied=options.copied, name_bias=name_bias)
             except RuntimeError as exc:  # llama_decode failure
                 self.engine.truncate(0)
                 raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
@@ -354,6 +398,7 @@ def make_embedded(settings: Settings) -> tuple[LlamaCppRouter, LlamaCppChat]:
     router = LlamaCppRouter(
         router_llm, model=name, adapter=str(lora) if lora else None,
         call_bias=weights.router_call_bias(settings, lora),
+        name_prior=weights.router_name_prior(settings, lora),
         lock=FairLock(max_waiting=settings.queue_size, timeout_s=settings.queue_timeout_s,
                       name="router model"))
     chat = LlamaCppChat(
