@@ -353,8 +353,7 @@ def test_llamacpp_name_bias_reads_the_prior_once_and_keeps_the_prefix(
             before = router_backend.engine.evaluated
             assert router_backend.name_bias(tools, decoder, len(prefix)) == {}
             assert router_backend.engine.evaluated == before
-            router_backend.name_prior = 1.0
-            router_backend._name_bias.clear()
+            router_backend.name_prior = 1.0  # a new value is read afresh, not the cached {}
             bias = router_backend.name_bias(tools, decoder, len(prefix))
             assert sorted(bias) == decoder.heads and len(bias) == 7
             assert abs(sum(bias.values())) < 1e-6

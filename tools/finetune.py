@@ -78,10 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="copy the best adapter into src/funcgemma/adapters/")
     ap.add_argument("--no-calibrate", action="store_true",
                     help="skip choosing the call/no-call threshold on the dev split")
-    ap.add_argument("--name-prior", type=float, default=0.0, metavar="LAMBDA",
+    ap.add_argument("--name-prior", type=float, default=0.5, metavar="LAMBDA",
                     help="how much of the router's prior over function names to take out "
-                    "where it picks one (0-2; 0: none). Used for checkpoint scoring and "
-                    "calibration and recorded in the adapter's .json")
+                    "where it picks one (0-2; 0: none; default 0.5, the shipped adapter's). "
+                    "Used for checkpoint scoring and calibration and recorded in the "
+                    "adapter's .json, so a retrained adapter serves with it")
     ap.add_argument("--calibrate-only", type=Path, default=None,
                     help="only calibrate this adapter GGUF on --dev and write its .json")
     ap.add_argument("--merged", type=Path, default=None,

@@ -213,7 +213,7 @@ class LlamaCppRouter:
         evens the start so the message decides. Once per tool set; the engine must hold
         the developer turn (``n_prefix`` tokens), and is left holding it. Call with the
         lock held."""
-        key = render.render_developer_turn(tools)
+        key = f"{self.name_prior}\n{render.render_developer_turn(tools)}"
         if key in self._name_bias:
             return self._name_bias[key]
         bias: dict[int, float] = {}
