@@ -349,7 +349,7 @@ def test_llamacpp_name_bias_reads_the_prior_once_and_keeps_the_prefix(
         with router_backend.lock.hold():
             router_backend.engine.prefill(prefix)
             router_backend.name_prior = 0.0
-            router_backend._name_bias.clear()
+            router_backend._name_bias = (None, 0.0, {})
             before = router_backend.engine.evaluated
             assert router_backend.name_bias(tools, decoder, len(prefix)) == {}
             assert router_backend.engine.evaluated == before
@@ -368,4 +368,4 @@ def test_llamacpp_name_bias_reads_the_prior_once_and_keeps_the_prefix(
         assert "call:translation_assist{" in render.restore_markers(result.text)
     finally:
         router_backend.name_prior = saved
-        router_backend._name_bias.clear()
+        router_backend._name_bias = (None, 0.0, {})

@@ -24,7 +24,7 @@ from typing import Any
 from funcgemma import weights
 from funcgemma.datasets import Case, about_function, read_cases
 from funcgemma.registry import default_registry
-from funcgemma.settings import Settings
+from funcgemma.settings import NAME_PRIOR_MAX, Settings
 from funcgemma.training.calibrate import calibration_cases
 
 log = logging.getLogger("finetune")
@@ -248,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"merged GGUF: {args.merged} ({args.merged.stat().st_size / 1e6:.0f} MB, "
               f"{time.time() - t:.0f} s)")
         return 0
-    if not 0.0 <= args.name_prior <= 2.0:
-        print(f"finetune: --name-prior must be between 0 and 2, not {args.name_prior}",
-              file=sys.stderr)
+    if not 0.0 <= args.name_prior <= NAME_PRIOR_MAX:
+        print(f"finetune: --name-prior must be between 0 and {NAME_PRIOR_MAX:g}, not "
+              f"{args.name_prior}", file=sys.stderr)
         return 2
     drop_near = not args.keep_near_negatives
     if args.calibrate_only:

@@ -10,6 +10,9 @@ import platformdirs
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# the name prior's range (FUNCGEMMA_ROUTER_NAME_PRIOR, tools/finetune.py --name-prior)
+NAME_PRIOR_MAX = 2.0
+
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("funcgemma", appauthor=False))
@@ -45,7 +48,7 @@ class Settings(BaseSettings):
     router_lora: Path | None = None
     use_default_adapter: bool = True
     router_call_bias: float | None = None
-    router_name_prior: float | None = Field(default=None, ge=0.0, le=2.0)
+    router_name_prior: float | None = Field(default=None, ge=0.0, le=NAME_PRIOR_MAX)
     n_threads: int | None = None
     embedded_router_n_ctx: int = 4096
     embedded_chat_n_ctx: int = 2048

@@ -136,7 +136,7 @@ class CallDecoder:
             self.required[fn["name"]] = set(schema.get("required") or ()) & set(props)
         self.m = {name: vocab.markers[name] for name in render.FUNCTION_MARKERS}
         # the token each declared name starts with, as the trainer tokenises the target
-        self.heads = sorted({vocab.tokenize(n)[0] for n in self.params if vocab.tokenize(n)})
+        self.heads = sorted({toks[0] for n in self.params if (toks := vocab.tokenize(n))})
         self.stop_ids = {vocab.markers[s] for s in render.STOP_MARKERS if s in vocab.markers}
 
     # -- one forward pass with the model's token plus forced tokens ---------------------

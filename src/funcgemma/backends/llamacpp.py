@@ -164,7 +164,9 @@ class LlamaCppRouter:
         # How much of the model's prior over the declared names is taken out where it
         # chooses one (0: none; see name_bias).
         self.name_prior = name_prior
-        self._name_bias: dict[str, dict[int, float]] = {}
+        # (decoder of the tool set, name_prior) -> bias; one tool set at a time, like
+        # _decoders, whose decoder object stands for the declarations
+        self._name_bias: tuple[CallDecoder | None, float, dict[int, float]] = (None, 0.0, {})
         self.model = model
         self.adapter = adapter
         self.lock = lock
@@ -213,9 +215,9 @@ class LlamaCppRouter:
         evens the start so the message decides. Once per tool set; the engine must hold
         the developer turn (``n_prefix`` tokens), and is left holding it. Call with the
         lock held."""
-        key = f"{self.name_prior}\n{render.render_developer_turn(tools)}"
-        if key in self._name_bias:
-            return self._name_bias[key]
+        cached_for, prior_then, cached = self._name_bias
+        if cached_for is decoder and prior_then == self.name_prior:
+            return cached
         bias: dict[int, float] = {}
         heads = decoder.heads
         if self.name_prior and len(heads) > 1:
@@ -232,7 +234,7 @@ class LlamaCppRouter:
             prior -= prior.mean()
             bias = {int(t): float(-self.name_prior * p) for t, p in zip(heads, prior,
                                                                         strict=True)}
-        self._name_bias = {key: bias}
+        self._name_bias = (decoder, self.name_prior, bias)
         return bias
 
     def warm(self, tools: Sequence[dict[str, Any]]) -> int:
