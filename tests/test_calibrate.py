@@ -137,14 +137,18 @@ def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> 
         assert all(c.extra["near"] == name for c in near)
 
 
-def test_finetune_rejects_a_name_prior_out_of_range() -> None:
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--name-prior", "3", "--name-prior must be between 0 and 2"),
+    ("--none-weight", "0", "--none-weight must be positive"),
+])
+def test_finetune_rejects_a_setting_out_of_range(flag: str, value: str, message: str) -> None:
     import subprocess
     import sys
 
     root = Path(__file__).parents[1]
     done = subprocess.run([sys.executable, str(root / "tools" / "finetune.py"),
-                           "--name-prior", "3", "--calibrate-only", "missing.gguf"],
+                           flag, value, "--calibrate-only", "missing.gguf"],
                           capture_output=True, text=True, cwd=root, timeout=120)
     assert done.returncode == 2
-    assert "--name-prior must be between 0 and 2" in done.stderr
+    assert message in done.stderr
     assert "Traceback" not in done.stderr

@@ -117,3 +117,23 @@ def test_extra_messages_are_not_no_function_rows_of_the_training_data() -> None:
     crossing = [(texts[i], texts[j]) for i, j in near_duplicate_pairs(texts)
                 if i < len(cases) <= j]
     assert crossing == []
+
+
+def test_none_weight_gives_the_no_function_class_more_of_the_loss() -> None:
+    cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
+             + [Case(text=f"t{i}", expected_function="travel_guide") for i in range(30)]
+             + [Case(text=f"n{i}", expected_function=None) for i in range(20)])
+    served = default_registry().names
+    plain = class_weights(cases, served=served)
+    heavy = class_weights(cases, served=served, none_weight=3.0)
+    counts = {"weather_info": 10, "travel_guide": 30, "none": 20}
+
+    def shares(w: dict[str, float]) -> dict[str, float]:
+        return {k: w[k] * n for k, n in counts.items()}
+
+    for w in (plain, heavy):  # mean 1 over cases: the loss keeps its scale
+        assert abs(sum(shares(w).values()) - len(cases)) < 1e-9
+    assert abs(shares(plain)["none"] - shares(plain)["weather_info"]) < 1e-9
+    assert abs(shares(heavy)["none"] - 3 * shares(heavy)["travel_guide"]) < 1e-9
+    with pytest.raises(ValueError, match="none_weight"):
+        class_weights(cases, served=served, none_weight=0)

@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--serving-share", type=float, default=0.4)
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="extra loss weight on the first target token (call or no call)")
+    ap.add_argument("--none-weight", type=float, default=1.0,
+                    help="the no-function class's share of the loss, in other classes' "
+                         "shares (1: one class among the rest; 3: as much as three)")
     ap.add_argument("--holdout-function", default=None,
                     help="leave this function out of training entirely (generalisation test): "
                          "its cases and the hard negatives written for it (`near`) are "
@@ -252,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"finetune: --name-prior must be between 0 and {NAME_PRIOR_MAX:g}, not "
               f"{args.name_prior}", file=sys.stderr)
         return 2
+    if args.none_weight <= 0:
+        print(f"finetune: --none-weight must be positive, not {args.none_weight}",
+              file=sys.stderr)
+        return 2
     drop_near = not args.keep_near_negatives
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
@@ -314,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                       targets=tuple(args.targets.split(",")), epochs=args.epochs, lr=args.lr,
                       batch=args.batch, accum=args.accum, max_len=args.max_len, seed=args.seed,
                       eval_every=args.eval_every, serving_share=args.serving_share,
-                      decision_weight=args.decision_weight,
+                      decision_weight=args.decision_weight, none_weight=args.none_weight,
                       holdout_function=args.holdout_function, device=args.device,
                       threads=args.threads,
                       init_adapter=str(args.init_adapter) if args.init_adapter else None,

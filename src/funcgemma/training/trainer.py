@@ -55,6 +55,8 @@ class TrainConfig:
     eval_every: int = 50
     serving_share: float = 0.4
     decision_weight: float = 1.0
+    # the no-function class's share of the loss, relative to each other class's
+    none_weight: float = 1.0
     holdout_function: str | None = None
     device: str = "auto"
     threads: int | None = None
@@ -107,14 +109,22 @@ def hf_tokenizer(tok: Any) -> Tokenizer:
     return Tokenizer(plain=plain, token_id=token_id)
 
 
-def class_weights(cases: Sequence[Case], served: Collection[str] | None = None
-                  ) -> dict[str, float]:
-    """Inverse-frequency weights, mean 1 over cases, so no class dominates the loss."""
+def class_weights(cases: Sequence[Case], served: Collection[str] | None = None, *,
+                  none_weight: float = 1.0) -> dict[str, float]:
+    """Inverse-frequency weights, mean 1 over cases, so no class dominates the loss.
+
+    ``none_weight`` gives the no-function class that many classes' share. With equal
+    shares the call/no-call decision is trained seven (or eight) calls to one "none",
+    however many no-function rows the data has: adding them diversifies the class but
+    does not weigh it more."""
+    if none_weight <= 0:
+        raise ValueError(f"none_weight must be positive, not {none_weight}")
     if served is None:
         served = {c.expected_function for c in cases if c.expected_function}
     counts = Counter(weight_class(c, served) for c in cases)
-    k = len(counts)
-    return {label: len(cases) / (k * n) for label, n in counts.items()}
+    share = {label: none_weight if label == "none" else 1.0 for label in counts}
+    total = sum(share.values())
+    return {label: share[label] * len(cases) / (total * n) for label, n in counts.items()}
 
 
 def _suffix_batch(examples: Sequence[Example], pad: int, device: torch.device
@@ -195,7 +205,7 @@ def make_batches(cases: Sequence[Case], tools: Sequence[dict[str, Any]], tok: To
                  cfg: TrainConfig, rng: random.Random,
                  extra: Sequence[dict[str, Any]] = ()) -> list[Batch]:
     served = {t["function"]["name"] for t in tools}
-    weights = class_weights(cases, served)
+    weights = class_weights(cases, served, none_weight=cfg.none_weight)
     order = list(cases)
     rng.shuffle(order)
     batches = []
