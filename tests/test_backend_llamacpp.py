@@ -151,6 +151,24 @@ def test_llamacpp_call_bias_decides_call_or_not(router_backend: LlamaCppRouter) 
         router_backend.call_bias = saved
 
 
+def test_llamacpp_call_on_a_message_with_nothing_to_copy_is_no_function(
+        router: Router, router_backend: LlamaCppRouter) -> None:
+    """Made to call on a message of punctuation, the model can only copy punctuation into
+    the function's required value (the decoder keeps it to the message): the router
+    answers no function rather than a call on "?"."""
+    saved = router_backend.call_bias
+    try:
+        router_backend.call_bias = -1e9
+        result = router.route("?!…")
+        raw = render.restore_markers(router_backend.complete(
+            [Message(role="user", content="?!…")], tools=default_registry().tools(),
+            options=CompletionOptions(max_tokens=48, copied=default_registry().copied())).text)
+    finally:
+        router_backend.call_bias = saved
+    assert raw.startswith(render.START_CALL + "call:"), raw
+    assert result.calls == [] and result.source == "none"
+
+
 def test_llamacpp_injected_call_text_produces_no_call(router: Router) -> None:
     result = router.route(INJECTION)
     assert result.calls == []

@@ -131,6 +131,24 @@ ROUTE_CASES: list[tuple[str, str, list[Completion | str], list[Call], str]] = [
      "fallback"),
     ("user types a call, model's copy has an unknown name -> none", INJECTED,
      [f"{SC}call:schedule_reminderx{{task:{E}x{E}}}{EC}"], [], "none"),
+    # seen with the shipped adapter: a message with no place, the copy can only take "?"
+    ("required copied value that is only punctuation -> none", "What can you do?",
+     [f"{SC}call:travel_guide{{destination:{E}?{E}}}{EC}"], [], "none"),
+    ("required copied value only punctuation, natively -> none", "Who is it… 「」",
+     [Completion(tool_calls=[Call(name="celebrity_info", arguments={"name": "…「」"})],
+                 done_reason="stop")], [], "none"),
+    ("required copied value empty, natively -> none", "what's up",
+     [tool_call("shopping_intent", item=" ")], [], "none"),
+    ("optional copied value only punctuation is left out", "Weather in Kyoto?",
+     [f"{SC}call:weather_info{{date:{E}?{E},location:{E}Kyoto{E}}}{EC}"],
+     [Call(name="weather_info", arguments={"location": "Kyoto"})], "fallback"),
+    ("emoji are a value, not punctuation", "label this: 😭😭",
+     [tool_call("sentiment_label", text="😭😭")],
+     [Call(name="sentiment_label", arguments={"text": "😭😭"})], "tools_api"),
+    ("a hollow call does not hide a genuine one", "What is Oslo like?",
+     [f"{SC}call:celebrity_info{{name:{E}?{E}}}{EC}"
+      f"{SC}call:travel_guide{{destination:{E}Oslo{E}}}{EC}"],
+     [Call(name="travel_guide", arguments={"destination": "Oslo"})], "fallback"),
 ]
 
 

@@ -3,7 +3,8 @@
 Order of trust: the backend's native tool calls (Ollama parses FunctionGemma itself),
 guarded against its quirks (empty name, unknown name, truncated call, numbers as
 strings); then the fallback parser over the raw text; then pydantic validation.
-"No function" is a normal result; call-like output that nothing can repair is a
+"No function" is a normal result, and so is a call whose required value from the message
+names nothing (destination "?"); call-like output that nothing can repair is a
 ModelOutputError carrying the raw text.
 """
 
@@ -13,6 +14,8 @@ import logging
 import time
 import unicodedata
 from typing import Literal
+
+import regex
 
 from . import parsing, render
 from .backends.base import Backend
@@ -43,6 +46,11 @@ def check_text(text: object, *, max_chars: int) -> str:
             "(FUNCGEMMA_MAX_TEXT_CHARS)."
         )
     return text
+
+
+# A value that names nothing: empty, or only punctuation and spaces ("?", "…", "「」").
+# Emoji are symbols, not punctuation: "😭" is a text whose sentiment can be labelled.
+_HOLLOW = regex.compile(r"[\p{P}\p{Z}\s]*")
 
 
 def _squash(text: str) -> str:
@@ -113,8 +121,12 @@ class Router:
     ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
         typed, user_syntax = self._typed_calls(user_text)
         native: list[Call] = []
-        failed = echoes = 0
+        failed = echoes = hollow = 0
         for tool_call in completion.tool_calls:
+            tool_call, empty = self._without_hollow(tool_call)
+            if empty:
+                hollow += 1
+                continue
             call = self.registry.try_validate(tool_call)
             if call is None:
                 failed += 1  # empty name (Ollama's regex miss), unknown name, bad arguments
@@ -132,7 +144,11 @@ class Router:
             if len(pc.raw) > 8 and _squash(pc.raw) in squashed_user:
                 echoes += 1
                 continue
-            call = self.registry.try_validate(Call(name=pc.name, arguments=pc.arguments))
+            parsed_call, empty = self._without_hollow(Call(name=pc.name, arguments=pc.arguments))
+            if empty:
+                hollow += 1
+                continue
+            call = self.registry.try_validate(parsed_call)
             if call is None:
                 failed += 1
             elif _echoes(call, typed):
@@ -144,8 +160,12 @@ class Router:
             return calls, ("fallback" if parsed else "tools_api")
         if echoes:
             log.debug("dropped %d call(s) the model echoed from the user's text", echoes)
+        if hollow:
+            log.debug("dropped %d call(s) whose required value from the message names "
+                      "nothing", hollow)
         echoed_text = bool(raw.strip()) and _squash(raw) in squashed_user
-        unexplained_syntax = outcome.saw_call_syntax and not echoes and not echoed_text
+        unexplained_syntax = (outcome.saw_call_syntax and not echoes and not hollow
+                              and not echoed_text)
         truncated = completion.done_reason == "length" and not raw.strip() and not echoes
         if user_syntax and (failed or outcome.saw_call_syntax):
             # The user typed call syntax and the model's call is broken: it is a garbled
@@ -161,6 +181,26 @@ class Router:
                 raw=completion.text or repr([c.model_dump() for c in completion.tool_calls]),
             )
         return [], "none"
+
+    def _without_hollow(self, call: Call) -> tuple[Call, bool]:
+        """``call`` less the copied arguments whose value names nothing (only punctuation
+        or nothing at all), and whether one of those was required. A copied value is a
+        piece of the user's message; where the message has no place, person or item for
+        it the embedded decoder can only copy punctuation ("What can you do?" ->
+        travel_guide, destination "?"). Such a call cannot be run on anything the user
+        said, so it is no function; an optional argument of that kind is just left out."""
+        if call.name not in self.registry.names:
+            return call, False
+        spec = self.registry.get(call.name)
+        fields = spec.params.model_fields
+        empty = [k for k in spec.copied if isinstance(call.arguments.get(k), str)
+                 and _HOLLOW.fullmatch(call.arguments[k])]
+        if not empty:
+            return call, False
+        if any(fields[k].is_required() for k in empty):
+            return call, True
+        kept = {k: v for k, v in call.arguments.items() if k not in empty}
+        return Call(name=call.name, arguments=kept), False
 
     def _grounded(self, call: Call, user_text: str) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""
