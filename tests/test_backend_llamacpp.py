@@ -161,8 +161,8 @@ def test_llamacpp_call_on_a_message_with_nothing_to_copy_is_no_function(
         router_backend.call_bias = -1e9
         result = router.route("?!…")
         raw = render.restore_markers(router_backend.complete(
-            [Message(role="user", content="?!…")], tools=default_registry().tools(),
-            options=CompletionOptions(max_tokens=48, copied=default_registry().copied())).text)
+            [Message(role="user", content="?!…")], tools=router.registry.tools(),
+            options=CompletionOptions(max_tokens=48, copied=router.registry.copied())).text)
     finally:
         router_backend.call_bias = saved
     assert raw.startswith(render.START_CALL + "call:"), raw

@@ -123,11 +123,11 @@ class Router:
         native: list[Call] = []
         failed = echoes = hollow = 0
         for tool_call in completion.tool_calls:
-            tool_call, empty = self._without_hollow(tool_call)
-            if empty:
+            usable = self._without_hollow(tool_call)
+            if usable is None:
                 hollow += 1
                 continue
-            call = self.registry.try_validate(tool_call)
+            call = self.registry.try_validate(usable)
             if call is None:
                 failed += 1  # empty name (Ollama's regex miss), unknown name, bad arguments
             elif _echoes(call, typed):
@@ -144,11 +144,11 @@ class Router:
             if len(pc.raw) > 8 and _squash(pc.raw) in squashed_user:
                 echoes += 1
                 continue
-            parsed_call, empty = self._without_hollow(Call(name=pc.name, arguments=pc.arguments))
-            if empty:
+            usable = self._without_hollow(Call(name=pc.name, arguments=pc.arguments))
+            if usable is None:
                 hollow += 1
                 continue
-            call = self.registry.try_validate(parsed_call)
+            call = self.registry.try_validate(usable)
             if call is None:
                 failed += 1
             elif _echoes(call, typed):
@@ -182,25 +182,24 @@ class Router:
             )
         return [], "none"
 
-    def _without_hollow(self, call: Call) -> tuple[Call, bool]:
+    def _without_hollow(self, call: Call) -> Call | None:
         """``call`` less the copied arguments whose value names nothing (only punctuation
-        or nothing at all), and whether one of those was required. A copied value is a
+        or nothing at all); None if one of those was required. A copied value is a
         piece of the user's message; where the message has no place, person or item for
         it the embedded decoder can only copy punctuation ("What can you do?" ->
         travel_guide, destination "?"). Such a call cannot be run on anything the user
         said, so it is no function; an optional argument of that kind is just left out."""
         if call.name not in self.registry.names:
-            return call, False
+            return call  # validation reports the unknown name
         spec = self.registry.get(call.name)
-        fields = spec.params.model_fields
         empty = [k for k in spec.copied if isinstance(call.arguments.get(k), str)
                  and _HOLLOW.fullmatch(call.arguments[k])]
         if not empty:
-            return call, False
-        if any(fields[k].is_required() for k in empty):
-            return call, True
+            return call
+        if any(spec.params.model_fields[k].is_required() for k in empty):
+            return None
         kept = {k: v for k, v in call.arguments.items() if k not in empty}
-        return Call(name=call.name, arguments=kept), False
+        return Call(name=call.name, arguments=kept)
 
     def _grounded(self, call: Call, user_text: str) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""
