@@ -10,6 +10,7 @@ import pytest
 
 from funcgemma.grounding import (
     complete_clock,
+    complete_day,
     ground,
     ground_arguments,
     tidy,
@@ -185,6 +186,44 @@ def test_trim_particle(value: str, expected: str) -> None:
 )
 def test_complete_clock(value: str, text: str, expected: str) -> None:
     assert complete_clock(value, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "expected"),
+    [
+        # the README's own example: "at 6pm" alone would be today at 18:00
+        ("at 6pm", "remind me to call mom tomorrow at 6pm", "tomorrow at 6pm"),
+        ("at 9", "remind me tomorrow morning at 9 to stretch", "tomorrow morning at 9"),
+        ("at 6pm", "call mom at 6pm tomorrow please", "at 6pm tomorrow"),
+        ("at 7", "remind me next Monday at 7 to run", "next Monday at 7"),
+        ("at 5", "on Friday at 5 remind me to pay rent", "Friday at 5"),
+        ("9am", "set a reminder for the dentist on Dec 3 9am", "Dec 3 9am"),
+        ("18時", "明日の18時に母に電話するのをリマインドして", "明日の18時"),
+        # unchanged: a day already there, a relative time, no day next to it, two readings
+        ("tomorrow at 6pm", "remind me to call mom tomorrow at 6pm", "tomorrow at 6pm"),
+        ("in 30 minutes", "tomorrow remind me in 30 minutes", "in 30 minutes"),
+        ("at 3pm", "remind me at 3pm to buy tomorrow's paper", "at 3pm"),
+        ("at 8", "remind me to call Sunday Motors at 8", "at 8"),
+        ("at 3pm", "check today at 3pm and tomorrow at 3pm", "at 3pm"),
+    ],
+)
+def test_complete_day(value: str, text: str, expected: str) -> None:
+    assert complete_day(value, text) == expected
+
+
+@pytest.mark.parametrize(("text", "arguments", "expected"), [
+    ("remind me to call mom tomorrow at 6pm", {"task": "call mom", "time": "at 6pm"},
+     {"task": "call mom", "time": "tomorrow at 6pm"}),
+    # the day the model put in the task belongs to the time
+    ("remind me to sleep tomorrow at 10pm", {"task": "sleep tomorrow", "time": "at 10pm"},
+     {"task": "sleep", "time": "tomorrow at 10pm"}),
+    ("明日の18時に母に電話するのをリマインドして", {"task": "母に電話する", "time": "18時"},
+     {"task": "母に電話する", "time": "明日の18時"}),
+])
+def test_reminder_time_gets_the_day_said_next_to_it(
+        text: str, arguments: dict[str, str], expected: dict[str, str]) -> None:
+    spec = default_registry().get("schedule_reminder")
+    assert spec.ground(arguments, text) == expected
 
 
 def test_ground_arguments_checks_numbers_and_trims_times() -> None:

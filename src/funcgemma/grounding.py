@@ -251,6 +251,59 @@ def complete_clock(value: str, text: str) -> str:
     return value + tails.pop()
 
 
+# A day said right before or after the clock time the model copied ("tomorrow" in "call
+# mom tomorrow at 6pm" when the model wrote "at 6pm"): without it the reminder is set for
+# the wrong day.
+_WEEKDAY = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_DAY_EN = (r"(?<![\p{L}\p{N}])(?:the\s+day\s+after\s+tomorrow|tomorrow|tmrw|tmr|today|"
+           r"tonight|ashita|kyou|(?:(?:this|next|coming)\s+)?" + _WEEKDAY + r"|"
+           r"(?:this|next)\s+week(?:end)?|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?\s+"
+           + _MONTH + r"|" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?)"
+           r"(?:\s+(?:morning|afternoon|evening|night))?(?![\p{L}\p{N}])")
+_DAY_JA = (r"(?:明後日|あさって|明日|あした|あす|今日|きょう|本日|今夜|今晩|"
+           r"(?:来週|今週)の?[月火水木金土日]曜日?|[月火水木金土日]曜日|\d{1,2}月\d{1,2}日)"
+           r"(?:の?(?:朝|夜|午前|午後|夕方|昼))?")
+_DAY = regex.compile(f"{_DAY_EN}|{_DAY_JA}", regex.IGNORECASE)
+_DAY_BEFORE = regex.compile(f"(?:{_DAY_EN}|{_DAY_JA}の?)[ \\t,、]*$", regex.IGNORECASE)
+_DAY_AFTER = regex.compile(f"[ \\t,、]*(?:{_DAY_EN})", regex.IGNORECASE)
+# only a time of day is completed with a day; "in 30 minutes" is not
+_CLOCKISH = regex.compile(r"\d|noon|midnight|morning|afternoon|evening|night|[時朝夜昼]|夕方",
+                          regex.IGNORECASE)
+_RELATIVE = regex.compile(r"\bin\s|\blater\b|from\s+now|後", regex.IGNORECASE)
+
+
+def complete_day(value: str, text: str) -> str:
+    """A time of day without a day ("at 6pm") that the message says right next to one
+    ("tomorrow at 6pm", "at 6pm tomorrow", "明日の18時") gets that day, as written. A value
+    that already names a day, a relative time ("in 30 minutes"), or one the message
+    writes in places with different days around it, is unchanged."""
+    if (not value.strip() or _DAY.search(value) or not _CLOCKISH.search(value)
+            or _RELATIVE.search(value)):
+        return value
+    spans = set()
+    for m in regex.finditer(regex.escape(value), text, regex.IGNORECASE, overlapped=True):
+        before = _DAY_BEFORE.search(text, max(0, m.start() - 60), m.start())
+        after = None if before else _DAY_AFTER.match(text, m.end())
+        start = before.start() if before else m.start()
+        end = after.end() if after else m.end()
+        spans.add(text[start:end])
+    if len(spans) != 1:
+        return value
+    return spans.pop().strip(" \t,、")
+
+
+def _without_day(value: str, day: str) -> str:
+    """``value`` less a trailing ``day`` that now belongs to the time ("sleep tomorrow"
+    when the time became "tomorrow at 10pm"); never empties it."""
+    if not day or not value.lower().rstrip().endswith(day.lower()):
+        return value
+    out = value.rstrip()[: -len(day)].rstrip(" \t,、の")
+    out = regex.sub(r"\s+(?:on|for)$", "", out, flags=regex.IGNORECASE)
+    return out if out.strip() else value
+
+
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                      text: str, *, verbatim: tuple[str, ...] = (), when: tuple[str, ...] = (),
                      numbers: tuple[str, ...] = (), durations: tuple[str, ...] = (),
@@ -269,6 +322,19 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                 value = whole_text(value, text)
             value = tidy(value, verbatim=key in verbatim)
             out[key] = complete_clock(trim_particle(value), text) if key in when else value
+    for key in when:
+        value = out.get(key)
+        if not isinstance(value, str):
+            continue
+        dated = complete_day(value, text)
+        if dated == value:
+            continue
+        out[key] = dated
+        day = dated[: dated.lower().rfind(value.lower())].strip(" \t,、の") \
+            if dated.lower().endswith(value.lower()) else ""
+        for other in fields:
+            if other not in when and other not in verbatim and isinstance(out.get(other), str):
+                out[other] = _without_day(str(out[other]), day)
     texts = [v for k, v in out.items() if k in verbatim and isinstance(v, str)]
     for key in languages:
         value = out.get(key)
