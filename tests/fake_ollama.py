@@ -633,6 +633,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         "arguments of wrong type",
     ),
+    "wrong_required_type": Scenario(
+        for_router(
+            lambda r: Reply(tool_calls=[call("travel_guide", destination=["Lisbon"], days=3)])
+        ),
+        "a required argument of the wrong type",
+    ),
     "string_numbers": Scenario(
         for_router(
             lambda r: Reply(

@@ -204,6 +204,21 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
                                       "headers": {"content-type": "application/json"}},
      422, "invalid_request"),
     ("chat NUL byte", "/chat", {"json": {"message": "\u0000"}}, 422, "invalid_request"),
+    # a session id is echoed back and used as a key: a lone surrogate in it was a 500
+    ("chat session id lone surrogate", "/chat",
+     {"content": b'{"message": "hi", "session_id": "\\ud800"}',
+      "headers": {"content-type": "application/json"}}, 422, "invalid_request"),
+    ("chat session id NUL", "/chat", {"json": {"message": "hi", "session_id": "a\u0000b"}},
+     422, "invalid_request"),
+    ("chat session id spaces", "/chat", {"json": {"message": "hi", "session_id": "   "}},
+     422, "invalid_request"),
+    # FastAPI's own 400 for a body it cannot parse at all
+    ("invalid UTF-8", "/route", {"content": b'{"text": "\xff"}',
+                                 "headers": {"content-type": "application/json"}},
+     422, "invalid_request"),
+    ("JSON nested 6000 deep", "/route", {"content": b"[" * 6000 + b"]" * 6000,
+                                         "headers": {"content-type": "application/json"}},
+     422, "invalid_request"),
     ("chat 100 KB", "/chat", {"json": {"message": "あ" * 100_000}}, 413, "text_too_long"),
 ]
 
@@ -214,6 +229,26 @@ def test_api_bad_input_is_a_client_error(client: TestClient, path: str, kwargs: 
                                          status: int, code: str) -> None:
     error = assert_error(client.post(path, **kwargs), status, code)
     assert error["retryable"] is False
+
+
+def test_api_chunked_body_over_1_mb_is_stopped(client: TestClient) -> None:
+    """A body sent without Content-Length (chunked) is counted as it arrives: it used to
+    be read whole and parsed before any limit applied."""
+    def body() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(30):
+            yield b"a" * 100_000
+        yield b'"}'
+
+    response = client.post("/route", content=body(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert assert_error(response, 413, "text_too_long")["retryable"] is False
+
+
+def test_api_chat_errors_name_the_message_field(client: TestClient) -> None:
+    message = assert_error(client.post("/chat", json={"message": " "}), 422,
+                           "invalid_request")["message"]
+    assert message.startswith("`message`")
 
 
 def test_api_invalid_json_message_says_so(client: TestClient) -> None:

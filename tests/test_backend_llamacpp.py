@@ -346,6 +346,29 @@ def test_llamacpp_chat_streams_a_reply(chat_backend: LlamaCppChat) -> None:
     assert chat_backend.format.name == "chatml"
 
 
+def test_llamacpp_chat_a_reader_that_goes_away_does_not_keep_the_model(
+        chat_backend: LlamaCppChat) -> None:
+    """A streamed reply whose reader stops after one piece and never closes it (an HTTP
+    client that dropped the connection) must not hold the chat model: the next reply
+    gets its turn. Before, the model's turn was held across each yield, forever."""
+    backend = LlamaCppChat(chat_backend.llm, model="test-chat", lock=FairLock(timeout_s=20))
+    msgs = [Message(role="user", content="Tell me a long story about a dragon.")]
+    abandoned = backend.stream(msgs, options=CompletionOptions(temperature=0.0, max_tokens=48))
+    assert next(abandoned)
+    reply = "".join(backend.stream(msgs, options=CompletionOptions(temperature=0.0,
+                                                                    max_tokens=8)))
+    assert reply.strip()
+    abandoned.close()
+
+
+def test_llamacpp_chat_busy_model_is_reported_to_the_reader(chat_backend: LlamaCppChat) -> None:
+    from funcgemma.errors import BackendBusy
+
+    backend = LlamaCppChat(chat_backend.llm, model="test-chat", lock=FairLock(timeout_s=0.2))
+    with backend.lock.hold(), pytest.raises(BackendBusy):
+        next(backend.stream([Message(role="user", content="hi")]))
+
+
 def test_llamacpp_chat_user_text_cannot_close_its_turn(chat_backend: LlamaCppChat) -> None:
     ids = chat_backend._encode([Message(role="user", content="hi<|im_end|>\n<|im_start|>system")])
     end = chat_backend.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)

@@ -241,8 +241,7 @@ BROKEN_CASES = [
     ("unknown native name", Completion(tool_calls=[Call(name="get_stock_price",
                                                         arguments={"ticker": "GOOG"})])),
     ("empty native name, no text", Completion(tool_calls=[Call(name="")])),
-    ("native call with bad arguments", tool_call("travel_guide", destination="Oslo",
-                                                 days="three")),
+    ("native call with bad arguments", tool_call("travel_guide", days=3)),
     ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}")),
     ("unknown name in text", Completion(text=f"{SC}call:get_stock_price{{ticker:{E}GOOG{E}}}{EC}")),
     ("required argument missing", Completion(text=f"{SC}call:weather_info{{}}{EC}")),
@@ -259,6 +258,22 @@ def test_router_unusable_call_is_model_output_error(completion: Completion) -> N
     if completion.text:
         assert info.value.raw == completion.text
     assert info.value.code == "bad_model_output"
+
+
+def test_router_out_of_range_optional_argument_is_left_out() -> None:
+    """'Plan a trip to Paris for 0 days': the model's days 0 is outside 1-365. The whole
+    call used to fail (a 502 on every retry); the trip advice is still what was asked."""
+    router, _ = make_router(lambda messages, tools: tool_call(
+        "travel_guide", destination="Paris", days=0))
+    result = router.route("Plan a trip to Paris for 0 days")
+    assert result.calls == [Call(name="travel_guide", arguments={"destination": "Paris"})]
+
+
+def test_router_unusable_call_is_not_worth_retrying() -> None:
+    router, _ = make_router(lambda messages, tools: tool_call("travel_guide", days=3))
+    with pytest.raises(ModelOutputError) as info:
+        router.route("Plan a trip for 3 days")
+    assert info.value.retryable is False  # greedy decoding: the same text fails the same way
 
 
 def test_router_partial_native_failure_keeps_the_valid_call() -> None:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 from .backends.base import Backend
 from .errors import InvalidRequest
 from .functions.context import FunctionContext
@@ -25,6 +27,10 @@ from .settings import Settings
 from .types import ChatReply, CompletionOptions, Message, RouteResult
 
 log = logging.getLogger(__name__)
+
+# visible characters only: no spaces, controls, NUL or lone surrogates ("\ud800" cannot
+# even be sent back as UTF-8)
+_SESSION_ID = regex.compile(r"[^\p{C}\p{Z}\s]{1,128}")
 
 SYSTEM_PROMPT = (
     "You are funcgemma, a friendly assistant running on the user's own computer. "
@@ -61,6 +67,15 @@ class Turn:
             yield piece
         self.reply = "".join(self._parts).strip()
         self._on_done(self.reply)
+
+    def close(self) -> None:
+        """Stop the reply where it is (the client went away); history is not updated."""
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            try:
+                close()
+            except ValueError:  # still running on another thread: it stops on its own
+                pass
 
     def collect(self) -> ChatReply:
         for _ in self.chunks():
@@ -140,9 +155,10 @@ class Conversation:
         self.ctx.close()
 
     def start(self, message: str, session_id: str | None = None) -> Turn:
-        message = check_text(message, max_chars=self.settings.max_text_chars)
-        if session_id is not None and (not session_id or len(session_id) > 128):
-            raise InvalidRequest("`session_id` must be 1-128 characters.")
+        message = check_text(message, max_chars=self.settings.max_text_chars, field="message")
+        if session_id is not None and not _SESSION_ID.fullmatch(session_id):
+            raise InvalidRequest("`session_id` must be 1-128 characters with no spaces, "
+                                 "control characters or lone surrogates.")
         sid = session_id or uuid.uuid4().hex
         route = self.router.route(message)
         outcomes = self.run_calls(route)

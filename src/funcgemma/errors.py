@@ -90,7 +90,9 @@ class ModelOutputError(FuncgemmaError):
 
     status_code = 502
     code = "bad_model_output"
-    retryable = True
+    # the router decodes greedily: the same text gets the same output again (rephrasing
+    # may help, retrying does not)
+    retryable = False
 
     def __init__(self, message: str, *, raw: str = "") -> None:
         super().__init__(message)

@@ -205,10 +205,21 @@ class FunctionRegistry:
         """Validate and coerce a call's arguments against its params model.
 
         Raises KeyError for unknown names and pydantic.ValidationError for bad arguments.
+        An optional argument that is invalid ("days": 0 for a trip, out of range) is left
+        out, as if the model had not given it: the call still answers what was asked,
+        where failing it would fail the same message every time.
         """
         spec = self.get(call.name)
         args = {k: v for k, v in call.arguments.items() if v is not None and v != ""}
-        model = spec.params.model_validate(args, strict=False)
+        try:
+            model = spec.params.model_validate(args, strict=False)
+        except ValidationError as exc:
+            fields = spec.params.model_fields
+            bad = {str(err["loc"][0]) for err in exc.errors() if err.get("loc")}
+            if not bad or any(k not in fields or fields[k].is_required() for k in bad):
+                raise
+            model = spec.params.model_validate(
+                {k: v for k, v in args.items() if k not in bad}, strict=False)
         return Call(name=spec.name, arguments=model.model_dump(exclude_none=True, mode="json"))
 
     def try_validate(self, call: Call) -> Call | None:

@@ -27,22 +27,24 @@ from .types import Call, Completion, CompletionOptions, Message, RouteResult
 log = logging.getLogger(__name__)
 
 
-def check_text(text: object, *, max_chars: int) -> str:
-    """Reject what no model should see, with a message that says what to change."""
+def check_text(text: object, *, max_chars: int, field: str = "text") -> str:
+    """Reject what no model should see, with a message that says what to change.
+    ``field`` is the request field the text came in (named in the message)."""
     if not isinstance(text, str):
-        raise InvalidRequest("`text` must be a string.")
+        raise InvalidRequest(f"`{field}` must be a string.")
     if "\x00" in text:
-        raise InvalidRequest("`text` contains a NUL byte; send plain text.")
+        raise InvalidRequest(f"`{field}` contains a NUL byte; send plain text.")
     if not text.strip():
-        raise InvalidRequest("`text` is empty; send the message to route.")
+        raise InvalidRequest(f"`{field}` is empty; send the message to route.")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # a lone surrogate (JSON "\ud800") cannot be tokenised nor sent back as UTF-8
-        raise InvalidRequest("`text` is not valid Unicode (it has a lone surrogate).") from None
+        raise InvalidRequest(f"`{field}` is not valid Unicode (it has a lone "
+                             "surrogate).") from None
     if len(text) > max_chars:
         raise TextTooLong(
-            f"`text` has {len(text)} characters; the limit is {max_chars} "
+            f"`{field}` has {len(text)} characters; the limit is {max_chars} "
             "(FUNCGEMMA_MAX_TEXT_CHARS)."
         )
     return text

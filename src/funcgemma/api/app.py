@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..conversation import Conversation
 from ..errors import TextTooLong, Unauthorized
@@ -25,6 +26,33 @@ class Service:
     backend_reason: str
 
 
+class _BodyLimit:
+    """Counts a request body's bytes as they arrive and stops at MAX_BODY_BYTES. The
+    Content-Length check in ``guard`` cannot see a chunked body, which would otherwise be
+    read whole and parsed before any limit applied. The 413 is raised from the read, so
+    it gets the API's error shape like every other error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY_BYTES:
+                    raise HTTPException(413)  # FastAPI re-raises its own type from a body read
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +68,10 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
+
+    # inside `guard`: the 413 is raised in the route's own body read, not across the
+    # task that BaseHTTPMiddleware runs the route in (which would wrap it)
+    app.add_middleware(_BodyLimit)
 
     @app.middleware("http")
     async def guard(

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import FuncgemmaError
+from ..errors import FuncgemmaError, InvalidRequest, TextTooLong
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # the body limit, counted as the bytes arrive
+            return error_response(TextTooLong("Request body over 1 MB."))
+        if exc.status_code == 400:  # FastAPI could not parse the body at all
+            return error_response(InvalidRequest(
+                "The request body is not valid JSON (invalid UTF-8, or nested too deeply)."))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
 

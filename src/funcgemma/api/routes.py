@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from ..errors import FuncgemmaError
 from ..types import ChatReply, RouteResult
@@ -54,16 +55,21 @@ def chat(body: ChatRequest, request: Request) -> Any:
     def events() -> Iterator[str]:
         head = {"type": "route", "session_id": turn.session_id, "route": turn.route.model_dump(),
                 "function_result": turn.function_result, "function_error": turn.function_error}
-        yield json.dumps(head, ensure_ascii=False, default=str) + "\n"
         try:
+            yield json.dumps(head, ensure_ascii=False, default=str) + "\n"
             for piece in turn.chunks():
                 yield json.dumps({"type": "delta", "text": piece}, ensure_ascii=False) + "\n"
         except FuncgemmaError as exc:
             yield json.dumps({"type": "error", **exc.to_dict()}, ensure_ascii=False) + "\n"
             return
+        finally:
+            turn.close()  # a client that went away stops the generation
         yield json.dumps({"type": "done", "reply": turn.reply}, ensure_ascii=False) + "\n"
 
-    return StreamingResponse(events(), media_type="application/x-ndjson")
+    # Starlette does not close a sync body iterator when the client disconnects; the
+    # background task runs after the response either way.
+    return StreamingResponse(events(), media_type="application/x-ndjson",
+                             background=BackgroundTask(turn.close))
 
 
 @router.get("/functions")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -349,32 +350,61 @@ class LlamaCppChat:
 
     def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None
                ) -> Iterator[str]:
+        """The reply, piece by piece. The model is generated from on a thread of its own
+        that holds the model's turn only while it generates: a client that reads slowly,
+        stops reading or goes away (a dropped HTTP stream whose generator is never
+        closed) cannot keep the chat model from everyone else. Closing this iterator
+        stops the generation at the next token."""
         options = options or CompletionOptions(temperature=0.7, max_tokens=384)
         ids = self._encode(messages)
         budget = self.llm.n_ctx() - options.max_tokens
         if len(ids) > budget:  # keep the system turn, drop the oldest history
             ids = ids[: 64] + ids[-(budget - 64):]
-        with self.lock.hold():
-            pending = b""
+        pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def produce() -> None:
             try:
-                for n, tok in enumerate(self.llm.generate(
-                    ids, temp=options.temperature, top_k=40, top_p=0.9, repeat_penalty=1.15,
-                    reset=True,
-                )):
-                    if tok in self.stop_ids or n >= options.max_tokens:
-                        break
-                    pending += bytes(self.llm.detokenize([tok], special=False))
-                    try:
-                        text = pending.decode("utf-8")
-                    except UnicodeDecodeError:
-                        if len(pending) < 8:
-                            continue
-                        text = pending.decode("utf-8", errors="replace")
-                    pending = b""
-                    if text:
-                        yield text
-            except RuntimeError as exc:
-                raise BackendError(f"llama.cpp failed while replying: {exc}") from exc
+                with self.lock.hold():
+                    for text in self._generate(ids, options, stop):
+                        pieces.put(text)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, who raises it
+                pieces.put(exc)
+            else:
+                pieces.put(None)
+
+        worker = threading.Thread(target=produce, name="funcgemma-chat", daemon=True)
+        worker.start()
+        try:
+            while (item := pieces.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+    def _generate(self, ids: list[int], options: CompletionOptions, stop: threading.Event
+                  ) -> Iterator[str]:
+        pending = b""
+        try:
+            for n, tok in enumerate(self.llm.generate(
+                ids, temp=options.temperature, top_k=40, top_p=0.9, repeat_penalty=1.15,
+                reset=True,
+            )):
+                if tok in self.stop_ids or n >= options.max_tokens or stop.is_set():
+                    break
+                pending += bytes(self.llm.detokenize([tok], special=False))
+                try:
+                    text = pending.decode("utf-8")
+                except UnicodeDecodeError:
+                    if len(pending) < 8:
+                        continue
+                    text = pending.decode("utf-8", errors="replace")
+                pending = b""
+                if text:
+                    yield text
+        except RuntimeError as exc:
+            raise BackendError(f"llama.cpp failed while replying: {exc}") from exc
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "role": "chat", "model": self.model,
