@@ -286,8 +286,8 @@ BACKEND_ERRORS = [
     ("busy", 503, "backend_busy", True),
     ("timeout", 504, "backend_timeout", True),
     ("backend error", 502, "backend_error", True),
-    ("garbage", 502, "bad_model_output", True),
-    ("unknown function", 502, "bad_model_output", True),
+    ("garbage", 502, "bad_model_output", False),
+    ("unknown function", 502, "bad_model_output", False),
 ]
 
 

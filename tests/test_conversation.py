@@ -150,19 +150,47 @@ def boom_registry() -> FunctionRegistry:
                                                                 handler=boom)])
 
 
-def test_conversation_failing_handler_becomes_a_polite_reply() -> None:
+def test_conversation_failing_handler_is_said_by_funcgemma_not_the_chat_model() -> None:
     conv, chat = make_conversation(
         {"do it": tool_call("boom", what="x")},
-        reply=lambda messages: "Sorry, I couldn't do that right now.",
+        reply=lambda messages: "Done! It worked perfectly.",
         registry=boom_registry(),
     )
     reply = conv.ask("do it", "s1")
     assert reply.function_error == "boom failed: RuntimeError"
     assert reply.function_result is None
-    assert reply.reply == "Sorry, I couldn't do that right now."
-    system = system_of(chat.calls[-1][0])
-    assert "`boom` failed" in system and "do not make up a result" in system
-    assert "disk on fire" not in system, "exception details stay in the log"
+    assert reply.reply == "Sorry, that could not be done right now (boom failed: RuntimeError)."
+    assert chat.calls == [], "the chat model is not asked to phrase a failure"
+    assert "disk on fire" not in reply.reply, "exception details stay in the log"
+    assert conv.history("s1")[-1] == Message(role="assistant", content=reply.reply)
+
+
+def test_conversation_offline_weather_is_never_invented() -> None:
+    """Offline, a small chat model told "the forecast could not be fetched" still wrote
+    "sunny day with clear skies": the reply is now the function's own words."""
+    conv, chat = make_conversation(
+        {"Weather in Kyoto tomorrow?": tool_call("weather_info", location="Kyoto",
+                                                 date="tomorrow")},
+        reply=lambda messages: "Tomorrow in Kyoto: a sunny day with clear skies!",
+        weather_base_url="http://127.0.0.1:9", geocoding_base_url="http://127.0.0.1:9",
+        weather_timeout_s=2,
+    )
+    reply = conv.ask("Weather in Kyoto tomorrow?", "s1")
+    assert reply.reply.startswith("The forecast could not be fetched (network error")
+    assert "sunny" not in reply.reply and chat.calls == []
+    assert reply.notice == reply.reply
+
+
+def test_conversation_notice_states_what_was_saved() -> None:
+    conv, chat = make_conversation(
+        {"remind me to call mom tomorrow at 6pm": tool_call(
+            "schedule_reminder", task="call mom", time="at 6pm")},
+        reply=lambda messages: "Sure, I'll remind you on Friday!",
+    )
+    reply = conv.ask("remind me to call mom tomorrow at 6pm", "s1")
+    assert reply.notice == "reminder #1 saved: call mom, 2025-03-13 18:00"
+    assert reply.reply == "Sure, I'll remind you on Friday!", "the reply stays the model's"
+    assert len(chat.calls) == 1
 
 
 def test_conversation_unwritable_data_dir_is_a_polite_reply(tmp_path: Path) -> None:
@@ -198,6 +226,9 @@ def test_conversation_rejects_bad_message_and_session_id() -> None:
         conv.start("hi", "x" * 129)
     with pytest.raises(InvalidRequest, match="session_id"):
         conv.start("hi", "")
+    for bad in (" ", "a b", "a\x00b", "\ud800", "\t"):
+        with pytest.raises(InvalidRequest, match="session_id"):
+            conv.start("hi", bad)
     assert chat.calls == []
 
 

@@ -167,7 +167,6 @@ def _chat(settings: Settings, args: argparse.Namespace, stdin: TextIO, out: Text
 def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Settings,
                stdin: TextIO, out: TextIO) -> int:
     print(f"funcgemma chat · backend: {kind} ({reason})\n{HELP}", file=out)
-    _show_due(conversation, out)
     session: Any = None
     if stdin is sys.stdin and stdin.isatty() and out is sys.stdout:
         from prompt_toolkit import PromptSession
@@ -177,7 +176,12 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
         session = PromptSession(history=FileHistory(str(settings.data_dir / "chat_history")))
     sid = os.urandom(8).hex()
     while True:
-        line = _read_line(stdin, out, session)
+        _show_due(conversation, out)  # reminders that came due while chatting, too
+        try:
+            line = _read_line(stdin, out, session)
+        except KeyboardInterrupt:  # Ctrl-C at the prompt drops the line, as in a shell
+            print("\n(Ctrl-D or /quit to leave)", file=out)
+            continue
         if line is None or line.strip() in ("/quit", "/exit"):
             print("bye", file=out)
             return 0
@@ -202,6 +206,8 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
                 _turn(conversation, text, sid, out)
         except FuncgemmaError as exc:
             print(f"\n(error: {exc.message})", file=out)
+        except KeyboardInterrupt:
+            print("\n(stopped)", file=out)
 
 
 def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
@@ -210,9 +216,15 @@ def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
         args_text = json.dumps(call.arguments, ensure_ascii=False)
         print(f"  [{call.name} {args_text} · {turn.route.source}, "
               f"{turn.route.latency_ms:.0f} ms]", file=out)
+    if turn.notice and turn.replied_by_model:  # the facts, whatever the reply says
+        print(f"  = {turn.notice}", file=out)
     print("bot> ", end="", file=out, flush=True)
-    for piece in turn.chunks():
-        print(piece, end="", file=out, flush=True)
+    try:
+        for piece in turn.chunks():
+            print(piece, end="", file=out, flush=True)
+    except KeyboardInterrupt:
+        turn.close()  # Ctrl-C stops the reply, not the chat
+        raise
     print(file=out)
 
 

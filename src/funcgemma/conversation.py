@@ -1,5 +1,11 @@
 """Conversation: route the message, run the chosen function, let the chat model reply.
 
+Where the function could not do what was asked (no forecast, a time it cannot read, a
+handler that failed) funcgemma replies itself with what went wrong, and the chat model is
+not asked: a small chat model told "the forecast could not be fetched" still wrote
+"sunny day with clear skies". What a function did is also stated in a ``notice`` line of
+its own, so the facts never depend on the chat model's phrasing.
+
 History is kept per session with a bounded number of turns, and the number of
 sessions is bounded too (least recently used dropped first). A handler that fails
 becomes a polite reply, never a crash.
@@ -46,6 +52,15 @@ class CallOutcome:
     result: dict[str, Any] | None
     error: str | None
 
+    @property
+    def failure(self) -> str | None:
+        """What went wrong, said to the user; None when the function did its job."""
+        if self.error:
+            return f"Sorry, that could not be done right now ({self.error})."
+        if self.result is not None and isinstance(self.result.get("error"), str):
+            return str(self.result["error"])
+        return None
+
 
 @dataclass
 class Turn:
@@ -56,6 +71,9 @@ class Turn:
     route: RouteResult
     function_result: dict[str, Any] | None
     function_error: str | None
+    notice: str | None
+    # False when funcgemma wrote the reply itself (every routed call failed)
+    replied_by_model: bool
     _stream: Iterator[str]
     _on_done: Any
     reply: str = ""
@@ -86,6 +104,7 @@ class Turn:
             route=self.route,
             function_result=self.function_result,
             function_error=self.function_error,
+            notice=self.notice,
         )
 
 
@@ -162,20 +181,41 @@ class Conversation:
         sid = session_id or uuid.uuid4().hex
         route = self.router.route(message)
         outcomes = self.run_calls(route)
-        messages = self._chat_messages(sid, message, outcomes)
-        stream = self.chat.stream(messages, options=self.options)
+        failures = [f for o in outcomes if (f := o.failure)]
+        if outcomes and len(failures) == len(outcomes):  # nothing was done: say so ourselves
+            stream: Iterator[str] = iter([" ".join(failures)])
+        else:
+            messages = self._chat_messages(sid, message, outcomes)
+            stream = self.chat.stream(messages, options=self.options)
         first = outcomes[0] if outcomes else CallOutcome("", None, None)
         return Turn(
             session_id=sid,
             route=route,
             function_result=first.result,
             function_error=first.error,
+            notice="; ".join(self._notices(outcomes)) or None,
+            replied_by_model=not (outcomes and len(failures) == len(outcomes)),
             _stream=stream,
             _on_done=lambda reply: self._remember(sid, message, reply),
         )
 
     def ask(self, message: str, session_id: str | None = None) -> ChatReply:
         return self.start(message, session_id).collect()
+
+    def _notices(self, outcomes: list[CallOutcome]) -> list[str]:
+        notices = []
+        for outcome in outcomes:
+            failure = outcome.failure
+            if failure:
+                notices.append(failure)
+                continue
+            confirm = self.registry.get(outcome.name).confirm
+            if confirm is not None and outcome.result is not None:
+                try:
+                    notices.append(confirm(outcome.result))
+                except (KeyError, TypeError, ValueError):  # a result without its fields
+                    log.warning("%s: could not state its result", outcome.name)
+        return notices
 
     def _chat_messages(self, sid: str, message: str, outcomes: list[CallOutcome]) -> list[Message]:
         system = SYSTEM_PROMPT

@@ -57,6 +57,9 @@ class FunctionSpec:
     # to the message's text as it writes it. Not for a field the model may rightly
     # write otherwise (a ticker 'AAPL' for "Apple", 'USD' for "$").
     copied: tuple[str, ...] = ()
+    # A one-line statement of a successful result the user can trust as it is (what
+    # was saved, the forecast as fetched), shown beside the chat model's reply.
+    confirm: Callable[[dict[str, Any]], str] | None = None
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):

@@ -62,3 +62,6 @@ class ChatReply(BaseModel):
     route: RouteResult
     function_result: dict[str, Any] | None = None
     function_error: str | None = None
+    # What the function did, in a line the user can trust as it is ("reminder #3 saved:
+    # call mom, 2026-11-26 18:00"; the forecast as fetched), whatever the reply says
+    notice: str | None = None

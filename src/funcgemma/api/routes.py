@@ -54,7 +54,8 @@ def chat(body: ChatRequest, request: Request) -> Any:
 
     def events() -> Iterator[str]:
         head = {"type": "route", "session_id": turn.session_id, "route": turn.route.model_dump(),
-                "function_result": turn.function_result, "function_error": turn.function_error}
+                "function_result": turn.function_result, "function_error": turn.function_error,
+                "notice": turn.notice}
         try:
             yield json.dumps(head, ensure_ascii=False, default=str) + "\n"
             for piece in turn.chunks():

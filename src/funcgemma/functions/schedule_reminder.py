@@ -20,15 +20,16 @@ class ScheduleReminderParams(BaseModel):
 
 def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> dict[str, Any]:
     if not params.time:
-        return {"task": params.task, "error": "No time was given. Ask the user when to remind "
-                "them; nothing was saved."}
+        return {"task": params.task, "error": f"No time was given, so nothing was saved. "
+                f"When should I remind you to {params.task}?"}
     due = parse_when(params.time, now=ctx.now())
     if due is None:
         return {"task": params.task, "time": params.time, "error": f"Could not understand the "
-                f"time {params.time!r}. Ask the user for a clearer time; nothing was saved."}
+                f"time {params.time!r}, so nothing was saved. When should I remind you to "
+                f"{params.task}?"}
     if due < ctx.now():
         return {"task": params.task, "time": params.time, "error": f"{params.time!r} is in the "
-                "past. Ask the user for a future time; nothing was saved."}
+                f"past, so nothing was saved. When should I remind you to {params.task}?"}
     reminder = ctx.reminder_store().add(params.task, due, said=params.time)
     return {
         "saved": True,
@@ -40,8 +41,15 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
     }
 
 
+def confirm(result: dict[str, Any]) -> str:
+    """What was saved, for when, in the user's time zone."""
+    due = result["due"].replace("T", " ")[:16]
+    return f"reminder #{result['id']} saved: {result['task']}, {due}"
+
+
 SPEC = FunctionSpec(
     name="schedule_reminder",
+    confirm=confirm,
     grounded=("task", "time"),
     copied=("task", "time"),
     when=("time",),

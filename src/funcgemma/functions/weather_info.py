@@ -38,8 +38,8 @@ class WeatherInfoParams(BaseModel):
 def _unavailable(location: str, why: str) -> dict[str, Any]:
     return {
         "location": location,
-        "error": f"The forecast could not be fetched ({why}). Tell the user plainly; "
-        "do not guess the weather.",
+        "error": f"The forecast could not be fetched ({why}), so I cannot tell you the "
+        f"weather in {location} right now.",
     }
 
 
@@ -63,7 +63,7 @@ def _fetch(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
     places = geo.json().get("results") or []
     if not places:
         return {"location": params.location, "error": f"No place called "
-                f"{params.location!r} was found. Ask the user which place they mean."}
+                f"{params.location!r} was found. Which place do you mean?"}
     place = places[0]
     fc = client.get(
         f"{settings.weather_base_url}/v1/forecast",
@@ -106,7 +106,7 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
         return {
             "location": name,
             "error": f"No forecast for {params.date!r}: forecasts cover {days[0]} to "
-            f"{days[-1]}. Tell the user.",
+            f"{days[-1]}.",
         }
     i = days.index(day)
     return {
@@ -121,8 +121,16 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
     }
 
 
+def confirm(result: dict[str, Any]) -> str:
+    """The forecast in one line, as the service gave it."""
+    return (f"{result['location']}, {result['date']}: {result['conditions']}, "
+            f"{result['temperature_min_c']:g} to {result['temperature_max_c']:g} °C, "
+            f"rain {result['precipitation_probability_pct']:g}%")
+
+
 SPEC = FunctionSpec(
     name="weather_info",
+    confirm=confirm,
     grounded=("location", "date"),
     copied=("location", "date"),
     when=("date",),

@@ -1,0 +1,125 @@
+"""The terminal chat as a user meets it: what a function did is stated as it is, Ctrl-C
+stops a reply or a line and never the chat, and reminders that come due while chatting
+are shown at the next prompt."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from test_cli import NOW, SCRIPT, chat, make_conversation
+
+from funcgemma.backends.scripted import ScriptedBackend, tool_call
+from funcgemma.cli import main
+from funcgemma.conversation import Conversation
+from funcgemma.functions.context import FunctionContext
+from funcgemma.registry import default_registry
+from funcgemma.router import Router
+from funcgemma.settings import Settings
+from funcgemma.types import CompletionOptions, Message
+
+
+def conversation_with(chat_backend: Any, now: Any = lambda: NOW,
+                      **settings: Any) -> Conversation:
+    cfg = Settings(**settings)
+    registry = default_registry()
+    script = {**SCRIPT, "Weather in Kyoto tomorrow?": tool_call(
+        "weather_info", location="Kyoto", date="tomorrow")}
+    router = Router(ScriptedBackend(script, model="router-test"), registry, settings=cfg)
+    return Conversation(router, chat_backend, registry, FunctionContext(settings=cfg, now=now),
+                        cfg)
+
+
+def test_chat_states_what_the_reminder_function_saved() -> None:
+    code, out, err = chat(["Remind me to stretch in 30 minutes", "/quit"])
+    assert code == 0, err
+    assert "  = reminder #1 saved: stretch, 2025-03-12 15:00\n" in out
+    assert "bot> reply to Remind me to stretch in 30 minutes\n" in out
+
+
+def test_chat_offline_weather_is_said_as_it_is_not_by_the_chat_model() -> None:
+    conv = conversation_with(
+        ScriptedBackend(reply=lambda messages: "A sunny day with clear skies!"),
+        weather_base_url="http://127.0.0.1:9", geocoding_base_url="http://127.0.0.1:9",
+        weather_timeout_s=2)
+    code, out, err = chat(["Weather in Kyoto tomorrow?", "/quit"], conv)
+    assert code == 0, err
+    assert "bot> The forecast could not be fetched (network error" in out
+    assert "sunny" not in out
+    assert "  = " not in out, "the failure is the reply; it is not printed twice"
+
+
+class InterruptOnce(io.StringIO):
+    """stdin where the user presses Ctrl-C at the first prompt."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.interrupted = False
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
+        return super().readline()
+
+
+def test_chat_ctrl_c_at_the_prompt_drops_the_line_not_the_chat() -> None:
+    out = io.StringIO()
+    code = main(["chat"], stdin=InterruptOnce("hello\n/quit\n"), stdout=out,
+                stderr=io.StringIO(), conversation=make_conversation())
+    assert code == 0
+    text = out.getvalue()
+    assert "(Ctrl-D or /quit to leave)" in text
+    assert "bot> reply to hello" in text and text.rstrip().endswith("bye")
+
+
+class InterruptedChat(ScriptedBackend):
+    """A chat model whose first reply the user interrupts with Ctrl-C after one piece."""
+
+    def __init__(self) -> None:
+        super().__init__(reply=lambda messages: f"reply to {messages[-1].content}")
+        self.closed = False
+        self.replies = 0
+
+    def stream(self, messages: Sequence[Message], *,
+               options: CompletionOptions | None = None) -> Iterator[str]:
+        self.replies += 1
+        if self.replies > 1:
+            yield from super().stream(messages, options=options)
+            return
+        try:
+            yield "Once upon a time"
+            raise KeyboardInterrupt
+        finally:
+            self.closed = True
+
+
+def test_chat_ctrl_c_during_a_reply_stops_it_and_the_chat_goes_on() -> None:
+    backend = InterruptedChat()
+    conv = conversation_with(backend)
+    code, out, err = chat(["tell me a story", "hello", "/quit"], conv)
+    assert code == 0, err
+    assert "bot> Once upon a time\n(stopped)\n" in out
+    assert "bot> reply to hello\n" in out and out.rstrip().endswith("bye")
+    assert backend.closed
+    # the stopped turn is not in the history the next reply is written from
+    [(messages, _)] = [c for c in backend.calls if c[0][-1].content == "hello"]
+    assert [m.content for m in messages if m.role == "user"] == ["hello"]
+
+
+def test_chat_shows_a_reminder_that_comes_due_while_chatting() -> None:
+    clock = [NOW]
+
+    def reply(messages: Sequence[Message]) -> str:
+        clock[0] += timedelta(minutes=31)  # the user chats on for half an hour
+        return "ok"
+
+    conv = conversation_with(ScriptedBackend(reply=reply), now=lambda: clock[0])
+    code, out, err = chat(["Remind me to stretch in 30 minutes", "hello", "/quit"], conv)
+    assert code == 0, err
+    assert out.count("⏰ reminder due: stretch (2025-03-12 15:00)") == 1
+    # shown at the prompt after the time passed, before the next message
+    assert out.index("⏰ reminder due") < out.index("bot> ok", out.index("bot> ok") + 1)
+    assert isinstance(clock[0], datetime)
