@@ -451,3 +451,31 @@ def test_make_client_talks_to_the_configured_host(monkeypatch: pytest.MonkeyPatc
         assert client._client.timeout.read == settings.timeout_s
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("host", ["http://127.0.0.1:11434", "127.0.0.1", ":11500", "[::1]:11434",
+                                  "https://example.com/ollama", "localhost:11434", ""])
+def test_settings_ollama_host_takes_what_the_client_takes(host: str) -> None:
+    make_client(Settings(ollama_host=host)).close()
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ("http://[::1", "Invalid IPv6 URL"),
+    ("http://127.0.0.1:99999", "Port out of range"),
+    ("127.0.0.1:port", "Port could not be cast"),
+    ("ftp://127.0.0.1", "not an http:// or https:// URL"),
+])
+def test_settings_malformed_ollama_host_is_a_configuration_error(
+        monkeypatch: pytest.MonkeyPatch, host: str, message: str) -> None:
+    """Found where settings are read, so every entry point reports it as a setting (the
+    client itself raised a bare ValueError when the first backend was built)."""
+    from funcgemma.errors import ConfigurationError
+    from funcgemma.settings import get_settings
+
+    for name in ("FUNCGEMMA_OLLAMA_HOST", "OLLAMA_HOST"):
+        monkeypatch.setenv(name, host)
+        get_settings.cache_clear()
+        with pytest.raises(ConfigurationError,
+                           match=r"^invalid setting: FUNCGEMMA_OLLAMA_HOST: .*" + message):
+            get_settings()
+        monkeypatch.delenv(name)

@@ -152,3 +152,57 @@ def test_finetune_rejects_a_setting_out_of_range(flag: str, value: str, message:
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def run_finetune(cwd: Path, *argv: str) -> tuple[int, str, bool]:
+    """tools/finetune.py in a fresh interpreter: (exit code, stderr, whether torch was
+    imported), so a check is seen to come before the training stack loads."""
+    import subprocess
+    import sys
+
+    probe = ("import runpy, sys\n"
+             "sys.argv = sys.argv[1:]\n"
+             "try:\n"
+             "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+             "finally:\n"
+             "    print('torch' in sys.modules)\n")
+    tool = Path(__file__).parents[1] / "tools" / "finetune.py"
+    done = subprocess.run([sys.executable, "-c", probe, str(tool), *argv], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+    return done.returncode, done.stderr, done.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--batch", "0"), ("--eval-every", "0"), ("--epochs", "0"), ("--epochs", "-1"),
+    ("--accum", "0"), ("--lr", "-0.1"),
+])
+def test_finetune_rejects_a_count_that_is_not_positive(tmp_path: Path, flag: str,
+                                                       value: str) -> None:
+    code, err, torch = run_finetune(tmp_path, flag, value)
+    assert code == 2 and f"argument {flag}: must be positive, not {value}" in err
+    assert "Traceback" not in err and not torch
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--train", "missing.jsonl", "--dev", "ok.jsonl"], "--train missing.jsonl: no such file"),
+    (["--train", "ok.jsonl", "--dev", "missing.jsonl"], "--dev missing.jsonl: no such file"),
+    (["--merge-only", "missing.gguf", "--merged", "m.gguf"],
+     "--merge-only missing.gguf: no such file"),
+    (["--merge-only", "ok.jsonl"], "--merge-only needs --merged PATH"),
+    (["--calibrate-only", "missing.gguf", "--dev", "ok.jsonl"],
+     "--calibrate-only missing.gguf: no such file"),
+    (["--train", "ok.jsonl", "--dev", "ok.jsonl", "--extra-functions", "nowhere"],
+     "--extra-functions nowhere: no such folder"),
+    (["--train", "ok.jsonl", "--dev", "ok.jsonl", "--holdout-function", "nope"],
+     "no function 'nope' to hold out"),
+    (["--train", "bad.jsonl", "--dev", "ok.jsonl"], "bad.jsonl:2: expected a JSON object"),
+    (["--train", "ok.jsonl", "--dev", "bad.jsonl"], "bad.jsonl:2: expected a JSON object"),
+])
+def test_finetune_bad_input_exits_2_before_the_training_stack_loads(
+        tmp_path: Path, argv: list[str], message: str) -> None:
+    (tmp_path / "ok.jsonl").write_text('{"text": "hi", "expected_function": null}\n', "utf-8")
+    (tmp_path / "bad.jsonl").write_text('{"text": "hi", "expected_function": null}\n["x"]\n',
+                                        "utf-8")
+    code, err, torch = run_finetune(tmp_path, *argv)
+    assert code == 2 and err.startswith(f"finetune: {message}")
+    assert err.count("\n") == 1 and "Traceback" not in err and not torch

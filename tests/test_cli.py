@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fake_ollama import DEFAULT_MODELS, FakeOllama
 
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.cli import main
@@ -215,6 +216,60 @@ def test_cli_invalid_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> Non
     assert code == 2
     assert err.startswith("funcgemma: invalid setting: FUNCGEMMA_HISTORY_TURNS")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["doctor"], ["route", "hello"], ["chat"]])
+def test_cli_malformed_ollama_host_is_an_invalid_setting(monkeypatch: pytest.MonkeyPatch,
+                                                         argv: list[str]) -> None:
+    monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", "http://[::1")
+    code, out, err = run_cli(argv, "hello\n")
+    assert code == 2
+    assert err.startswith("funcgemma: invalid setting: ") and "OLLAMA_HOST" in err
+    assert "Invalid IPv6 URL" in err
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
+def no_embedded_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FUNCGEMMA_ROUTER_GGUF", str(tmp_path / "missing-router.gguf"))
+    monkeypatch.setenv("FUNCGEMMA_CHAT_GGUF", str(tmp_path / "missing-chat.gguf"))
+
+
+def test_cli_doctor_explicit_ollama_unreachable_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """--backend ollama is taken without a check when chat starts, so doctor must check
+    it: 0 would tell a script that Ollama is usable."""
+    no_embedded_weights(monkeypatch, tmp_path)
+    monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("FUNCGEMMA_TIMEOUT_S", "2")
+    code, out, err = run_cli(["--backend", "ollama", "doctor"])
+    assert code == 1
+    assert "backend: ollama (chosen with --backend ollama" in out
+    assert "unreachable: Cannot reach Ollama at http://127.0.0.1:9." in out
+    assert "no usable backend: Cannot reach Ollama at http://127.0.0.1:9." in out
+    assert err == ""
+
+
+@pytest.mark.parametrize(("models", "code"), [(DEFAULT_MODELS, 0), (DEFAULT_MODELS[:1], 1)])
+def test_cli_doctor_explicit_ollama_exit_code_follows_its_models(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models: tuple[Any, ...],
+        code: int) -> None:
+    no_embedded_weights(monkeypatch, tmp_path)
+    with FakeOllama(models=models) as fake:
+        monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", fake.url)
+        got, out, _ = run_cli(["--backend", "ollama", "doctor"])
+    assert got == code
+    assert ("no usable backend: Ollama lacks gemma3:4b (run `ollama pull gemma3:4b`)"
+            in out) == bool(code)
+
+
+def test_cli_doctor_explicit_llamacpp_without_weights_exits_1(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    no_embedded_weights(monkeypatch, tmp_path)
+    monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("FUNCGEMMA_TIMEOUT_S", "2")
+    code, out, _ = run_cli(["--backend", "llamacpp", "doctor"])
+    assert code == 1
+    assert "no usable backend: " in out and "FUNCGEMMA_ROUTER_GGUF points at" in out
 
 
 def test_cli_usage_errors_and_help_use_the_given_streams() -> None:

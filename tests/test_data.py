@@ -10,6 +10,7 @@ import pytest
 from funcgemma.datasets import (
     SPLITS,
     Case,
+    DataError,
     leaks,
     near_duplicate_pairs,
     read_cases,
@@ -103,3 +104,72 @@ def test_split_leaks_catch_a_pinned_near_duplicate() -> None:
     victim = splits["test"][0].text
     splits = split_cases(base + [_case(victim + "!", split="train")], seed=1)
     assert leaks(splits), "a pinned train row that copies a test row must be reported"
+
+
+def _split_data_tool():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import split_data
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return split_data
+
+
+def _published(out: Path) -> dict[str, str]:
+    """Stand-ins for published splits, which a refused run must leave as they are."""
+    out.mkdir(exist_ok=True)
+    for name in SPLITS:
+        (out / f"{name}.jsonl").write_text(f'{{"text": "{name} row"}}\n', "utf-8")
+    return {name: (out / f"{name}.jsonl").read_text("utf-8") for name in SPLITS}
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    ("missing", "is not a folder"),
+    ("empty", "holds no *.jsonl files"),
+    ("blank", "hold no cases"),
+])
+def test_split_data_without_cases_refuses_and_keeps_the_splits(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str, message: str) -> None:
+    raw = tmp_path / "raw"
+    if setup != "missing":
+        raw.mkdir()
+    if setup == "blank":
+        (raw / "a.jsonl").write_text("\n\n", "utf-8")
+    out = tmp_path / "out"
+    before = _published(out)
+    assert _split_data_tool().main(["--raw", str(raw), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"split_data: --raw {raw}") and message in err
+    assert err.count("\n") == 1
+    assert {name: (out / f"{name}.jsonl").read_text("utf-8") for name in SPLITS} == before
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("{oops", "not JSON"),
+    ('["x"]', "expected a JSON object, got list"),
+    ('"x"', "expected a JSON object, got str"),
+    ('{"text": "hi"}', "not a case (no 'expected_function')"),
+    ('{"text": 5, "expected_function": null}', "`text` must be a string"),
+])
+def test_split_data_bad_line_is_one_line_naming_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    bad = raw / "a.jsonl"
+    bad.write_text('{"text": "hello there", "expected_function": null}\n' + line + "\n",
+                   "utf-8")
+    out = tmp_path / "out"
+    before = _published(out)
+    assert _split_data_tool().main(["--raw", str(raw), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"split_data: {bad}:2: ") and message in err
+    assert err.count("\n") == 1
+    assert {name: (out / f"{name}.jsonl").read_text("utf-8") for name in SPLITS} == before
+
+
+def test_read_cases_unreadable_file_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="No such file or directory"):
+        read_cases(tmp_path / "missing.jsonl")
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "caf\xe9", "expected_function": null}\n')
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_cases(tmp_path / "latin1.jsonl")

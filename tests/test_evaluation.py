@@ -256,6 +256,55 @@ def test_evaluation_tool_bad_data_exits_2_without_traceback(tmp_path, capsys):
     assert f"{path}:2:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("where", ["file", "under_a_file"])
+def test_evaluation_tool_bad_out_exits_2_before_any_backend(tmp_path, capsys, monkeypatch,
+                                                            where):
+    """A bad --out is found before the model loads and the cases are routed, not when
+    the report is written at the end (which threw the whole run away)."""
+    from funcgemma import factory
+
+    def no_backend(*args, **kwargs):
+        raise AssertionError("a backend was built before --out was checked")
+
+    monkeypatch.setattr(factory, "make_backends", no_backend)
+    (tmp_path / "file").write_text("keep", "utf-8")
+    out = tmp_path / "file" if where == "file" else tmp_path / "file" / "reports"
+    data = write_cases(tmp_path / "cases.jsonl", CASES)
+    assert load_tool().main(["--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluate: ") and str(out) in err and err.count("\n") == 1
+    assert "is a file, not a folder" in err if where == "file" else "Not a directory" in err
+    assert (tmp_path / "file").read_text("utf-8") == "keep"
+
+
+def test_evaluation_tool_invalid_setting_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", "http://[::1")
+    data = write_cases(tmp_path / "cases.jsonl", CASES)
+    assert load_tool().main(["--data", str(data), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluate: invalid setting: FUNCGEMMA_OLLAMA_HOST: ")
+    assert "Invalid IPv6 URL" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[1, 2]", "expected a JSON object, got list"),
+    ('{"meta": null, "n": 3}', "'meta' must be an object, got null"),
+    ('{"meta": {}, "latency_ms": [1]}', "'latency_ms' must be an object"),
+    ('{"meta": {}, "per_function": {"weather_info": 0.5}}', "'per_function' must map"),
+])
+def test_evaluation_compare_rejects_what_is_not_a_report(tmp_path, capsys, content, message):
+    cases = load_cases(write_cases(tmp_path / "cases.jsonl", CASES))
+    evaluate(make_router(SCRIPT), cases, tmp_path / "a", progress=False)
+    good, bad = tmp_path / "a" / "report.json", tmp_path / "bad.json"
+    bad.write_text(content, "utf-8")
+    with pytest.raises(InvalidRequest, match=message):
+        compare_reports(good, bad)
+    assert load_tool().main(["--compare", str(bad), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"evaluate: {bad} is not a report.json: ") and message in err
+    assert err.count("\n") == 1
+
+
 def test_evaluation_load_cases_expected_calls_fill_first_call(tmp_path):
     line = {
         "text": "weather in Kyoto and Osaka",

@@ -26,6 +26,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -34,7 +35,13 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from funcgemma.datasets import DataError
+from funcgemma.errors import FuncgemmaError
 from funcgemma.metrics import percentile
+from funcgemma.settings import get_settings
+
+# the default data is the repository's, wherever the tool is run from
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "test.jsonl"
 
 
 def free_port() -> int:
@@ -59,9 +66,27 @@ def rss_bytes(pid: int, field: str = "VmRSS") -> int | None:
 
 
 def texts(path: Path, n: int) -> list[str]:
-    rows = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    return (rows * (n // max(1, len(rows)) + 1))[:n]
+    """``n`` texts from the JSONL file's "text" fields, cycled; DataError naming the file
+    (and line) when it has none to give."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise DataError(f"--data {path}: {reason or exc}") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f"{path}:{number}: expected an object with a \"text\" string")
+        rows.append(row["text"])
+    if not rows:
+        raise DataError(f"--data {path} holds no texts")
+    return (rows * (n // len(rows) + 1))[:n]
 
 
 def start_server(args: argparse.Namespace, port: int) -> tuple[subprocess.Popen[bytes], float]:
@@ -201,17 +226,47 @@ def markdown(res: dict[str, Any]) -> str:
         f"| {a} | {b} |" for a, b in rows) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+        return number
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="llamacpp", choices=["auto", "ollama", "llamacpp"])
-    ap.add_argument("--data", type=Path, default=Path("data/test.jsonl"))
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--duration", type=float, default=60.0)
-    ap.add_argument("--startup-timeout", type=float, default=180.0)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--requests", type=_positive(int), default=200)
+    ap.add_argument("--clients", type=_positive(int), default=32)
+    ap.add_argument("--duration", type=_positive(float), default=60.0)
+    ap.add_argument("--startup-timeout", type=_positive(float), default=180.0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench"))
-    args = ap.parse_args(argv)
-    items = texts(args.data, args.requests)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        get_settings()  # the server reads the same settings: a bad one fails here, first
+        items = texts(args.data, args.requests)
+    except (DataError, FuncgemmaError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    try:  # before minutes of benchmarking whose results would be lost at the end
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as exc:
+        print(f"bench: cannot write the results to --out {args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     before = host_speed()
     port = free_port()
     proc, startup = start_server(args, port)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 try:
@@ -111,6 +112,21 @@ def _apply_model(settings: Settings, backend: str, model: str | None) -> tuple[S
     return settings.model_copy(update={"router_model": model}), backend
 
 
+def prepare_out(out: Path) -> None:
+    """Create the output folder and check it takes files before any case is routed: a
+    bad --out found when the report is written would throw the whole run away."""
+    if out.exists() and not out.is_dir():
+        raise InvalidRequest(f"--out {out} is a file, not a folder; pass a folder for the "
+                             "reports.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise InvalidRequest(f"Cannot write the reports to {out}: {exc.strerror or exc}; "
+                             "pass --out with a writable folder.") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from funcgemma.evaluation import (
         compare_reports,
@@ -127,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, expect_none=args.expect_none)
     if not cases:
         raise InvalidRequest(f"No cases selected from {args.data} (check --lang and --limit).")
+    if args.out is not None:
+        prepare_out(args.out)  # before any model is loaded
 
     from funcgemma.factory import make_backends
     from funcgemma.registry import default_registry
@@ -142,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     router = Router(backends.router, default_registry(), settings=settings)
     scope = "-as-none" if args.expect_none else ""
     out = args.out or Path("reports") / f"{args.data.stem}{scope}-{backends.kind}"
+    if args.out is None:
+        prepare_out(out)
     meta = {
         "backend": backends.kind,
         "backend_reason": backends.reason,

@@ -22,12 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from funcgemma import weights
-from funcgemma.datasets import Case, about_function, read_cases
+from funcgemma.datasets import Case, DataError, about_function, read_cases
+from funcgemma.errors import FuncgemmaError
 from funcgemma.registry import default_registry
-from funcgemma.settings import NAME_PRIOR_MAX, Settings
+from funcgemma.settings import NAME_PRIOR_MAX, Settings, get_settings
 from funcgemma.training.calibrate import calibration_cases
 
 log = logging.getLogger("finetune")
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+        return number
+
+    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -37,17 +51,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dev", type=Path, default=Path("data/dev.jsonl"))
     ap.add_argument("--base", default=None, help="HF id or local dir (default: PyPI Gemma 3 270M)")
     ap.add_argument("--gguf-file", default=None, help="GGUF file name inside --base")
-    ap.add_argument("--r", type=int, default=16)
+    ap.add_argument("--r", type=_positive(int), default=16)
     ap.add_argument("--alpha", type=int, default=32)
     ap.add_argument("--dropout", type=float, default=0.05)
     ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--accum", type=int, default=1)
-    ap.add_argument("--max-len", type=int, default=1536)
-    ap.add_argument("--eval-every", type=int, default=100, help="steps between checkpoints")
-    ap.add_argument("--dev-limit", type=int, default=240, help="dev cases scored per checkpoint")
+    ap.add_argument("--epochs", type=_positive(float), default=2.0)
+    ap.add_argument("--lr", type=_positive(float), default=3e-4)
+    ap.add_argument("--batch", type=_positive(int), default=16)
+    ap.add_argument("--accum", type=_positive(int), default=1)
+    ap.add_argument("--max-len", type=_positive(int), default=1536)
+    ap.add_argument("--eval-every", type=_positive(int), default=100,
+                    help="steps between checkpoints")
+    ap.add_argument("--dev-limit", type=_positive(int), default=240,
+                    help="dev cases scored per checkpoint")
     ap.add_argument("--serving-share", type=float, default=0.4)
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="extra loss weight on the first target token (call or no call)")
@@ -66,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
                     "router learns to read declarations; see training/extra.py")
-    ap.add_argument("--limit", type=int, default=None,
+    ap.add_argument("--limit", type=_positive(int), default=None,
                     help="train on the first N cases only (extra-function cases come on top)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -228,10 +244,67 @@ def check_parity(tok: Any, cases: list[Case], tools: list[dict[str, Any]], setti
     return len(cases)
 
 
+def check_args(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, found before torch is imported and the model
+    loaded (tens of seconds), or None."""
+    if not 0.0 <= args.name_prior <= NAME_PRIOR_MAX:
+        return f"--name-prior must be between 0 and {NAME_PRIOR_MAX:g}, not {args.name_prior}"
+    if args.none_weight <= 0:
+        return f"--none-weight must be positive, not {args.none_weight}"
+    if args.merge_only:
+        if not args.merged:
+            return "--merge-only needs --merged PATH"
+        needed = {"--merge-only": args.merge_only}
+    elif args.calibrate_only:
+        needed = {"--calibrate-only": args.calibrate_only, "--dev": args.dev}
+    else:
+        needed = {"--train": args.train, "--dev": args.dev}
+        if args.init_adapter:
+            needed["--init-adapter"] = args.init_adapter
+    for flag, path in needed.items():
+        if not path.is_file():
+            return f"{flag} {path}: no such file"
+    if args.extra_functions and not (args.merge_only or args.calibrate_only) \
+            and not args.extra_functions.is_dir():
+        return f"--extra-functions {args.extra_functions}: no such folder"
+    if args.init_adapter and args.resume and not (args.merge_only or args.calibrate_only):
+        return "--init-adapter starts a new run; --resume continues one"
+    if args.holdout_function and args.holdout_function not in default_registry():
+        return f"no function {args.holdout_function!r} to hold out"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    problem = check_args(args)
+    if problem:
+        print(f"finetune: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("funcgemma").setLevel(logging.WARNING)
+    try:
+        settings = get_settings()
+        train_cases, dev_cases = read_splits(args)
+        return run(args, settings, train_cases, dev_cases)
+    except DataError as exc:
+        print(f"finetune: {exc}", file=sys.stderr)
+        return 2
+    except FuncgemmaError as exc:
+        print(f"finetune: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def read_splits(args: argparse.Namespace) -> tuple[list[Case], list[Case]]:
+    """The --train and --dev cases this mode uses, read before torch is imported, so a
+    bad line is reported at once."""
+    if args.merge_only:
+        return [], []
+    dev_cases = read_cases(args.dev)
+    return ([] if args.calibrate_only else read_cases(args.train)), dev_cases
+
+
+def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
+        dev_cases: list[Case]) -> int:
     try:
         from funcgemma.training.export import export_adapter, merge_into_gguf
         from funcgemma.training.modelcard import write_model_card
@@ -239,31 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"finetune: {exc}. Install the training extras: ./setup.sh --train", file=sys.stderr)
         return 2
-    settings = Settings()
     registry = default_registry()
     tools = registry.tools()
     if args.merge_only:
-        if not args.merged:
-            print("finetune: --merge-only needs --merged PATH", file=sys.stderr)
-            return 2
         t = time.time()
         merge_into_gguf(weights.router_gguf(settings), args.merge_only, args.merged)
         print(f"merged GGUF: {args.merged} ({args.merged.stat().st_size / 1e6:.0f} MB, "
               f"{time.time() - t:.0f} s)")
         return 0
-    if not 0.0 <= args.name_prior <= NAME_PRIOR_MAX:
-        print(f"finetune: --name-prior must be between 0 and {NAME_PRIOR_MAX:g}, not "
-              f"{args.name_prior}", file=sys.stderr)
-        return 2
-    if args.none_weight <= 0:
-        print(f"finetune: --none-weight must be positive, not {args.none_weight}",
-              file=sys.stderr)
-        return 2
     drop_near = not args.keep_near_negatives
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
-                                  calibration_cases(read_cases(args.dev), args.holdout_function,
-                                                    drop_near),
+                                  calibration_cases(dev_cases, args.holdout_function, drop_near),
                                   settings, name_prior=args.name_prior)
         meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
             k: v for k, v in calib.items() if k != "sweep"}}
@@ -271,10 +331,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(meta, indent=2))
         return 0
     if args.init_adapter:
-        if args.resume:
-            print("finetune: --init-adapter starts a new run; --resume continues one",
-                  file=sys.stderr)
-            return 2
         from funcgemma.training.export import adapter_shape
 
         try:
@@ -283,15 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"finetune: --init-adapter: {exc}", file=sys.stderr)
             return 2
         args.r, args.alpha, args.targets = r, int(alpha), ",".join(targets)
-    train_cases = read_cases(args.train)
-    dev_cases = read_cases(args.dev)
     # the dev cases scored at checkpoints and calibrated on: all of dev, less a held-out
     # function's cases (and, unless kept, its hard negatives)
     held_out_dev = calibration_cases(dev_cases, args.holdout_function, drop_near)
     if args.holdout_function:
-        if args.holdout_function not in registry:
-            print(f"finetune: no function {args.holdout_function!r}", file=sys.stderr)
-            return 2
         train_cases = [c for c in train_cases
                        if not about_function(c, args.holdout_function, drop_near)]
         tools = [t for t in tools if t["function"]["name"] != args.holdout_function]
@@ -299,14 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         train_cases = train_cases[: args.limit]
     extra_tools: list[dict[str, Any]] = []
     if args.extra_functions:
-        from funcgemma.datasets import DataError
         from funcgemma.training.extra import load_extra
 
-        try:
-            extra_tools, extra_cases = load_extra(args.extra_functions, registry.names)
-        except DataError as exc:
-            print(f"finetune: {exc}", file=sys.stderr)
-            return 2
+        extra_tools, extra_cases = load_extra(args.extra_functions, registry.names)
         train_cases = train_cases + extra_cases
         log.info("extra functions: %d declarations, %d cases", len(extra_tools),
                  len(extra_cases))

@@ -11,6 +11,7 @@ met, keeping only cases that validate and are not near-duplicates of the existin
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import logging
 import random
@@ -20,44 +21,85 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from funcgemma.datagen import Deduper, Quota, _check, existing, llm_cases, template_cases
+from funcgemma.datagen import (
+    LANG_NAMES,
+    TEMPLATES,
+    Deduper,
+    Quota,
+    _check,
+    existing,
+    llm_cases,
+    template_cases,
+)
+from funcgemma.datasets import DataError
+from funcgemma.errors import FuncgemmaError, InvalidRequest
 from funcgemma.registry import default_registry
-from funcgemma.settings import Settings
+from funcgemma.settings import get_settings
 
 log = logging.getLogger("generate")
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return number
+
+
+def _choices(given: str, allowed: list[str], flag: str) -> list[str]:
+    """The comma list ``given``, every item one of ``allowed``; else InvalidRequest."""
+    items = [item.strip() for item in given.split(",") if item.strip()]
+    unknown = [item for item in items if item not in allowed]
+    if unknown or not items:
+        raise InvalidRequest(f"{flag}: {', '.join(map(repr, unknown)) or 'nothing'} given; "
+                        f"choose from {', '.join(allowed)}")
+    return items
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except (DataError, FuncgemmaError) as exc:
+        print(f"generate: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--per-class", type=int, default=50, help="cases per function and language")
+    ap.add_argument("--per-class", type=_positive, default=50,
+                    help="cases per function and language")
     ap.add_argument("--langs", default="en,ja")
     ap.add_argument("--functions", default=None, help="comma list (default: all + none)")
     ap.add_argument("--model", default="qwen2.5:7b", help="Ollama model that writes the cases")
-    ap.add_argument("--batch", type=int, default=10, help="cases asked for per LLM call")
+    ap.add_argument("--batch", type=_positive, default=10, help="cases asked for per LLM call")
     ap.add_argument("--offline", action="store_true", help="expand templates, no Ollama")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--against", default="data/raw/*.jsonl,data/holdout/*.jsonl",
                     help="globs of existing data to deduplicate against")
-    ap.add_argument("--max-attempts", type=int, default=20, help="per quota, LLM calls or "
+    ap.add_argument("--max-attempts", type=_positive, default=20, help="per quota, LLM calls or "
                     "template draws x batch, before giving up on it")
     args = ap.parse_args(argv)
     registry = default_registry()
+    # checked before any data is read or any model asked
+    names = (_choices(args.functions, [*registry.names, "none"], "--functions")
+             if args.functions else [*registry.names, "none"])
+    langs = _choices(args.langs, list(LANG_NAMES), "--langs")
     rng = random.Random(args.seed)
-    paths = [p for pattern in args.against.split(",") for p in Path().glob(pattern)]
+    # glob.glob, not Path.glob: it takes absolute patterns too
+    paths = [Path(p) for pattern in args.against.split(",") if pattern.strip()
+             for p in sorted(glob.glob(pattern.strip()))]
     have = existing([p for p in paths if p.resolve() != args.out.resolve()])
     done = existing([args.out])
     dedupe = Deduper(c.text for c in have + done)
-    names: list[str | None] = (args.functions.split(",") if args.functions
-                               else [*registry.names, None])
     counts = Counter((c.expected_function, c.lang) for c in done)
     quotas = [Quota(fn if fn != "none" else None, lang, args.per_class)
-              for fn in names for lang in args.langs.split(",")]
+              for fn in names for lang in langs]
     chat = None
     if not args.offline:
         from funcgemma.backends.ollama import is_ready, make_client
 
-        client = make_client(Settings())
+        client = make_client(get_settings())
         ready, why = is_ready(client, [args.model])
         if not ready:
             print(f"generate: {why.rstrip('.')}. Use --offline to expand templates instead.",
@@ -70,14 +112,21 @@ def main(argv: list[str] | None = None) -> int:
                                                        rng.randrange(1 << 30)})
             return resp.message.content or ""
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        out = args.out.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write --out {args.out}: {exc.strerror or exc}") from None
     total = sum(max(0, q.count - counts[(q.function, q.lang)]) for q in quotas)
     rejected: Counter[str] = Counter()
-    with args.out.open("a", encoding="utf-8") as out, tqdm(total=total, unit="case") as bar:
+    with out, tqdm(total=total, unit="case") as bar:
         for q in quotas:
             need = q.count - counts[(q.function, q.lang)]
             if q.function is None and args.offline:
                 continue  # templates cannot write convincing no-function messages
+            if args.offline and q.function and not TEMPLATES.get(q.function, {}).get(q.lang):
+                log.warning("%s/%s: no templates to expand; skipped", q.function, q.lang)
+                continue
             templates = (template_cases(q.function, q.lang, rng) if args.offline and
                          q.function else None)
             attempts = 0

@@ -10,7 +10,33 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from funcgemma.datasets import SPLITS, leaks, read_cases, split_cases, write_cases
+from funcgemma.datasets import (
+    SPLITS,
+    Case,
+    DataError,
+    leaks,
+    read_cases,
+    split_cases,
+    write_cases,
+)
+
+
+def load_raw(raw: Path) -> list[Case]:
+    """Every case in ``raw``/*.jsonl. DataError when there is none: writing the splits
+    from nothing would empty the published train/dev/test files."""
+    if not raw.is_dir():
+        raise DataError(f"--raw {raw} is not a folder")
+    paths = sorted(raw.glob("*.jsonl"))
+    if not paths:
+        raise DataError(f"--raw {raw} holds no *.jsonl files")
+    cases = []
+    for path in paths:
+        for case in read_cases(path):
+            case.extra.setdefault("source", path.stem)
+            cases.append(case)
+    if not cases:
+        raise DataError(f"--raw {raw}: its *.jsonl files hold no cases")
+    return cases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,11 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("data"))
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
-    cases = []
-    for path in sorted(args.raw.glob("*.jsonl")):
-        for case in read_cases(path):
-            case.extra.setdefault("source", path.stem)
-            cases.append(case)
+    try:
+        cases = load_raw(args.raw)
+    except DataError as exc:
+        print(f"split_data: {exc}; nothing written", file=sys.stderr)
+        return 2
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"split_data: cannot create --out {args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     splits = split_cases(cases, seed=args.seed)
     found = leaks(splits)
     if found:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from pydantic import ValidationError
 
 from .errors import BackendUnavailable, ConfigurationError, FuncgemmaError
-from .settings import Settings
+from .settings import Settings, describe_invalid
 
 if TYPE_CHECKING:
     from .conversation import Conversation
@@ -69,9 +69,7 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"FUNCGEMMA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                             for e in exc.errors())
-        print(f"funcgemma: invalid setting: {problems}", file=err)
+        print(f"funcgemma: invalid setting: {describe_invalid(exc)}", file=err)
         return 2
     try:
         if args.command == "route":

@@ -52,31 +52,53 @@ class DataError(ValueError):
 
 
 def read_cases(path: Path) -> list[Case]:
-    cases = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                text = row.pop("text")
-                fn = row.pop("expected_function")
-            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-                raise DataError(f"{path}:{n}: not a case ({exc}); see data/README.md") from exc
-            if not isinstance(text, str) or not (fn is None or isinstance(fn, str)):
-                raise DataError(f"{path}:{n}: `text` must be a string and "
-                                "`expected_function` a string or null")
-            cases.append(Case(text=text, expected_function=fn,
-                              expected_arguments=row.pop("expected_arguments", None) or {},
-                              lang=row.pop("lang", "en"), extra=row))
-    return cases
+    """The cases in a JSONL file. Any problem (a missing or unreadable file, a bad line)
+    raises DataError naming the file, and the line, for the tools to print as one line."""
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            found = [_parse_line(path, n, line) for n, line in enumerate(fh, 1)]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise DataError(f"{path}: {exc.strerror or exc}") from exc
+    return [case for case in found if case is not None]
+
+
+def _parse_line(path: Path, n: int, line: str) -> Case | None:
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{n}: not JSON ({exc}); see data/README.md") from exc
+    if not isinstance(row, dict):
+        raise DataError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}; "
+                        "see data/README.md")
+    try:
+        text = row.pop("text")
+        fn = row.pop("expected_function")
+    except KeyError as exc:
+        raise DataError(f"{path}:{n}: not a case (no {exc}); see data/README.md") from exc
+    if not isinstance(text, str) or not (fn is None or isinstance(fn, str)):
+        raise DataError(f"{path}:{n}: `text` must be a string and "
+                        "`expected_function` a string or null")
+    return Case(text=text, expected_function=fn,
+                expected_arguments=row.pop("expected_arguments", None) or {},
+                lang=row.pop("lang", "en"), extra=row)
 
 
 def write_cases(path: Path, cases: Iterable[Case]) -> None:
+    """Write through a temporary file renamed into place, so a failed write leaves the
+    file that was there (a published split) as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        for case in cases:
-            fh.write(json.dumps(case.to_json(), ensure_ascii=False) + "\n")
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as fh:
+            for case in cases:
+                fh.write(json.dumps(case.to_json(), ensure_ascii=False) + "\n")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def normalise(text: str) -> str:

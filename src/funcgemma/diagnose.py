@@ -25,9 +25,31 @@ def embedded_report(settings: Settings) -> dict[str, Any]:
     return report
 
 
+def unusable(kind: str, ollama: dict[str, Any], embedded: dict[str, Any]) -> str | None:
+    """Why the selected backend cannot serve, from the reports above, or None. `auto`
+    checked this when it chose; a backend named with --backend / FUNCGEMMA_BACKEND is
+    taken as is (chat and serve then fail on first use), so doctor checks it here."""
+    if kind == "ollama":
+        if not ollama["reachable"]:
+            return str(ollama.get("error") or f"Ollama at {ollama['host']} is unreachable")
+        missing = [m for m in ollama["models"].values() if not m["present"]]
+        if not missing:
+            return None
+        fixes = " and ".join(f"`{m['fix']}`" for m in missing)
+        return f"Ollama lacks {', '.join(m['name'] for m in missing)} (run {fixes})"
+    if not embedded["installed"]:
+        return str(embedded["detail"])
+    errors = [info["error"] for info in embedded.get("weights", {}).values()
+              if isinstance(info, dict) and "error" in info]
+    if "weights_error" in embedded:
+        errors.append(embedded["weights_error"])
+    return "; ".join(errors) or None
+
+
 def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
-    """Print the report; 0 when some backend is usable. Loads no model: the selection is
-    what `auto` would pick, decided the same way (factory.select_backend)."""
+    """Print the report; 0 when the selected backend is usable, 1 when none is. Loads no
+    model: the selection is what `auto` would pick, decided the same way
+    (factory.select_backend), or the backend named explicitly."""
     from .backends.ollama import make_client
     from .doctor import format_report, ollama_report
     from .factory import select_backend
@@ -49,4 +71,8 @@ def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
         print(f"no usable backend: {exc.message}", file=out)
         return 1
     print(f"backend: {selection.kind} ({selection.reason})", file=out)
+    problem = unusable(selection.kind, report, embedded)
+    if problem:
+        print(f"no usable backend: {problem}", file=out)
+        return 1
     return 0

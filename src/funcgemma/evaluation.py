@@ -428,14 +428,31 @@ def plot_confusion(report: Mapping[str, Any], path: str | Path) -> Path | None:
     return Path(path)
 
 
+def _check_report(name: str, report: Any) -> Mapping[str, Any]:
+    """The parts compare_reports reads must have report.json's shape; anything else is
+    named in one InvalidRequest instead of failing half-way through the table."""
+    if not isinstance(report, Mapping):
+        raise InvalidRequest(f"{name} is not a report.json: expected a JSON object, "
+                             f"got {type(report).__name__}")
+    for key in ("meta", "latency_ms", "per_function"):
+        if key in report and not isinstance(report[key], Mapping):
+            raise InvalidRequest(f"{name} is not a report.json: {key!r} must be an object, "
+                                 f"got {json.dumps(report[key])[:60]}")
+    if not all(isinstance(v, Mapping) for v in report.get("per_function", {}).values()):
+        raise InvalidRequest(f"{name} is not a report.json: 'per_function' must map "
+                             "function names to objects")
+    return report
+
+
 def _load_report(report: str | Path | Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     if isinstance(report, Mapping):
-        meta = report.get("meta", {})
+        meta = _check_report("report", report).get("meta", {})
         return f"{meta.get('backend')} · {meta.get('model')}", report
     try:
-        return str(report), json.loads(Path(report).read_text(encoding="utf-8"))
+        loaded = json.loads(Path(report).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvalidRequest(f"Cannot read report {report}: {exc}") from None
+    return str(report), _check_report(str(report), loaded)
 
 
 def compare_reports(

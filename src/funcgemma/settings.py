@@ -5,10 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigurationError
 
 # the name prior's range (FUNCGEMMA_ROUTER_NAME_PRIOR, tools/finetune.py --name-prior)
 NAME_PRIOR_MAX = 2.0
@@ -65,11 +68,45 @@ class Settings(BaseSettings):
     geocoding_base_url: str = "https://geocoding-api.open-meteo.com"
     timezone: str | None = None
 
+    @field_validator("ollama_host")
+    @classmethod
+    def _ollama_host_is_a_url(cls, value: str) -> str:
+        # Parsed here as ollama.Client parses it ("host", "host:port" or a URL), so a typo
+        # is one invalid-setting line at every entry point, not a ValueError from inside
+        # the client when the first backend is built.
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            scheme, rest = "http", value
+        fix = "set FUNCGEMMA_OLLAMA_HOST (or OLLAMA_HOST) to e.g. http://127.0.0.1:11434"
+        if scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL; {fix}")
+        try:
+            _ = urlsplit(f"{scheme}://{rest}").port  # reading the port is what checks it
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a host URL ({exc}); {fix}") from None
+        return value
+
     @property
     def reminders_db(self) -> Path:
         return self.data_dir / "reminders.sqlite3"
 
 
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each bad variable and why."""
+    problems = []
+    for e in exc.errors():
+        name = "_".join(map(str, e["loc"])).upper()
+        if not name.startswith("FUNCGEMMA_"):  # a field with an alias is named by it
+            name = f"FUNCGEMMA_{name}"
+        problems.append(f"{name}: {e['msg']}")
+    return "; ".join(problems)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value raises ConfigurationError naming
+    the variable (the tools print it as one line and exit 2)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(f"invalid setting: {describe_invalid(exc)}") from None
