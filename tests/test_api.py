@@ -245,6 +245,13 @@ def test_api_chunked_body_over_1_mb_is_stopped(client: TestClient) -> None:
     assert assert_error(response, 413, "text_too_long")["retryable"] is False
 
 
+def test_api_a_huge_unknown_field_is_not_echoed_back_whole(client: TestClient) -> None:
+    response = client.post("/route", json={"text": "hi", "k" * 900_000: 1})
+    assert assert_error(response, 422, "invalid_request")["message"].startswith(
+        "Invalid request: `" + "k" * 64 + "…`")
+    assert len(response.content) < 1000
+
+
 def test_api_chat_errors_name_the_message_field(client: TestClient) -> None:
     message = assert_error(client.post("/chat", json={"message": " "}), 422,
                            "invalid_request")["message"]

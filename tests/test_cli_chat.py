@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from test_cli import NOW, SCRIPT, chat, make_conversation
 
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
@@ -123,3 +124,22 @@ def test_chat_shows_a_reminder_that_comes_due_while_chatting() -> None:
     # shown at the prompt after the time passed, before the next message
     assert out.index("⏰ reminder due") < out.index("bot> ok", out.index("bot> ok") + 1)
     assert isinstance(clock[0], datetime)
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("FUNCGEMMA_ROUTER_CALL_BIAS", "nan"),  # every message silently "no function"
+    ("FUNCGEMMA_QUEUE_SIZE", "0"),  # every request "busy"
+    ("FUNCGEMMA_MAX_TEXT_CHARS", "0"),  # every message "too long"
+    ("FUNCGEMMA_TIMEOUT_S", "-1"),
+    ("FUNCGEMMA_TIMEZONE", "Mars/Olympus"),  # was "no model backend is available"
+])
+def test_a_setting_that_would_break_every_request_is_refused_at_start(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    conversation = make_conversation()
+    monkeypatch.setenv(variable, value)
+    err = io.StringIO()
+    code = main(["route", "hello"], stdout=io.StringIO(), stderr=err,
+                conversation=conversation)
+    assert code == 2
+    assert err.getvalue().startswith(f"funcgemma: invalid setting: {variable}:")
+    assert "Traceback" not in err.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +164,16 @@ def test_conversation_failing_handler_is_said_by_funcgemma_not_the_chat_model() 
     assert chat.calls == [], "the chat model is not asked to phrase a failure"
     assert "disk on fire" not in reply.reply, "exception details stay in the log"
     assert conv.history("s1")[-1] == Message(role="assistant", content=reply.reply)
+
+
+def test_conversation_failing_handler_logs_one_line_not_a_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    conv, _ = make_conversation({"do it": tool_call("boom", what="x")}, registry=boom_registry())
+    with caplog.at_level(logging.WARNING, logger="funcgemma"):
+        conv.ask("do it", "s1")
+    [record] = caplog.records
+    assert record.getMessage() == "function boom failed: RuntimeError: disk on fire"
+    assert record.exc_info is None, "the traceback is for -vv, not the user's terminal"
 
 
 def test_conversation_offline_weather_is_never_invented() -> None:

@@ -162,7 +162,9 @@ class Conversation:
                 params = spec.params.model_validate(call.arguments)
                 result = spec.handler(params, self.ctx)
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a polite reply
-                log.warning("function %s failed: %s", call.name, type(exc).__name__, exc_info=True)
+                # one line for the user's terminal; the traceback with -vv (debug)
+                log.warning("function %s failed: %s: %s", call.name, type(exc).__name__, exc)
+                log.debug("function %s failed", call.name, exc_info=True)
                 outcomes.append(CallOutcome(call.name, None, f"{call.name} failed: "
                                             f"{type(exc).__name__}"))
             else:

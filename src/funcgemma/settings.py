@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -41,29 +42,29 @@ class Settings(BaseSettings):
     # keep_alive=-1 keeps both models resident; the router is ~0.3 GB and gemma3:4b
     # ~3.3 GB with num_ctx 4096, which fits together in 8 GB of unified memory.
     keep_alive: str = "30m"
-    router_num_ctx: int = 2048
-    chat_num_ctx: int = 4096
-    timeout_s: float = 60.0
-    route_timeout_s: float = 30.0
+    router_num_ctx: int = Field(default=2048, gt=0)
+    chat_num_ctx: int = Field(default=4096, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    route_timeout_s: float = Field(default=30.0, gt=0)
     # Embedded llama.cpp
     router_gguf: Path | None = None
     chat_gguf: Path | None = None
     router_lora: Path | None = None
     use_default_adapter: bool = True
-    router_call_bias: float | None = None
+    router_call_bias: float | None = Field(default=None, allow_inf_nan=False)
     router_name_prior: float | None = Field(default=None, ge=0.0, le=NAME_PRIOR_MAX)
-    n_threads: int | None = None
-    embedded_router_n_ctx: int = 4096
-    embedded_chat_n_ctx: int = 2048
-    queue_size: int = 64
-    queue_timeout_s: float = 30.0
+    n_threads: int | None = Field(default=None, gt=0)
+    embedded_router_n_ctx: int = Field(default=4096, gt=0)
+    embedded_chat_n_ctx: int = Field(default=2048, gt=0)
+    queue_size: int = Field(default=64, gt=0)
+    queue_timeout_s: float = Field(default=30.0, gt=0)
     # Service
-    max_text_chars: int = 8000
-    history_turns: int = 8
-    max_sessions: int = 1000
+    max_text_chars: int = Field(default=8000, gt=0)
+    history_turns: int = Field(default=8, ge=0)
+    max_sessions: int = Field(default=1000, gt=0)
     api_key: str | None = None
     data_dir: Path = Field(default_factory=_default_data_dir)
-    weather_timeout_s: float = 8.0
+    weather_timeout_s: float = Field(default=8.0, gt=0)
     weather_base_url: str = "https://api.open-meteo.com"
     geocoding_base_url: str = "https://geocoding-api.open-meteo.com"
     timezone: str | None = None
@@ -84,6 +85,20 @@ class Settings(BaseSettings):
             _ = urlsplit(f"{scheme}://{rest}").port  # reading the port is what checks it
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a host URL ({exc}); {fix}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_a_zone(cls, value: str | None) -> str | None:
+        # checked here, not when the first backend is built, whose error would read as
+        # "no model backend is available"
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone name; use one like 'Asia/Tokyo' "
+                             "or 'Europe/Paris'") from None
         return value
 
     @property

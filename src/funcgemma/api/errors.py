@@ -27,10 +27,16 @@ def _body(code: str, message: str, retryable: bool = False) -> dict[str, object]
     return {"error": {"code": code, "message": message, "retryable": retryable}}
 
 
+def _clip(name: str, limit: int = 64) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        # a field name is echoed back at most 64 characters long (a 900 KB unknown key
+        # came back whole)
+        loc = ".".join(_clip(str(p)) for p in err.get("loc", ()) if p != "body")
         if err.get("type") == "json_invalid":
             return "The request body is not valid JSON."
         parts.append(f"`{loc or 'body'}`: {err.get('msg', 'invalid')}")
