@@ -54,6 +54,9 @@ def test_stated_days(text: str, expected: list[float]) -> None:
     (12000, "予算は12万円", False, (), 120000),
     (15, "15万円以内", False, (), 150000),
     (5000, "a bike under five hundred dollars", False, (), 500),
+    # a zero dropped or doubled in copying a long number
+    (20000, "buy 200000 apples", False, (), 200000),
+    (15000, "a laptop under 1500 dollars", False, (), 1500),
     # an unstated length becomes the one stated length
     (7, "a 2 day plan for Edinburgh", True, (), 2),
     # ...but not one another argument holds, and not when two are stated

@@ -179,8 +179,11 @@ def ground_number(value: float, text: str, *, duration: bool = False,
     mentions = stated_numbers(text)
     if any(_same(value, m.value) for m in mentions) or value == 0:
         return value
-    rescaled = {m.value for m in mentions if m.scaled and m.value
-                and _power_of_ten(m.value / value)}
+    # a power of ten off the one number that explains it: "12万" written 12000, or a
+    # zero dropped in copying a long number ("200000" written 20000; not "4 people" for
+    # a budget of 400, where the small number is something else)
+    rescaled = {m.value for m in mentions if m.value and _power_of_ten(m.value / value)
+                and (m.scaled or min(abs(m.value), abs(value)) >= 100)}
     return rescaled.pop() if len(rescaled) == 1 else value
 
 
