@@ -353,9 +353,9 @@ def test_function_context_uses_configured_time_zone() -> None:
 
 
 def test_function_context_rejects_unknown_time_zone() -> None:
-    from funcgemma.errors import ConfigurationError
-
     from pydantic import ValidationError
+
+    from funcgemma.errors import ConfigurationError
 
     with pytest.raises(ValidationError, match="not a time zone name"):
         Settings(timezone="Mars/Olympus_Mons")  # refused where the settings are read

@@ -199,6 +199,10 @@ def test_complete_clock(value: str, text: str, expected: str) -> None:
         ("at 5", "on Friday at 5 remind me to pay rent", "Friday at 5"),
         ("9am", "set a reminder for the dentist on Dec 3 9am", "Dec 3 9am"),
         ("18時", "明日の18時に母に電話するのをリマインドして", "明日の18時"),
+        # the model left out the "at" between the day and the time, or a weekday as 金曜
+        ("6pm", "remind me to call mom tomorrow at 6pm", "tomorrow at 6pm"),
+        ("6 pm", "remind me at 6 pm on friday to call", "6 pm on friday"),
+        ("7時", "金曜の夜7時にジムをリマインド", "金曜の夜7時"),
         # unchanged: a day already there, a relative time, no day next to it, two readings
         ("tomorrow at 6pm", "remind me to call mom tomorrow at 6pm", "tomorrow at 6pm"),
         ("in 30 minutes", "tomorrow remind me in 30 minutes", "in 30 minutes"),
@@ -217,6 +221,8 @@ def test_complete_day(value: str, text: str, expected: str) -> None:
     # the day the model put in the task belongs to the time
     ("remind me to sleep tomorrow at 10pm", {"task": "sleep tomorrow", "time": "at 10pm"},
      {"task": "sleep", "time": "tomorrow at 10pm"}),
+    ("remind me to call mom tomorrow at 6pm", {"task": "call mom tomorrow", "time": "6pm"},
+     {"task": "call mom", "time": "tomorrow at 6pm"}),
     ("明日の18時に母に電話するのをリマインドして", {"task": "母に電話する", "time": "18時"},
      {"task": "母に電話する", "time": "明日の18時"}),
 ])

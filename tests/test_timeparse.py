@@ -145,3 +145,54 @@ def test_timeparse_result_is_in_nows_time_zone() -> None:
 ])
 def test_timeparse_parse_day_table(text: str, expected: date) -> None:
     assert parse_day(text, now=NOW) == expected
+
+
+# Found by an audit of reminder times (2026-12-05): each of these was saved wrong.
+NEW_YEARS_EVE = datetime(2026, 12, 31, 22, 0, tzinfo=TOKYO)
+END_OF_NOVEMBER = datetime(2026, 11, 30, 20, 0, tzinfo=TOKYO)
+SATURDAY_NIGHT = datetime(2026, 11, 28, 23, 50, tzinfo=TOKYO)
+
+
+@pytest.mark.parametrize(("text", "now", "expected"), [
+    # a passed clock time on a month's last day: dateparser gave the next day of the
+    # same month, a year or a month away (2027-12-01 for "at 9am" on Dec 31)
+    ("at 9am", NEW_YEARS_EVE, datetime(2027, 1, 1, 9, 0, tzinfo=TOKYO)),
+    ("朝7時", NEW_YEARS_EVE, datetime(2027, 1, 1, 7, 0, tzinfo=TOKYO)),
+    ("noon", NEW_YEARS_EVE, datetime(2027, 1, 1, 12, 0, tzinfo=TOKYO)),
+    ("6pm", END_OF_NOVEMBER, datetime(2026, 12, 1, 18, 0, tzinfo=TOKYO)),
+    ("at 9am", END_OF_NOVEMBER, datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO)),
+    # with a day and no am/pm, 1 to 6 is the afternoon (was 03:00)
+    ("tomorrow at 3", NOW, at(13, 15)),
+    ("明日の3時", NOW, at(13, 15)),
+    ("on Friday at 5", NOW, at(14, 17)),
+    ("tomorrow at 3:15", NOW, at(13, 15, 15)),
+    ("tomorrow at 9", NOW, at(13, 9)),  # 7 to 11 stay the morning
+    # a part of the day said with the hour (was read as am, or ignored)
+    ("tomorrow evening at 7", NOW, at(13, 19)),
+    ("tomorrow night at 11", NOW, at(13, 23)),
+    ("at 9 tonight", NOW, at(12, 21)),
+    ("tomorrow morning 7", NOW, at(13, 7)),  # was 14:30
+    # midnight and h/m abbreviations (were 09:00 of some day)
+    ("tomorrow at midnight", NOW, at(13, 0)),
+    ("in 1h", SATURDAY_NIGHT, datetime(2026, 11, 29, 0, 50, tzinfo=TOKYO)),
+    ("in 30m", SATURDAY_NIGHT, datetime(2026, 11, 29, 0, 20, tzinfo=TOKYO)),
+])
+def test_timeparse_times_a_user_means(text: str, now: datetime, expected: datetime) -> None:
+    assert parse_when(text, now=now) == expected
+
+
+def test_timeparse_keeps_the_clock_across_a_change_of_summer_time() -> None:
+    """"tomorrow at 9am" said in London the evening before the clocks go forward is 9:00
+    on tomorrow's clock (BST), as long as now carries the zone, not a fixed offset."""
+    london = ZoneInfo("Europe/London")
+    due = parse_when("tomorrow at 9am", now=datetime(2026, 3, 28, 20, 0, tzinfo=london))
+    assert due is not None and due.hour == 9 and due.utcoffset() is not None
+    assert due.utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+
+
+def test_function_context_now_carries_a_zone_with_rules() -> None:
+    from funcgemma.functions.context import FunctionContext
+    from funcgemma.settings import Settings
+
+    zone = FunctionContext(settings=Settings()).now().tzinfo
+    assert hasattr(zone, "key"), f"{zone!r} is a fixed offset, not a time zone"

@@ -263,11 +263,13 @@ _DAY_EN = (r"(?<![\p{L}\p{N}])(?:the\s+day\s+after\s+tomorrow|tomorrow|tmrw|tmr|
            + _MONTH + r"|" + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?)"
            r"(?:\s+(?:morning|afternoon|evening|night))?(?![\p{L}\p{N}])")
 _DAY_JA = (r"(?:明後日|あさって|明日|あした|あす|今日|きょう|本日|今夜|今晩|"
-           r"(?:来週|今週)の?[月火水木金土日]曜日?|[月火水木金土日]曜日|\d{1,2}月\d{1,2}日)"
+           r"(?:来週|今週)の?[月火水木金土日]曜日?|[月火水木金土日]曜日?(?=の|\\s|$|\\d)|\d{1,2}月\d{1,2}日)"
            r"(?:の?(?:朝|夜|午前|午後|夕方|昼))?")
 _DAY = regex.compile(f"{_DAY_EN}|{_DAY_JA}", regex.IGNORECASE)
-_DAY_BEFORE = regex.compile(f"(?:{_DAY_EN}|{_DAY_JA}の?)[ \\t,、]*$", regex.IGNORECASE)
-_DAY_AFTER = regex.compile(f"[ \\t,、]*(?:{_DAY_EN})", regex.IGNORECASE)
+# the day, then what may stand between it and the time: "tomorrow at 6pm", "on Friday @ 5"
+_DAY_BEFORE = regex.compile(f"(?:{_DAY_EN}|{_DAY_JA}の?)[ \\t,、]*(?:(?:at|@|by)\\s+)?$",
+                            regex.IGNORECASE)
+_DAY_AFTER = regex.compile(f"[ \\t,、]*(?:on\\s+)?(?:{_DAY_EN})", regex.IGNORECASE)
 # only a time of day is completed with a day; "in 30 minutes" is not
 _CLOCKISH = regex.compile(r"\d|noon|midnight|morning|afternoon|evening|night|[時朝夜昼]|夕方",
                           regex.IGNORECASE)
@@ -330,8 +332,9 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
         if dated == value:
             continue
         out[key] = dated
-        day = dated[: dated.lower().rfind(value.lower())].strip(" \t,、の") \
+        day = dated[: dated.lower().rfind(value.lower())] \
             if dated.lower().endswith(value.lower()) else ""
+        day = regex.sub(r"(?:\s+(?:at|@|by))?[\s,、の]*$", "", day, flags=regex.IGNORECASE)
         for other in fields:
             if other not in when and other not in verbatim and isinstance(out.get(other), str):
                 out[other] = _without_day(str(out[other]), day)

@@ -41,6 +41,9 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R(r"\b(?:an\s+hour\s+and\s+a\s+half|1\.5\s+hours?)\b", regex.I), "90 minutes"),
     (_R(r"\bhalf\s+an\s+hour\b", regex.I), "30 minutes"),
     (_R(r"\b(\d+)\s*mins?\b", regex.I), r"\1 minutes"),
+    (_R(r"\bin\s+(\d+)\s*m\b", regex.I), r"in \1 minutes"),
+    (_R(r"\bin\s+(\d+)\s*h\b", regex.I), r"in \1 hours"),
+    (_R(r"\bmidnight\b", regex.I), "12:00am"),
     (_R(r"\b(\d+)\s*hrs?\b", regex.I), r"\1 hours"),
     (_R(r"\b(?:this\s+)?weekend\b", regex.I), "saturday"),
     (_R(r"今週末|週末|土日"), " saturday "),
@@ -69,10 +72,16 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R(r"[のにでごろ頃]"), " "),
 ]
 _PART_THEN_CLOCK = _R(r"\b(am|pm)\s+(\d{1,2}(?::\d{2})?)")
-_CLOCK = _R(r"\d{1,2}\s*(?::\d{2}|am|pm|a\.m\.|p\.m\.|o'clock)|\bnoon\b|\btonight\b|\bmorning\b|"
-            r"\bevening\b|\bafternoon\b|\bnight\b|\bminutes?\b|\bhours?\b|\bnow\b", regex.I)
+_CLOCK = _R(r"\d{1,2}\s*(?::\d{2}|am|pm|a\.m\.|p\.m\.|o'clock)|\bnoon\b|\bmidnight\b|"
+            r"\btonight\b|\bmorning\b|\bevening\b|\bafternoon\b|\bnight\b|\bminutes?\b|"
+            r"\bhours?\b|\bnow\b", regex.I)
 # A clock time and nothing else ("8時", "at 7"): 12-hour reading, the next one to come.
 _BARE_CLOCK = _R(r"(?:at\s+)?(\d{1,2})(?::(\d{2}))?", regex.I)
+# a clock time and nothing else ("at 9am", "18:00", "noon")
+_CLOCK_ONLY = _R(r"(?:at\s+)?(?:\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?|noon|12:00am)", regex.I)
+# an hour written without am/pm ("at 3:00" after normalise), with nothing that says the
+# half of the clock
+_AFTERNOON_HOUR = _R(r"(?<![\d:])([1-6]):[0-5]\d\b(?!\s*[ap]\.?m)", regex.I)
 _NEXT_DAY = _R(r"\bnext (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", regex.I)
 
 
@@ -89,7 +98,35 @@ def normalise(text: str) -> str:
     # "at 7" is a clock time; dateparser reads a bare 7 as a month or a day
     text = regex.sub(r"\bat\s+(\d{1,2})\b(?![:.]?\d|\s*(?:[ap]\.?m\b|o'clock))", r"at \1:00",
                      text, flags=regex.I)
+    text = _with_part_of_day(text)
     return " ".join(text.split())
+
+
+_PART_OF_DAY = _R(r"\b(morning|afternoon|evening|night|tonight)\b", regex.I)
+# an hour without am/pm, as "at 7:00" or a lone "7" ("tomorrow morning 7")
+_PLAIN_HOUR = _R(r"(?<![\d:/.])(\d{1,2})(?::(\d{2}))?"
+                 r"(?![\d:/.]|\s*(?:[ap]\.?m\b|minutes?\b|hours?\b|days?\b|o'clock))", regex.I)
+
+
+def _with_part_of_day(text: str) -> str:
+    """An hour said with a part of the day takes its half of the clock: "tomorrow evening
+    at 7" is 19:00, "at 9 tonight" 21:00, "tomorrow morning 7" 07:00 (dateparser reads
+    the hour as am and the part of the day not at all)."""
+    part = _PART_OF_DAY.search(text)
+    if part is None or not _PLAIN_HOUR.search(text):
+        return text
+    word = part.group(1).lower()
+    half = "am" if word == "morning" else "pm"
+
+    def clock(m: regex.Match[str]) -> str:
+        hour = int(m.group(1))
+        if not 1 <= hour <= 12:
+            return m.group()
+        return f"{hour}:{m.group(2) or '00'}{half}"
+
+    text = _PLAIN_HOUR.sub(clock, text, count=1)
+    day = "today" if word == "tonight" else ""
+    return _PART_OF_DAY.sub(day, text)
 
 
 def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
@@ -113,12 +150,24 @@ def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
         monday_next = naive_now.date() + timedelta(days=7 - naive_now.weekday())
         while found.date() < monday_next:
             found += timedelta(days=7)
+    if _CLOCK_ONLY.fullmatch(cleaned):
+        # a time of day and nothing else is the next time the clock shows it: today, or
+        # tomorrow once it has passed. Computed here: on the last day of a month
+        # dateparser moves a passed time to the next day without moving the month ("at
+        # 9am" said on Dec 31 at 22:00 came back as 2027-12-01).
+        found = datetime.combine(naive_now.date(), found.time())
+        if found <= naive_now:
+            found += timedelta(days=1)
     bare = _BARE_CLOCK.fullmatch(cleaned)
     if bare and 1 <= int(bare.group(1)) <= 11:
         # "8時" at 14:30 means 20:00 today, not 08:00 tomorrow: take the nearer reading.
         evening = found - timedelta(hours=12)
         if evening > naive_now:
             found = evening
+    elif not bare and _AFTERNOON_HOUR.search(cleaned) and 1 <= found.hour <= 6:
+        # "tomorrow at 3", "金曜日の3時": with a day and no am/pm, an hour from 1 to 6 is
+        # the afternoon; nobody means 3 in the night without saying so
+        found += timedelta(hours=12)
     return found, bool(_CLOCK.search(cleaned))
 
 

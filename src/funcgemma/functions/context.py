@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import tzlocal
 
 from ..errors import ConfigurationError
 
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
 
 
 def _now() -> datetime:
-    return datetime.now().astimezone()
+    """Now in the machine's own time zone, as a zone with its rules (Europe/London), not a
+    fixed offset: "tomorrow at 9am" said the evening before the clocks change is 9:00 on
+    tomorrow's clock, not 9:00 at today's offset."""
+    return datetime.now(tzlocal.get_localzone())
 
 
 @dataclass
