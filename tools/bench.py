@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from funcgemma.argtypes import positive
 from funcgemma.datasets import DataError
 from funcgemma.errors import FuncgemmaError
 from funcgemma.metrics import percentile
@@ -226,27 +227,14 @@ def markdown(res: dict[str, Any]) -> str:
         f"| {a} | {b} |" for a, b in rows) + "\n"
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(value: str) -> int | float:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
-        if not number > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
-        return number
-
-    return parse
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="llamacpp", choices=["auto", "ollama", "llamacpp"])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--requests", type=_positive(int), default=200)
-    ap.add_argument("--clients", type=_positive(int), default=32)
-    ap.add_argument("--duration", type=_positive(float), default=60.0)
-    ap.add_argument("--startup-timeout", type=_positive(float), default=180.0)
+    ap.add_argument("--requests", type=positive(int), default=200)
+    ap.add_argument("--clients", type=positive(int), default=32)
+    ap.add_argument("--duration", type=positive(float), default=60.0)
+    ap.add_argument("--startup-timeout", type=positive(float), default=180.0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench"))
     return ap
 

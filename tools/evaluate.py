@@ -19,17 +19,11 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from funcgemma.argtypes import positive
 from funcgemma.errors import FuncgemmaError, InvalidRequest
 from funcgemma.settings import Settings, get_settings
 
 log = logging.getLogger("funcgemma.tools.evaluate")
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return number
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model", help="router model: an Ollama model name, or a .gguf path for llamacpp"
     )
-    p.add_argument("--limit", type=_positive, help="evaluate at most N cases")
+    p.add_argument("--limit", type=positive(int), help="evaluate at most N cases")
     p.add_argument("--lang", choices=["en", "ja"], help="only cases in this language")
     p.add_argument("--seed", type=int, help="shuffle the cases with this seed before --limit")
     p.add_argument(

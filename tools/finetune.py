@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from funcgemma import weights
+from funcgemma.argtypes import positive
 from funcgemma.datasets import Case, DataError, about_function, read_cases
 from funcgemma.errors import FuncgemmaError
 from funcgemma.registry import default_registry
@@ -31,19 +32,6 @@ from funcgemma.training.calibrate import calibration_cases
 log = logging.getLogger("finetune")
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(value: str) -> int | float:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
-        if not number > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
-        return number
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/router"))
@@ -51,18 +39,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dev", type=Path, default=Path("data/dev.jsonl"))
     ap.add_argument("--base", default=None, help="HF id or local dir (default: PyPI Gemma 3 270M)")
     ap.add_argument("--gguf-file", default=None, help="GGUF file name inside --base")
-    ap.add_argument("--r", type=_positive(int), default=16)
+    ap.add_argument("--r", type=positive(int), default=16)
     ap.add_argument("--alpha", type=int, default=32)
     ap.add_argument("--dropout", type=float, default=0.05)
     ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
-    ap.add_argument("--epochs", type=_positive(float), default=2.0)
-    ap.add_argument("--lr", type=_positive(float), default=3e-4)
-    ap.add_argument("--batch", type=_positive(int), default=16)
-    ap.add_argument("--accum", type=_positive(int), default=1)
-    ap.add_argument("--max-len", type=_positive(int), default=1536)
-    ap.add_argument("--eval-every", type=_positive(int), default=100,
+    ap.add_argument("--epochs", type=positive(float), default=2.0)
+    ap.add_argument("--lr", type=positive(float), default=3e-4)
+    ap.add_argument("--batch", type=positive(int), default=16)
+    ap.add_argument("--accum", type=positive(int), default=1)
+    ap.add_argument("--max-len", type=positive(int), default=1536)
+    ap.add_argument("--eval-every", type=positive(int), default=100,
                     help="steps between checkpoints")
-    ap.add_argument("--dev-limit", type=_positive(int), default=240,
+    ap.add_argument("--dev-limit", type=positive(int), default=240,
                     help="dev cases scored per checkpoint")
     ap.add_argument("--serving-share", type=float, default=0.4)
     ap.add_argument("--decision-weight", type=float, default=1.0,
@@ -82,7 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
                     "router learns to read declarations; see training/extra.py")
-    ap.add_argument("--limit", type=_positive(int), default=None,
+    ap.add_argument("--limit", type=positive(int), default=None,
                     help="train on the first N cases only (extra-function cases come on top)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from funcgemma.argtypes import positive
 from funcgemma.datagen import (
     LANG_NAMES,
     TEMPLATES,
@@ -37,13 +38,6 @@ from funcgemma.registry import default_registry
 from funcgemma.settings import get_settings
 
 log = logging.getLogger("generate")
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return number
 
 
 def _choices(given: str, allowed: list[str], flag: str) -> list[str]:
@@ -67,18 +61,18 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--per-class", type=_positive, default=50,
+    ap.add_argument("--per-class", type=positive(int), default=50,
                     help="cases per function and language")
     ap.add_argument("--langs", default="en,ja")
     ap.add_argument("--functions", default=None, help="comma list (default: all + none)")
     ap.add_argument("--model", default="qwen2.5:7b", help="Ollama model that writes the cases")
-    ap.add_argument("--batch", type=_positive, default=10, help="cases asked for per LLM call")
+    ap.add_argument("--batch", type=positive(int), default=10, help="cases asked for per LLM call")
     ap.add_argument("--offline", action="store_true", help="expand templates, no Ollama")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--against", default="data/raw/*.jsonl,data/holdout/*.jsonl",
                     help="globs of existing data to deduplicate against")
-    ap.add_argument("--max-attempts", type=_positive, default=20, help="per quota, LLM calls or "
-                    "template draws x batch, before giving up on it")
+    ap.add_argument("--max-attempts", type=positive(int), default=20,
+                    help="per quota, LLM calls or template draws x batch, before giving up on it")
     args = ap.parse_args(argv)
     registry = default_registry()
     # checked before any data is read or any model asked

@@ -1,0 +1,21 @@
+"""argparse value types shared by the command-line tools."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """An argparse ``type`` accepting only a number of ``kind`` above zero, so a count,
+    a duration or a rate of 0 is a usage error at once, not a failure after loading."""
+    def parse(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid number: {value!r}") from None
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+        return number
+
+    return parse
