@@ -132,6 +132,7 @@ def test_chat_shows_a_reminder_that_comes_due_while_chatting() -> None:
     ("FUNCGEMMA_MAX_TEXT_CHARS", "0"),  # every message "too long"
     ("FUNCGEMMA_TIMEOUT_S", "-1"),
     ("FUNCGEMMA_TIMEZONE", "Mars/Olympus"),  # was "no model backend is available"
+    ("FUNCGEMMA_DATE_ORDER", "DDMM"),
 ])
 def test_a_setting_that_would_break_every_request_is_refused_at_start(
         monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

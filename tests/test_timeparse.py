@@ -196,3 +196,117 @@ def test_function_context_now_carries_a_zone_with_rules() -> None:
 
     zone = FunctionContext(settings=Settings()).now().tzinfo
     assert hasattr(zone, "key"), f"{zone!r} is a fixed offset, not a time zone"
+
+
+# The cases the first audit listed as not handled (README), fixed 2026-12-05.
+NEW_YORK = ZoneInfo("America/New_York")
+SATURDAY_AFTERNOON = datetime(2026, 12, 5, 14, 30, tzinfo=NEW_YORK)
+
+
+def ny(month: int, day: int, hour: int, minute: int = 0, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NEW_YORK)
+
+
+@pytest.mark.parametrize(("text", "now", "expected"), [
+    # a day of the month without its month is the next day with that number (dateparser
+    # read "the 3rd" as March and "3日" as three days from now)
+    ("the 3rd", SATURDAY_AFTERNOON, ny(1, 3, DEFAULT_HOUR, year=2027)),
+    ("on the 15th at 5pm", SATURDAY_AFTERNOON, ny(12, 15, 17)),
+    ("3日", SATURDAY_AFTERNOON, ny(1, 3, DEFAULT_HOUR, year=2027)),
+    ("15日の10時", SATURDAY_AFTERNOON, ny(12, 15, 10)),
+    ("on the 5th", SATURDAY_AFTERNOON, ny(1, 5, DEFAULT_HOUR, year=2027)),  # today's 9:00 passed
+    ("on the 5th at 6pm", SATURDAY_AFTERNOON, ny(12, 5, 18)),  # today, still ahead
+    ("the 31st", ny(11, 12, 9), ny(12, 31, DEFAULT_HOUR)),  # November has no 31st
+    ("Dec 3rd", SATURDAY_AFTERNOON, ny(12, 3, DEFAULT_HOUR, year=2027)),  # month said: as before
+    ("3rd of January", SATURDAY_AFTERNOON, ny(1, 3, DEFAULT_HOUR, year=2027)),
+    ("3日後", SATURDAY_AFTERNOON, ny(12, 8, DEFAULT_HOUR)),  # three days, not the 3rd
+    # "this weekend" said on the weekend is this one while a moment of it is ahead
+    ("this weekend", SATURDAY_AFTERNOON, ny(12, 6, DEFAULT_HOUR)),  # was next Saturday
+    ("週末", SATURDAY_AFTERNOON, ny(12, 6, DEFAULT_HOUR)),
+    ("this weekend at 4pm", SATURDAY_AFTERNOON, ny(12, 5, 16)),
+    ("this weekend", ny(12, 6, 8), ny(12, 6, DEFAULT_HOUR)),  # Sunday before 9
+    ("this weekend", ny(12, 6, 10), ny(12, 12, DEFAULT_HOUR)),  # over: the next one
+    ("next weekend", SATURDAY_AFTERNOON, ny(12, 12, DEFAULT_HOUR)),
+])
+def test_timeparse_days_said_without_a_month_and_weekends(text: str, now: datetime,
+                                                            expected: datetime) -> None:
+    assert parse_when(text, now=now) == expected
+
+
+@pytest.mark.parametrize(("text", "order", "expected"), [
+    ("3/12", "MDY", ny(3, 12, DEFAULT_HOUR, year=2027)),
+    ("3/12", "DMY", ny(12, 3, DEFAULT_HOUR, year=2027)),
+    ("3/12", "YMD", ny(3, 12, DEFAULT_HOUR, year=2027)),  # Japan writes month/day too
+    ("25/12", "MDY", ny(12, 25, DEFAULT_HOUR)),  # no month 25: the other reading
+    ("12/25", "DMY", ny(12, 25, DEFAULT_HOUR)),  # was 2125-12-12
+    ("12/25 at 8pm", "DMY", ny(12, 25, 20)),
+    ("1/2/2027", "DMY", ny(2, 1, DEFAULT_HOUR, year=2027)),
+    ("1/2/27", "MDY", ny(1, 2, DEFAULT_HOUR, year=2027)),
+    ("2027/1/2", "DMY", ny(1, 2, DEFAULT_HOUR, year=2027)),  # a year first is unambiguous
+    ("12月3日", "DMY", ny(12, 3, DEFAULT_HOUR, year=2027)),  # written out: no order applies
+])
+def test_timeparse_numeric_dates_follow_the_users_order(text: str, order: str,
+                                                        expected: datetime) -> None:
+    assert parse_when(text, now=SATURDAY_AFTERNOON, order=order) == expected
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"LANG": "en_US.UTF-8"}, "MDY"),
+    ({"LANG": "en_GB.UTF-8"}, "DMY"),
+    ({"LANG": "fr_FR.UTF-8"}, "DMY"),
+    ({"LANG": "ja_JP.UTF-8"}, "YMD"),
+    ({"LANG": "en_US.UTF-8", "LC_TIME": "en_GB.UTF-8"}, "DMY"),
+    ({"LC_ALL": "de_DE", "LC_TIME": "en_US.UTF-8"}, "DMY"),
+    ({"LANG": "C.UTF-8"}, "MDY"),
+    ({}, "MDY"),
+])
+def test_timeparse_date_order_comes_from_the_locale(environ: dict[str, str],
+                                                   expected: str) -> None:
+    from funcgemma.timeparse import locale_date_order
+
+    assert locale_date_order(environ) == expected
+
+
+def test_schedule_reminder_reads_numeric_dates_in_the_configured_order(tmp_path) -> None:
+    from funcgemma.functions.context import FunctionContext
+    from funcgemma.functions.schedule_reminder import ScheduleReminderParams, schedule_reminder
+    from funcgemma.settings import Settings
+
+    ctx = FunctionContext(settings=Settings(data_dir=tmp_path, date_order="DMY"),
+                          now=lambda: SATURDAY_AFTERNOON)
+    try:
+        result = schedule_reminder(ScheduleReminderParams(task="pay rent", time="3/12"), ctx)
+    finally:
+        ctx.close()
+    assert result["due"] == "2027-12-03T09:00-05:00"
+
+
+@pytest.mark.parametrize(("now", "text", "expected_utc_hours"), [
+    # the night the clocks go back (01:00-02:00 happens twice): two hours, not three
+    (ny(11, 1, 0, 30), "in 2 hours", 2.0),
+    # the night they go forward (02:00-03:00 is skipped): two hours, not one
+    (ny(3, 8, 0, 30), "in 2 hours", 2.0),
+    (ny(3, 8, 0, 30), "in 90 minutes", 1.5),
+])
+def test_timeparse_offsets_from_now_are_elapsed_time(now: datetime, text: str,
+                                                    expected_utc_hours: float) -> None:
+    due = parse_when(text, now=now)
+    assert due is not None
+    utc = ZoneInfo("UTC")  # (same-zone subtraction in Python is wall-clock time)
+    assert (due.astimezone(utc) - now.astimezone(utc)).total_seconds() == expected_utc_hours * 3600
+    assert due.tzinfo is NEW_YORK
+
+
+def test_timeparse_a_clock_time_the_clocks_skip_is_the_time_it_will_be() -> None:
+    due = parse_when("tomorrow at 2:30am", now=ny(3, 7, 12))
+    assert due is not None
+    assert (due.hour, due.minute, due.utcoffset().total_seconds()) == (3, 30, -4 * 3600)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("on the 5th", date(2026, 12, 5)),  # a forecast for today: today is not over at 14:30
+    ("this weekend", date(2026, 12, 5)),
+    ("the 3rd", date(2027, 1, 3)),
+])
+def test_timeparse_parse_day_keeps_a_day_until_it_ends(text: str, expected: date) -> None:
+    assert parse_day(text, now=SATURDAY_AFTERNOON) == expected

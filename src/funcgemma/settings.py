@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     weather_base_url: str = "https://api.open-meteo.com"
     geocoding_base_url: str = "https://geocoding-api.open-meteo.com"
     timezone: str | None = None
+    # how a numeric date such as 3/12 is read; None: from the locale (LC_TIME, LANG)
+    date_order: Literal["MDY", "DMY", "YMD"] | None = None
 
     @field_validator("ollama_host")
     @classmethod
@@ -86,6 +88,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a host URL ({exc}); {fix}") from None
         return value
+
+    @field_validator("date_order", mode="before")
+    @classmethod
+    def _date_order_any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("timezone")
     @classmethod

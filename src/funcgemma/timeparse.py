@@ -8,8 +8,10 @@ without a time a sensible hour.
 
 from __future__ import annotations
 
+import os
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import dateparser
@@ -20,7 +22,15 @@ DEFAULT_HOUR = 9  # "remind me on Friday" means Friday morning, not midnight
 _WEEKDAYS = {"月": "monday", "火": "tuesday", "水": "wednesday", "木": "thursday",
              "金": "friday", "土": "saturday", "日": "sunday"}
 _WD = "([月火水木金土日])曜日?"
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")
 _R = regex.compile
+
+
+def _month(number: str) -> str:
+    """'12' -> 'december'; a number that is no month stays as it is (dateparser fails)."""
+    n = int(number)
+    return _MONTHS[n - 1] if 1 <= n <= 12 else number
 # Order matters: day words first, then parts of day, then clock times.
 _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     # romaji first, while the words are still whole
@@ -55,7 +65,9 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R("今週の?" + _WD), lambda m: f" {_WEEKDAYS[m.group(1)]} "),
     (_R(_WD), lambda m: f" {_WEEKDAYS[m.group(1)]} "),
     (_R(r"来週"), " next week "),
-    (_R(r"(\d{1,2})月(\d{1,2})日"), r" \1/\2 "),
+    # a month and a day are written out, so the date order of numeric dates never applies
+    (_R(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})日"),
+     lambda m: f" {_month(m.group(2))} {m.group(3)} {m.group(1) or ''} "),
     (_R(r"(\d+)\s*分後"), r" in \1 minutes "),
     (_R(r"(\d+)\s*時間半後"), lambda m: f" in {int(m.group(1)) * 60 + 30} minutes "),
     (_R(r"(\d+)\s*時間後"), r" in \1 hours "),
@@ -85,11 +97,60 @@ _AFTERNOON_HOUR = _R(r"(?<![\d:])([1-6]):[0-5]\d\b(?!\s*[ap]\.?m)", regex.I)
 _NEXT_DAY = _R(r"\bnext (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", regex.I)
 
 
-def normalise(text: str) -> str:
-    """Rewrite ``text`` into English dateparser reads (exposed for tests)."""
+DATE_ORDERS = ("MDY", "DMY", "YMD")
+# Where a locale's territory writes the month first, or the year first; elsewhere the day
+# comes first (CLDR's short date patterns, simplified to the three orders).
+_MDY_TERRITORIES = frozenset({"US", "PH", "PR", "GU", "AS", "VI", "UM", "MP", "FM", "MH",
+                              "PW", "BZ"})
+_YMD_TERRITORIES = frozenset({"JP", "CN", "TW", "KR", "KP", "HU", "MN", "LT", "IR"})
+
+
+def locale_date_order(environ: Mapping[str, str] | None = None) -> str:
+    """How the user's locale writes a numeric date: 'MDY' (en_US), 'DMY' (en_GB, fr_FR) or
+    'YMD' (ja_JP), from LC_ALL / LC_TIME / LANG as the C library reads them; 'MDY' (what
+    dateparser assumes) where none names a territory (C, POSIX, unset)."""
+    env = os.environ if environ is None else environ
+    value = next((env[k] for k in ("LC_ALL", "LC_TIME", "LANG") if env.get(k)), "")
+    found = regex.match(r"[A-Za-z]{2,3}_([A-Za-z]{2})\b", value)
+    if found is None:
+        return "MDY"
+    territory = found.group(1).upper()
+    if territory in _MDY_TERRITORIES:
+        return "MDY"
+    return "YMD" if territory in _YMD_TERRITORIES else "DMY"
+
+
+# "3/12", "3/12/2027", "2027/3/12": read here in the user's order and written out, because
+# dateparser given DMY reads "12/25" as 2125-12-12
+_NUMERIC_DATE = _R(r"(?<![\d/:.])(\d{1,4})/(\d{1,2})(?:/(\d{2,4}))?(?![\d/:])")
+
+
+def _numeric_date(m: regex.Match[str], order: str) -> str:
+    a, b, c = m.group(1), m.group(2), m.group(3)
+    if len(a) == 4 or (c is not None and order == "YMD"):  # the year first
+        if c is None:
+            return m.group()
+        year, month, day = a, int(b), int(c)
+    else:
+        first, second = int(a), int(b)
+        month, day = (second, first) if order == "DMY" else (first, second)
+        if month > 12 and day <= 12:  # "25/12" said by someone whose order is MDY
+            month, day = day, month
+        year = c or ""
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return m.group()
+    if len(year) == 2:
+        year = f"20{year}"
+    return f" {_MONTHS[month - 1]} {day} {year} "
+
+
+def normalise(text: str, order: str = "MDY") -> str:
+    """Rewrite ``text`` into English dateparser reads (exposed for tests); ``order``: how
+    a numeric date such as 3/12 is written (DATE_ORDERS)."""
     text = unicodedata.normalize("NFKC", text).strip()
     for pattern, repl in _REWRITES:
         text = pattern.sub(repl, text)
+    text = _NUMERIC_DATE.sub(lambda m: _numeric_date(m, order), text)
     text = _PART_THEN_CLOCK.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)  # 午後3時 -> 3:00pm
     text = regex.sub(r"\btoday pm\b(?!\s*\d)", "tonight", text)
     text = regex.sub(r"(?<![\d:]\s*)\bam\b(?!\s*\d)", " 9:00am", text)  # 朝 alone: morning
@@ -129,17 +190,67 @@ def _with_part_of_day(text: str) -> str:
     return _PART_OF_DAY.sub(day, text)
 
 
-def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
-    cleaned = normalise(text)
+_ABBR = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+# a day of the month said without its month: "on the 3rd", "the 15th", "3日"
+_DAY_OF_MONTH = _R(rf"(?<!\b{_ABBR}\s*)\b(?:on\s+)?(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)\b"
+                   rf"(?!\s+(?:of\b|{_ABBR}))|(?<![\d/])(\d{{1,2}})日", regex.I)
+_WEEKEND = _R(r"\bweekend\b|週末|土日", regex.I)
+_NEXT_WEEKEND = _R(r"\bnext\s+weekend\b|来週末", regex.I)
+# an offset from now in minutes or hours and nothing else: elapsed time, not clock time
+_ELAPSED = _R(r"in(?:\s+(?:and\s+)?\d+\s+(?:minutes?|hours?))+", regex.I)
+
+
+def _months_from(day: date, n: int) -> date:
+    """The first date from ``day`` on (``day`` included) whose day of the month is ``n``
+    (months without it are skipped: "the 31st" said in April is May 31)."""
+    year, month = day.year, day.month
+    for _ in range(13):
+        try:
+            found = date(year, month, n)
+        except ValueError:
+            found = None
+        if found is not None and found >= day:
+            return found
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    raise ValueError(f"no month has a day {n}")
+
+
+def _moment(found: datetime, has_clock: bool) -> datetime:
+    return found if has_clock else datetime.combine(found.date(), time(DEFAULT_HOUR))
+
+
+def _parse(text: str, now: datetime, order: str, *, whole_day: bool = False
+           ) -> tuple[datetime, bool] | None:
+    """``whole_day``: a day is still ahead until it ends (a forecast's day), not once its
+    moment has passed (a reminder's)."""
+    cleaned = normalise(text, order)
     if not cleaned:
         return None
     naive_now = now.replace(tzinfo=None)
+    day_of_month = _DAY_OF_MONTH.search(cleaned)
+    n_day = int(day_of_month.group(1) or day_of_month.group(2)) if day_of_month else 0
+    if day_of_month and 1 <= n_day <= 31:
+        # dateparser reads "the 3rd" as March and "3日" as three days: the day is the
+        # next one with that number, written out for it
+        first = _months_from(naive_now.date(), n_day)
+        cleaned = (cleaned[: day_of_month.start()] + f" {_MONTHS[first.month - 1]} {n_day} "
+                   f"{first.year} " + cleaned[day_of_month.end() :])
+        cleaned = " ".join(cleaned.split())
+    else:
+        day_of_month = None
+    has_clock = bool(_CLOCK.search(cleaned))
+
+    def ahead(when: datetime) -> bool:
+        if whole_day:
+            return when.date() >= naive_now.date()
+        return _moment(when, has_clock) > naive_now
+
     nxt = _NEXT_DAY.search(cleaned)
     settings = {
         "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": naive_now,
         "RETURN_AS_TIMEZONE_AWARE": False,
-        "DATE_ORDER": "MDY",
+        "DATE_ORDER": order,
     }
     query = _NEXT_DAY.sub(r"\1", cleaned) if nxt else cleaned
     found = dateparser.parse(query, languages=["en", "ja"], settings=settings)  # type: ignore[arg-type]
@@ -150,6 +261,18 @@ def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
         monday_next = naive_now.date() + timedelta(days=7 - naive_now.weekday())
         while found.date() < monday_next:
             found += timedelta(days=7)
+    elif _WEEKEND.search(text) and not _NEXT_WEEKEND.search(text) and naive_now.weekday() >= 5:
+        # "this weekend" said on the weekend is this one while it has a moment ahead
+        # (today, or Sunday), not next Saturday
+        for day in (naive_now.date(), naive_now.date() + timedelta(days=1)):
+            here = datetime.combine(day, found.time())
+            if day.weekday() >= 5 and ahead(here):
+                found = here
+                break
+    if day_of_month is not None and not ahead(found):
+        # "on the 5th" said on the 5th after its hour: next month's
+        later = _months_from(found.date() + timedelta(days=1), n_day)
+        found = datetime.combine(later, found.time())
     if _CLOCK_ONLY.fullmatch(cleaned):
         # a time of day and nothing else is the next time the clock shows it: today, or
         # tomorrow once it has passed. Computed here: on the last day of a month
@@ -168,25 +291,35 @@ def _parse(text: str, now: datetime) -> tuple[datetime, bool] | None:
         # "tomorrow at 3", "金曜日の3時": with a day and no am/pm, an hour from 1 to 6 is
         # the afternoon; nobody means 3 in the night without saying so
         found += timedelta(hours=12)
-    return found, bool(_CLOCK.search(cleaned))
+    return found, has_clock
 
 
-def parse_when(text: str, *, now: datetime) -> datetime | None:
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.astimezone()
+
+
+def parse_when(text: str, *, now: datetime, order: str = "MDY") -> datetime | None:
     """The moment ``text`` refers to, in ``now``'s time zone; None if unreadable.
 
-    A day without a clock time ('Friday', '明日') means DEFAULT_HOUR on that day."""
-    if now.tzinfo is None:
-        now = now.astimezone()
-    parsed = _parse(text, now)
+    A day without a clock time ('Friday', '明日') means DEFAULT_HOUR on that day. ``order``:
+    how the user writes a numeric date (DATE_ORDERS; see locale_date_order)."""
+    now = _aware(now)
+    parsed = _parse(text, now, order)
     if parsed is None:
         return None
     found, has_clock = parsed
-    if not has_clock:
-        found = datetime.combine(found.date(), time(DEFAULT_HOUR))
-    return found.replace(tzinfo=now.tzinfo)
+    found = _moment(found, has_clock)
+    if _ELAPSED.fullmatch(normalise(text, order)):
+        # "in 2 hours" is two hours of elapsed time, also across a change of the clocks
+        # (wall-clock arithmetic was an hour off there)
+        elapsed = found - now.replace(tzinfo=None)
+        return (now.astimezone(timezone.utc) + elapsed).astimezone(now.tzinfo)
+    # a wall-clock time; through UTC and back so one the clocks skip (02:30 on the night
+    # they go forward) comes back as the time it will be then (03:30)
+    return found.replace(tzinfo=now.tzinfo).astimezone(timezone.utc).astimezone(now.tzinfo)
 
 
-def parse_day(text: str, *, now: datetime) -> date | None:
+def parse_day(text: str, *, now: datetime, order: str = "MDY") -> date | None:
     """The calendar day ``text`` refers to ('tomorrow', '金曜日', 'Dec 3'); None if unreadable."""
-    parsed = _parse(text, now if now.tzinfo else now.astimezone())
+    parsed = _parse(text, _aware(now), order, whole_day=True)
     return parsed[0].date() if parsed else None

@@ -14,6 +14,7 @@ import httpx
 import tzlocal
 
 from ..errors import ConfigurationError
+from ..timeparse import locale_date_order
 
 if TYPE_CHECKING:
     from ..reminders import ReminderStore
@@ -48,6 +49,10 @@ class FunctionContext:
                     "use one like 'Asia/Tokyo' or 'Europe/Paris'."
                 ) from exc
             self.now = partial(datetime.now, zone)
+
+    def date_order(self) -> str:
+        """How the user writes a numeric date: FUNCGEMMA_DATE_ORDER, else their locale's."""
+        return self.settings.date_order or locale_date_order()
 
     def http_client(self) -> httpx.Client:
         with self._lock:

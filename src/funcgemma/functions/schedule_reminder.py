@@ -22,7 +22,7 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
     if not params.time:
         return {"task": params.task, "error": f"No time was given, so nothing was saved. "
                 f"When should I remind you to {params.task}?"}
-    due = parse_when(params.time, now=ctx.now())
+    due = parse_when(params.time, now=ctx.now(), order=ctx.date_order())
     if due is None:
         return {"task": params.task, "time": params.time, "error": f"Could not understand the "
                 f"time {params.time!r}, so nothing was saved. When should I remind you to "

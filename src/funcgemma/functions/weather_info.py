@@ -46,7 +46,7 @@ def _unavailable(location: str, why: str) -> dict[str, Any]:
 def _target_day(text: str | None, ctx: FunctionContext) -> date | None:
     if not text:
         return ctx.now().date()
-    return parse_day(text, now=ctx.now())
+    return parse_day(text, now=ctx.now(), order=ctx.date_order())
 
 
 def _fetch(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
