@@ -4,9 +4,11 @@ A real HTTP server on 127.0.0.1 in a background thread: `POST /api/chat` and
 `POST /api/generate` (one JSON object, or NDJSON chunks when ``stream`` is true,
 Ollama's default; generate also with ``logprobs``/``top_logprobs``), `GET /api/tags`,
 `GET /api/ps`, `GET /api/version`, and Ollama's error bodies ``{"error": "..."}``
-(404 for a model it lacks, 400 for a bad body). Every response validates against
-Ollama's own OpenAPI description (tests/data/ollama-openapi.yaml; see
-test_fake_ollama_conformance.py), except ``Reply(body=...)``, which exists to be broken.
+(404 for a model it lacks; 400 for a bad body, which includes a ``keep_alive`` string
+that is not a Go duration, such as "-1"). Every response validates against
+Ollama's own OpenAPI description (tests/data/ollama-openapi.yaml; checked as
+test_backend_ollama.py's `serve` fixture tears down), except ``Reply(body=...)``,
+which exists to be broken.
 
 A test scripts the model with a function from the request JSON to a `Reply`; the named
 `SCENARIOS` reproduce what Ollama (>= 0.13.5, ``PARSER functiongemma``) really does to
@@ -145,6 +147,24 @@ def logprob(token: str, value: float, *alternatives: tuple[str, float]) -> dict[
 
     top = sorted([(token, value), *alternatives], key=lambda kv: -kv[1])
     return {**entry(token, value), "top_logprobs": [entry(t, v) for t, v in top]}
+
+
+# Go's time.ParseDuration, which Ollama's api.Duration applies to a string keep_alive
+_GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+
+
+def keep_alive_error(value: Any) -> str | None:
+    """Ollama's error for a ``keep_alive`` it cannot read, else None. A number is seconds
+    (negative: for ever); a string must be a Go duration, so "-1" or "3600" is refused."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return None
+    if not isinstance(value, str):
+        return f"Unsupported type: '{type(value).__name__}'"
+    if _GO_DURATION.fullmatch(value):
+        return None
+    if re.fullmatch(r"[-+]?(?:\d+\.?\d*|\.\d+)", value):
+        return f'time: missing unit in duration "{value}"'
+    return f'time: invalid duration "{value}"'
 
 
 def num_predict(request: dict[str, Any]) -> int:
@@ -365,21 +385,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, ex: Exchange) -> None:
         fake = self.server.fake
-        try:
-            request = json.loads(ex.request_body)
-        except ValueError:
-            return self._send(
-                ex, 400, {"error": "invalid character looking for beginning of value"}
-            )
-        if not isinstance(request, dict):
-            return self._send(ex, 400, {"error": "json: cannot unmarshal into api.ChatRequest"})
-        model = request.get("model")
-        if not model:
-            return self._send(ex, 400, {"error": "model is required"})
-        if not fake.has_model(model):
-            return self._send(
-                ex, 404, {"error": f'model "{model}" not found, try pulling it first'}
-            )
+        request = self._request(ex, "ChatRequest")
+        if request is None:
+            return None
+        model = request["model"]
         reply = fake.script(request)
         if reply.delay_s and fake._stopping.wait(reply.delay_s):
             self.close_connection = True
@@ -436,12 +445,16 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request, dict):
             self._send(ex, 400, {"error": f"json: cannot unmarshal into api.{kind}"})
             return None
+        bad_keep_alive = keep_alive_error(request.get("keep_alive"))
+        if bad_keep_alive:  # api.Duration fails to unmarshal: the whole body is refused
+            self._send(ex, 400, {"error": bad_keep_alive})
+            return None
         model = request.get("model")
         if not model:
             self._send(ex, 400, {"error": "model is required"})
             return None
         if not fake.has_model(model):
-            self._send(ex, 404, {"error": f'model "{model}" not found, try pulling it first'})
+            self._send(ex, 404, {"error": f"model '{model}' not found"})
             return None
         return request
 
@@ -663,6 +676,19 @@ SCENARIOS: dict[str, Scenario] = {
     "http_500": Scenario(
         lambda r: Reply(status=500, error="llama runner process has terminated: signal: killed"),
         "HTTP 500",
+    ),
+    "busy": Scenario(
+        lambda r: Reply(
+            status=503,
+            error="server busy, please try again.  maximum pending requests exceeded",
+        ),
+        "HTTP 503: more than OLLAMA_MAX_QUEUE requests waiting",
+    ),
+    "no_tools": Scenario(
+        lambda r: Reply(
+            status=400, error=f"registry.ollama.ai/library/{r['model']} does not support tools"
+        ),
+        "HTTP 400: a model without tool support asked with tools",
     ),
     "malformed": Scenario(
         lambda r: Reply(body=b'{"model": "functiongemma", "message": {'),

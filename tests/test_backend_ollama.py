@@ -16,6 +16,7 @@ from fake_ollama import CHAT_TEXT, DEFAULT_MODELS, NO_CALL_TEXT, FakeOllama, fre
 from funcgemma import factory
 from funcgemma.backends.ollama import OllamaBackend, is_ready, make_client
 from funcgemma.errors import (
+    BackendBusy,
     BackendError,
     BackendTimeout,
     BackendUnavailable,
@@ -276,22 +277,28 @@ def test_router_typed_call_markers_are_not_sent_as_markers(serve: Callable[..., 
 
 # --- errors ------------------------------------------------------------------------------
 
-# (scenario, client timeout, expected error, what its message says)
-ERRORS: list[tuple[str, float | None, type[FuncgemmaError], str]] = [
-    ("no_models", None, BackendUnavailable, "ollama pull functiongemma"),
-    ("http_500", None, BackendError, "answered 500 for functiongemma: llama runner process"),
-    ("malformed", None, BackendError, "cannot read"),
-    ("slow", 0.5, BackendTimeout, "did not answer in time"),
+# (scenario, client timeout, expected error, what its message says, retryable)
+ERRORS: list[tuple[str, float | None, type[FuncgemmaError], str, bool]] = [
+    ("no_models", None, BackendUnavailable, "ollama pull functiongemma", True),
+    ("http_500", None, BackendError, "answered 500 for functiongemma: llama runner process",
+     True),
+    ("malformed", None, BackendError, "cannot read", True),
+    ("slow", 0.5, BackendTimeout, "did not answer in time", True),
+    # Ollama's queue is full (OLLAMA_MAX_QUEUE): busy, as the embedded queue is
+    ("busy", None, BackendBusy, "is busy (server busy, please try again", True),
+    # Ollama refused the request itself: the same request gets the same answer
+    ("no_tools", None, BackendError, "answered 400 for functiongemma: registry.ollama.ai/"
+     "library/functiongemma does not support tools", False),
 ]
 
 
 @pytest.mark.parametrize("how", ["complete", "stream"])
-@pytest.mark.parametrize(("scenario", "timeout", "error", "message"), ERRORS,
+@pytest.mark.parametrize(("scenario", "timeout", "error", "message", "retryable"), ERRORS,
                          ids=[e[0] for e in ERRORS])
 def test_backend_errors_become_funcgemma_errors(serve: Callable[..., Rig], how: str,
                                                 scenario: str, timeout: float | None,
                                                 error: type[FuncgemmaError],
-                                                message: str) -> None:
+                                                message: str, retryable: bool) -> None:
     rig = serve(scenario)
     if scenario == "malformed":  # the broken body is the point; the request must still conform
         rig.known_problems = ["/api/chat answered 200 with a body that is not JSON"]
@@ -303,9 +310,123 @@ def test_backend_errors_become_funcgemma_errors(serve: Callable[..., Rig], how: 
             list(backend.stream(HI))
     assert type(info.value) is error
     assert message in info.value.message
+    assert info.value.retryable is retryable
+    assert info.value.to_dict()["error"]["retryable"] is retryable
     assert info.value.__cause__ is not None, "the library's exception is kept as the cause"
-    if scenario == "slow":
+    if scenario in ("slow", "busy"):
         assert rig.fake.url in info.value.message
+
+
+# (router prompt, role, model, what the message must say, what it must not)
+MISSING: list[tuple[str, str, str, str, str]] = [
+    ("tools", "router", ROUTER, "run `ollama pull functiongemma` (or ./setup.sh), or set "
+     "FUNCGEMMA_ROUTER_MODEL.", "FUNCGEMMA_CHAT_MODEL"),
+    ("tools", "chat", CHAT, "run `ollama pull gemma3:4b` (or ./setup.sh), or set "
+     "FUNCGEMMA_CHAT_MODEL.", "FUNCGEMMA_ROUTER_MODEL"),
+    # funcgemma's fine-tune is on no registry: `ollama pull` cannot get it
+    ("raw", "router", "funcgemma-router-ft",
+     "build it with `ollama create funcgemma-router-ft -f Modelfile.finetuned`",
+     "ollama pull"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "role", "model", "says", "not_says"), MISSING,
+                         ids=[f"{m[0]}-{m[1]}" for m in MISSING])
+def test_missing_model_message_says_how_to_get_that_model(serve: Callable[..., Rig],
+                                                          prompt: str, role: str, model: str,
+                                                          says: str, not_says: str) -> None:
+    rig = serve("no_models")
+    settings = settings_for(rig.fake.url, backend="ollama", router_model=model
+                            if role == "router" else ROUTER, ollama_router_prompt=prompt)
+    backends = factory.make_backends(settings)
+    router, chat = backends.router, backends.chat
+    assert isinstance(router, OllamaBackend) and isinstance(chat, OllamaBackend)
+    rig.clients += [router.client, chat.client]
+    with pytest.raises(BackendUnavailable) as info:
+        if role == "router":
+            Router(router, default_registry(), settings=settings).route("Weather in Kyoto?")
+        else:
+            list(chat.stream(HI))
+    assert info.value.message.startswith(f"Ollama has no model {model!r}: ")
+    assert says in info.value.message and not_says not in info.value.message
+    assert info.value.status_code == 503
+
+
+def test_host_with_a_path_is_not_reported_as_a_missing_model() -> None:
+    """FUNCGEMMA_OLLAMA_HOST copied from an OpenAI-style setup (".../v1"): Ollama answers
+    "404 page not found" for /v1/api/chat; pulling the model would not help."""
+    with FakeOllama.from_scenario("native") as fake:
+        client = make_client(settings_for(f"{fake.url}/v1"))
+        backend = OllamaBackend(client, ROUTER)
+        try:
+            for attempt in (lambda: backend.complete(HI, tools=default_registry().tools()),
+                            lambda: list(backend.stream(HI))):
+                with pytest.raises(BackendUnavailable) as info:
+                    attempt()
+                assert "FUNCGEMMA_OLLAMA_HOST" in info.value.message
+                assert f"{fake.url}/v1 answered 404" in info.value.message
+                assert "ollama pull" not in info.value.message
+            ready, reason = is_ready(client, [ROUTER, CHAT])
+        finally:
+            client.close()
+        assert ready is False
+        assert "FUNCGEMMA_OLLAMA_HOST" in reason and "ollama pull" not in reason
+        assert {e.status for e in fake.exchanges} == {404}
+
+
+@pytest.mark.parametrize(("keep_alive", "wire"), [
+    ("-1", -1),  # for ever: as the string "-1" Ollama refuses the request
+    ("3600", 3600),
+    ("0", 0),
+    ("30m", "30m"),
+    ("1h30m", "1h30m"),
+])
+def test_keep_alive_setting_is_sent_as_ollama_reads_it(serve: Callable[..., Rig],
+                                                       keep_alive: str,
+                                                       wire: str | int) -> None:
+    rig = serve("native")
+    settings = settings_for(rig.fake.url, backend="ollama", keep_alive=keep_alive)
+    backends = factory.make_backends(settings)
+    router, chat = backends.router, backends.chat
+    assert isinstance(router, OllamaBackend) and isinstance(chat, OllamaBackend)
+    rig.clients += [router.client, chat.client]
+    result = Router(router, default_registry(), settings=settings).route("Weather in Kyoto?")
+    assert [c.name for c in result.calls] == ["weather_info"]
+    assert "".join(chat.stream(HI)) == CHAT_TEXT
+    sent = [r["keep_alive"] for r in rig.fake.chat_requests]
+    assert sent == [wire, wire]
+    assert all(isinstance(v, str) == isinstance(wire, str) for v in sent)
+    assert {e.status for e in rig.fake.exchanges} == {200}
+    assert router.describe()["keep_alive"] == keep_alive  # shown as configured
+
+
+def test_keep_alive_ollama_refuses_names_the_setting(serve: Callable[..., Rig]) -> None:
+    rig = serve("native")
+    backends = factory.make_backends(settings_for(rig.fake.url, backend="ollama",
+                                                  keep_alive="forever"))
+    chat = backends.chat
+    assert isinstance(chat, OllamaBackend) and isinstance(backends.router, OllamaBackend)
+    rig.clients += [chat.client, backends.router.client]
+    with pytest.raises(BackendError) as info:
+        list(chat.stream(HI))
+    assert 'time: invalid duration "forever"' in info.value.message
+    assert "Set FUNCGEMMA_KEEP_ALIVE to a number of seconds" in info.value.message
+    assert info.value.retryable is False
+
+
+@pytest.mark.parametrize(("keep_alive", "error"), [
+    ("-1", 'time: missing unit in duration "-1"'),
+    ("forever", 'time: invalid duration "forever"'),
+])
+def test_fake_refuses_a_keep_alive_ollama_cannot_read(serve: Callable[..., Rig],
+                                                      keep_alive: str, error: str) -> None:
+    """What Ollama's api.Duration does with a string that is not a Go duration; the
+    request is sent with the library alone, past funcgemma's conversion."""
+    rig = serve("native")
+    with pytest.raises(ollama.ResponseError) as info:
+        rig.client().chat(model=ROUTER, messages=[{"role": "user", "content": "hi"}],
+                          keep_alive=keep_alive)
+    assert info.value.status_code == 400 and info.value.error == error
 
 
 @pytest.mark.parametrize("how", ["complete", "stream"])

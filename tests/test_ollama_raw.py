@@ -191,3 +191,18 @@ def test_merged_gguf_routes_like_base_plus_adapter(tmp_path: Path) -> None:
     agree = sum(a == b for a, b in zip(*names, strict=True)) / len(cases)
     assert agree >= 0.9, (agree, names)
     assert any(names[1]), "the merged model never called a function"
+
+
+def test_raw_router_sends_a_numeric_keep_alive_as_a_number() -> None:
+    """FUNCGEMMA_KEEP_ALIVE=-1 (keep the model loaded): as the string "-1" Ollama refuses
+    /api/generate with 400 "time: missing unit in duration"."""
+    reply = Reply(content=KYOTO_TEXT, logprobs=[logprob(RAW_CALL, -0.01, ("No", -6.0))])
+    with serve(lambda request: reply) as fake:
+        settings = Settings(ollama_host=fake.url)
+        backend = OllamaBackend(make_client(settings), MODEL, raw_prompt=True, call_bias=3.0,
+                                keep_alive="-1")
+        router = Router(backend, default_registry(), settings=settings)
+        assert router.route("Weather in Kyoto tomorrow?").calls == [KYOTO]
+        (request,) = _requests(fake)
+        assert request["keep_alive"] == -1
+        assert fake.problems() == []

@@ -16,6 +16,7 @@ Library exceptions become funcgemma errors in one place, `_translate`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,13 @@ import httpx
 import ollama
 
 from .. import render
-from ..errors import BackendError, BackendTimeout, BackendUnavailable, FuncgemmaError
+from ..errors import (
+    BackendBusy,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    FuncgemmaError,
+)
 from ..settings import Settings
 from ..types import Call, Completion, CompletionOptions, Message
 
@@ -44,8 +51,16 @@ def _host(client: ollama.Client) -> str:
     return str(client._client.base_url).rstrip("/")
 
 
+# Ollama's answers for a model it lacks: "model 'x' not found" (the handlers' own check)
+# and 'model "x" not found, try pulling it first' (the scheduler's). Any other 404 is
+# not Ollama's: a path it does not serve ("404 page not found", e.g. a host ending /v1).
+_MODEL_NOT_FOUND = re.compile(r"\bmodel\b.*\bnot found\b", re.IGNORECASE | re.DOTALL)
+
+
 @contextmanager
-def _translate(client: ollama.Client, model: str) -> Iterator[None]:
+def _translate(client: ollama.Client, model: str, *, fix: str | None = None) -> Iterator[None]:
+    """Library exceptions as funcgemma errors. ``fix`` says how to get ``model`` when
+    Ollama lacks it (pull it, or build it from a Modelfile)."""
     host = _host(client)
     try:
         yield
@@ -68,14 +83,33 @@ def _translate(client: ollama.Client, model: str) -> Iterator[None]:
         raise BackendUnavailable(f"Lost the connection to Ollama at {host}: "
                                  f"{type(exc).__name__}.") from exc
     except ollama.ResponseError as exc:
+        if exc.status_code == 404 and _MODEL_NOT_FOUND.search(str(exc.error)):
+            raise BackendUnavailable(
+                f"Ollama has no model {model!r}: "
+                + (fix or f"run `ollama pull {model}` (or ./setup.sh), or set "
+                   "FUNCGEMMA_ROUTER_MODEL / FUNCGEMMA_CHAT_MODEL.")
+            ) from exc
         if exc.status_code == 404:
             raise BackendUnavailable(
-                f"Ollama has no model {model!r}: run `ollama pull {model}` "
-                "(or ./setup.sh), or set FUNCGEMMA_ROUTER_MODEL / FUNCGEMMA_CHAT_MODEL."
+                f"{host} answered 404 ({str(exc.error)[:80]}), not as Ollama does: set "
+                "FUNCGEMMA_OLLAMA_HOST to Ollama's own address, such as "
+                "http://127.0.0.1:11434 (without /v1 or another path)."
             ) from exc
+        if exc.status_code == 503:  # OLLAMA_MAX_QUEUE requests are already waiting
+            raise BackendBusy(f"Ollama at {host} is busy ({exc.error}); "
+                              "try again shortly.") from exc
         if exc.status_code < 0:  # an {"error": ...} line inside a 200 stream
             raise BackendError(f"Ollama failed while answering ({model}): {exc.error}") from exc
-        raise BackendError(f"Ollama answered {exc.status_code} for {model}: {exc.error}") from exc
+        message = f"Ollama answered {exc.status_code} for {model}: {exc.error}"
+        if exc.status_code == 400 and "duration" in str(exc.error):  # api.Duration refused it
+            message += (". Set FUNCGEMMA_KEEP_ALIVE to a number of seconds (-1: for ever) "
+                        "or a duration such as 30m.")
+        error = BackendError(message)
+        # Ollama refused the request itself ("does not support tools", a bad option):
+        # the same request gets the same answer (a proxy's 408 or 429 passes)
+        error.retryable = not (400 <= exc.status_code < 500
+                               and exc.status_code not in (408, 429))
+        raise error from exc
     except (ValueError, KeyError, TypeError) as exc:  # malformed JSON from the server
         raise BackendError(f"Ollama sent a response funcgemma cannot read: {exc}") from exc
 
@@ -103,6 +137,20 @@ def _options(options: CompletionOptions, num_ctx: int) -> dict[str, Any]:
     return opts
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)")
+
+
+def _wire_keep_alive(keep_alive: str | float) -> str | float:
+    """``keep_alive`` as Ollama reads it: a JSON number is seconds (negative: for ever),
+    a JSON string must be a Go duration ("30m"). A number written as a string, as an
+    environment variable gives it ("-1", "3600"), goes as a number: as a string Ollama
+    refuses every request with "time: missing unit in duration"."""
+    if isinstance(keep_alive, str) and _NUMBER.fullmatch(keep_alive.strip()):
+        value = float(keep_alive)
+        return int(value) if value.is_integer() else value
+    return keep_alive
+
+
 # Raw mode: the call marker as the model writes it, and where its turn ends.
 RAW_CALL = render.RESERVED_ALIASES[render.START_CALL]
 RAW_STOPS = (render.RESERVED_ALIASES[render.START_RESP], render.END_TURN)
@@ -128,17 +176,27 @@ class OllamaBackend:
         self.raw_prompt = raw_prompt
         self.call_bias = call_bias
         self.supports_native_tools = not raw_prompt
+        self._keep_alive = _wire_keep_alive(keep_alive)
+
+    def _fix(self) -> str:
+        """How to get this backend's model when Ollama lacks it."""
+        variable = "FUNCGEMMA_CHAT_MODEL" if self.role == "chat" else "FUNCGEMMA_ROUTER_MODEL"
+        if self.raw_prompt:  # funcgemma's fine-tune exists only where it was built
+            return (f"build it with `ollama create {self.model} -f Modelfile.finetuned` "
+                    "(README: Ollama with funcgemma's fine-tuned router), or set "
+                    f"{variable}.")
+        return f"run `ollama pull {self.model}` (or ./setup.sh), or set {variable}."
 
     def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
                  = None, options: CompletionOptions | None = None) -> Completion:
         options = options or CompletionOptions()
         if self.raw_prompt and tools:
             return self._complete_raw(messages, tools, options)
-        with _translate(self.client, self.model):
+        with _translate(self.client, self.model, fix=self._fix()):
             resp = self.client.chat(
                 model=self.model, messages=_wire_messages(messages),
                 tools=list(tools) if tools else None, stream=False,
-                options=_options(options, self.num_ctx), keep_alive=self.keep_alive,
+                options=_options(options, self.num_ctx), keep_alive=self._keep_alive,
             )
             calls = []
             for tc in resp.message.tool_calls or ():
@@ -149,10 +207,10 @@ class OllamaBackend:
 
     def _generate(self, prompt: str, options: CompletionOptions) -> ollama.GenerateResponse:
         opts = {**_options(options, self.num_ctx), "stop": list(RAW_STOPS)}
-        with _translate(self.client, self.model):
+        with _translate(self.client, self.model, fix=self._fix()):
             return self.client.generate(
                 model=self.model, prompt=prompt, raw=True, stream=False, options=opts,
-                logprobs=True, top_logprobs=TOP_LOGPROBS, keep_alive=self.keep_alive)
+                logprobs=True, top_logprobs=TOP_LOGPROBS, keep_alive=self._keep_alive)
 
     def _complete_raw(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]],
                       options: CompletionOptions) -> Completion:
@@ -195,10 +253,10 @@ class OllamaBackend:
     def stream(self, messages: Sequence[Message], *,
                options: CompletionOptions | None = None) -> Iterator[str]:
         options = options or CompletionOptions(temperature=0.7, max_tokens=512)
-        with _translate(self.client, self.model):
+        with _translate(self.client, self.model, fix=self._fix()):
             for chunk in self.client.chat(
                 model=self.model, messages=_wire_messages(messages), stream=True,
-                options=_options(options, self.num_ctx), keep_alive=self.keep_alive,
+                options=_options(options, self.num_ctx), keep_alive=self._keep_alive,
             ):
                 if chunk.message.content:
                     yield chunk.message.content
