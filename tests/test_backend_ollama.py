@@ -353,10 +353,11 @@ def test_missing_model_message_says_how_to_get_that_model(serve: Callable[..., R
 
 
 def test_host_with_a_path_is_not_reported_as_a_missing_model() -> None:
-    """FUNCGEMMA_OLLAMA_HOST copied from an OpenAI-style setup (".../v1"): Ollama answers
-    "404 page not found" for /v1/api/chat; pulling the model would not help."""
+    """FUNCGEMMA_OLLAMA_HOST with a path Ollama does not serve: it answers "404 page not
+    found" for /ollama/api/chat; pulling the model would not help."""
     with FakeOllama.from_scenario("native") as fake:
-        client = make_client(settings_for(f"{fake.url}/v1"))
+        # (a host ending /v1 is refused with the settings; a proxy path may still be wrong)
+        client = make_client(settings_for(f"{fake.url}/ollama"))
         backend = OllamaBackend(client, ROUTER)
         try:
             for attempt in (lambda: backend.complete(HI, tools=default_registry().tools()),
@@ -364,7 +365,7 @@ def test_host_with_a_path_is_not_reported_as_a_missing_model() -> None:
                 with pytest.raises(BackendUnavailable) as info:
                     attempt()
                 assert "FUNCGEMMA_OLLAMA_HOST" in info.value.message
-                assert f"{fake.url}/v1 answered 404" in info.value.message
+                assert f"{fake.url}/ollama answered 404" in info.value.message
                 assert "ollama pull" not in info.value.message
             ready, reason = is_ready(client, [ROUTER, CHAT])
         finally:
@@ -398,20 +399,6 @@ def test_keep_alive_setting_is_sent_as_ollama_reads_it(serve: Callable[..., Rig]
     assert all(isinstance(v, str) == isinstance(wire, str) for v in sent)
     assert {e.status for e in rig.fake.exchanges} == {200}
     assert router.describe()["keep_alive"] == keep_alive  # shown as configured
-
-
-def test_keep_alive_ollama_refuses_names_the_setting(serve: Callable[..., Rig]) -> None:
-    rig = serve("native")
-    backends = factory.make_backends(settings_for(rig.fake.url, backend="ollama",
-                                                  keep_alive="forever"))
-    chat = backends.chat
-    assert isinstance(chat, OllamaBackend) and isinstance(backends.router, OllamaBackend)
-    rig.clients += [chat.client, backends.router.client]
-    with pytest.raises(BackendError) as info:
-        list(chat.stream(HI))
-    assert 'time: invalid duration "forever"' in info.value.message
-    assert "Set FUNCGEMMA_KEEP_ALIVE to a number of seconds" in info.value.message
-    assert info.value.retryable is False
 
 
 @pytest.mark.parametrize(("keep_alive", "error"), [
@@ -484,6 +471,41 @@ def test_is_ready_names_the_missing_model(serve: Callable[..., Rig]) -> None:
     assert ready is False
     assert f"lacks {CHAT} " in reason and f"`ollama pull {CHAT}`" in reason
     assert f"ollama pull {ROUTER}" not in reason
+
+
+def test_is_ready_says_to_build_a_router_no_registry_has(serve: Callable[..., Rig]) -> None:
+    rig = serve("native", models=DEFAULT_MODELS[1:])  # the chat model only
+    ready, reason = is_ready(rig.client(), ["funcgemma-router-ft", CHAT],
+                             built=["funcgemma-router-ft"])
+    assert ready is False
+    assert "`ollama create funcgemma-router-ft -f Modelfile.finetuned`" in reason
+    assert "ollama pull funcgemma-router-ft" not in reason
+
+
+@pytest.mark.parametrize(("variable", "value", "refused"), [
+    ("FUNCGEMMA_KEEP_ALIVE", "-1", False),
+    ("FUNCGEMMA_KEEP_ALIVE", "1h30m", False),
+    ("FUNCGEMMA_KEEP_ALIVE", "forever", True),  # Ollama: 400 on every request
+    ("FUNCGEMMA_KEEP_ALIVE", "30 minutes", True),
+    ("FUNCGEMMA_OLLAMA_HOST", "http://127.0.0.1:11434/v1", True),  # 404 on every request
+    ("FUNCGEMMA_OLLAMA_HOST", "http://127.0.0.1:11434/api/", True),
+    ("FUNCGEMMA_OLLAMA_HOST", "https://proxy.example/ollama", False),  # behind a proxy
+])
+def test_settings_refuse_an_ollama_setting_every_request_would_fail_on(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str, refused: bool) -> None:
+    from funcgemma.errors import ConfigurationError
+    from funcgemma.settings import get_settings
+
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        if refused:
+            with pytest.raises(ConfigurationError, match=variable):
+                get_settings()
+        else:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
 
 
 def test_is_ready_matches_tags_exactly(serve: Callable[..., Rig]) -> None:

@@ -79,7 +79,9 @@ def select_backend(settings: Settings, backend: str | None = None) -> Selection:
 
     client = make_client(settings, timeout=min(settings.timeout_s, 5.0))
     try:
-        ready, why = is_ready(client, [settings.router_model, settings.chat_model])
+        built = [settings.router_model] if settings.ollama_router_prompt == "raw" else []
+        ready, why = is_ready(client, [settings.router_model, settings.chat_model],
+                              built=built)
     finally:
         client.close()
     if ready:

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
+import regex
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +21,10 @@ NAME_PRIOR_MAX = 2.0
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("funcgemma", appauthor=False))
+
+
+_SECONDS = regex.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+_GO_DURATION = regex.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 
 
 class Settings(BaseSettings):
@@ -84,9 +89,26 @@ class Settings(BaseSettings):
         if scheme not in ("http", "https"):
             raise ValueError(f"{value!r} is not an http:// or https:// URL; {fix}")
         try:
-            _ = urlsplit(f"{scheme}://{rest}").port  # reading the port is what checks it
+            parts = urlsplit(f"{scheme}://{rest}")
+            _ = parts.port  # reading the port is what checks it
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a host URL ({exc}); {fix}") from None
+        # A path is kept (Ollama behind a proxy at https://host/ollama), but one ending in
+        # /v1 (the OpenAI-style address) or /api is a mistake that makes every call a 404
+        if regex.search(r"/(?:v1|api)(?:/.*)?$", parts.path.rstrip("/"), regex.I):
+            raise ValueError(f"{value!r} ends in {parts.path}; funcgemma needs Ollama's own "
+                             f"address, without /v1 or /api: {fix}")
+        return value
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive_is_a_duration(cls, value: str) -> str:
+        # Ollama reads a number as seconds (negative: for ever) and a string as a Go
+        # duration; anything else is a 400 on every request, so refuse it here
+        value = value.strip()
+        if not (_SECONDS.fullmatch(value) or _GO_DURATION.fullmatch(value)):
+            raise ValueError(f"{value!r} is neither a number of seconds (-1: for ever) nor a "
+                             "duration such as 30m or 1h30m")
         return value
 
     @field_validator("date_order", mode="before")

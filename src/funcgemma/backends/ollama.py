@@ -93,18 +93,14 @@ def _translate(client: ollama.Client, model: str, *, fix: str | None = None) -> 
             raise BackendUnavailable(
                 f"{host} answered 404 ({str(exc.error)[:80]}), not as Ollama does: set "
                 "FUNCGEMMA_OLLAMA_HOST to Ollama's own address, such as "
-                "http://127.0.0.1:11434 (without /v1 or another path)."
+                "http://127.0.0.1:11434 (a path only where a proxy serves Ollama there)."
             ) from exc
         if exc.status_code == 503:  # OLLAMA_MAX_QUEUE requests are already waiting
             raise BackendBusy(f"Ollama at {host} is busy ({exc.error}); "
                               "try again shortly.") from exc
         if exc.status_code < 0:  # an {"error": ...} line inside a 200 stream
             raise BackendError(f"Ollama failed while answering ({model}): {exc.error}") from exc
-        message = f"Ollama answered {exc.status_code} for {model}: {exc.error}"
-        if exc.status_code == 400 and "duration" in str(exc.error):  # api.Duration refused it
-            message += (". Set FUNCGEMMA_KEEP_ALIVE to a number of seconds (-1: for ever) "
-                        "or a duration such as 30m.")
-        error = BackendError(message)
+        error = BackendError(f"Ollama answered {exc.status_code} for {model}: {exc.error}")
         # Ollama refused the request itself ("does not support tools", a bad option):
         # the same request gets the same answer (a proxy's 408 or 429 passes)
         error.retryable = not (400 <= exc.status_code < 500
@@ -277,8 +273,11 @@ def _same_model(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def is_ready(client: ollama.Client, models: Sequence[str]) -> tuple[bool, str]:
-    """Whether Ollama answers and has every model; the reason either way, for `auto`."""
+def is_ready(client: ollama.Client, models: Sequence[str], *, built: Sequence[str] = ()
+             ) -> tuple[bool, str]:
+    """Whether Ollama answers and has every model; the reason either way, for `auto`.
+    ``built``: models made with `ollama create` from our Modelfile (the fine-tuned router
+    in raw mode), which no registry has to pull."""
     try:
         with _translate(client, ", ".join(models)):
             present = [m.model or "" for m in client.list().models]
@@ -286,6 +285,7 @@ def is_ready(client: ollama.Client, models: Sequence[str]) -> tuple[bool, str]:
         return False, exc.message
     missing = [m for m in models if not any(_same_model(m, p) for p in present)]
     if missing:
-        pulls = " and ".join(f"`ollama pull {m}`" for m in missing)
+        pulls = " and ".join(f"`ollama create {m} -f Modelfile.finetuned`" if m in built
+                             else f"`ollama pull {m}`" for m in missing)
         return False, f"Ollama at {_host(client)} lacks {', '.join(missing)} (run {pulls})"
     return True, f"Ollama at {_host(client)} has {', '.join(models)}"
