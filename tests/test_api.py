@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,6 +162,42 @@ def test_api_reminders_lists_saved_reminders(client: TestClient) -> None:
     reminders = client.get("/reminders").json()["reminders"]
     assert [r["what"] for r in reminders] == ["会議"]
     assert reminders[0]["due"].startswith("2025-03-13T00:00:00")  # 09:00 in Tokyo, as UTC
+
+
+def test_api_reminders_from_a_database_with_a_newer_column_still_list(
+        client: TestClient, data_dir: Path) -> None:
+    """A column added by a newer funcgemma made GET /reminders a 500."""
+    client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
+    with closing(sqlite3.connect(data_dir / "reminders.sqlite3")) as db:
+        db.execute("ALTER TABLE reminders ADD COLUMN repeat TEXT")
+        db.commit()
+    with TestClient(create_app(make_service())) as fresh:  # a new process opens it
+        response = fresh.get("/reminders")
+    assert response.status_code == 200, response.text
+    assert [r["what"] for r in response.json()["reminders"]] == ["会議"]
+
+
+def test_api_chat_model_down_after_a_reminder_is_saved_is_not_an_error_to_retry() -> None:
+    """The reminder was saved, then the chat model failed: the 503 (retryable) said
+    nothing of it, and the client's retry saved the reminder twice."""
+    cfg = Settings()
+    registry = default_registry()
+    router = Router(ScriptedBackend({"remind me, chat down": tool_call(
+        "schedule_reminder", task="call mom", time="tomorrow at 6pm")}), registry, settings=cfg)
+
+    def down(messages: Sequence[Message]) -> str:
+        raise BackendUnavailable("The chat model is not loaded.")
+
+    ctx = FunctionContext(settings=cfg, now=lambda: NOW)
+    service = Service(Conversation(router, ScriptedBackend(reply=down), registry, ctx, cfg),
+                      cfg, "scripted", "built by the test")
+    with TestClient(create_app(service)) as c:
+        response = c.post("/chat", json={"message": "remind me, chat down", "session_id": "s"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["reply"] == body["notice"] == "reminder #1 saved: call mom, 2025-03-13 18:00"
+        assert body["function_result"]["saved"] is True
+        assert len(c.get("/reminders").json()["reminders"]) == 1
 
 
 def test_api_health(client: TestClient) -> None:

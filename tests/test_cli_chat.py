@@ -5,8 +5,10 @@ are shown at the next prompt."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +146,74 @@ def test_a_setting_that_would_break_every_request_is_refused_at_start(
     assert code == 2
     assert err.getvalue().startswith(f"funcgemma: invalid setting: {variable}:")
     assert "Traceback" not in err.getvalue()
+
+
+class Terminal(io.StringIO):
+    """sys.stdin / sys.stdout of a terminal: the chat then uses prompt_toolkit."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def terminal_chat(monkeypatch: pytest.MonkeyPatch, keys: str) -> tuple[int | None, str]:
+    """The chat with its real prompt_toolkit prompt, typed into through a pipe. Run on a
+    thread: a prompt that hangs fails the test instead of stopping the run."""
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stdin", Terminal())
+    monkeypatch.setattr("sys.stdout", screen)
+    result: list[int | BaseException] = []
+
+    def run() -> None:
+        with create_pipe_input() as keyboard, create_app_session(input=keyboard,
+                                                                 output=DummyOutput()):
+            keyboard.send_text(keys)
+            try:
+                result.append(main(["chat"], conversation=make_conversation()))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                result.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert result, "the chat hung"
+    assert not isinstance(result[0], BaseException), repr(result[0])
+    return result[0], screen.getvalue()
+
+
+def test_chat_data_dir_that_is_a_file_does_not_stop_the_terminal_chat(
+        monkeypatch: pytest.MonkeyPatch, data_dir: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The arrow-key history's directory was created unguarded: FileExistsError."""
+    data_dir.write_text("a file where the data dir should be")
+    code, screen = terminal_chat(monkeypatch, "hello\r/quit\r")
+    assert code == 0
+    assert "bot> reply to hello" in screen
+    assert any("input history is not saved" in r.getMessage() for r in caplog.records)
+
+
+def test_chat_history_file_that_cannot_be_read_or_written_does_not_stop_the_chat(
+        monkeypatch: pytest.MonkeyPatch, data_dir: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """prompt_toolkit failing on the history file printed tracebacks and hung the prompt."""
+    (data_dir / "chat_history").mkdir(parents=True)  # unreadable and unwritable as a file
+    code, screen = terminal_chat(monkeypatch, "hello\rhello again\r/quit\r")
+    assert code == 0
+    assert "bot> reply to hello\n" in screen and "bot> reply to hello again\n" in screen
+    said = [r.getMessage() for r in caplog.records if "input history" in r.getMessage()]
+    assert len(said) == 1 and "Is a directory" in said[0]
+    assert not any(r.exc_info for r in caplog.records), "no traceback"
+
+
+def test_chat_broken_reminder_store_is_said_once_not_before_every_prompt(
+        data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "reminders.sqlite3").write_bytes(b"not a database" * 100)
+    code, out, _ = chat(["hello", "hello", "/quit"])
+    assert code == 0
+    said = [r for r in caplog.records if "could not read reminders" in r.getMessage()]
+    assert len(said) == 1
+    assert "left as it is" in said[0].getMessage()

@@ -112,6 +112,15 @@ def test_conversation_history_is_kept_per_session_and_bounded() -> None:
     assert [m.content for m in sent[1:]] == ["a3", "echo: a3", "a4", "echo: a4", "a5"]
 
 
+def test_conversation_history_turns_zero_keeps_no_history() -> None:
+    """FUNCGEMMA_HISTORY_TURNS=0 (allowed) still kept and sent the last turn."""
+    conv, chat = make_conversation(history_turns=0)
+    conv.ask("my secret", "s1")
+    conv.ask("hi", "s1")
+    assert conv.history("s1") == []
+    assert [m.role for m in chat.calls[-1][0]] == ["system", "user"]
+
+
 def test_conversation_sessions_are_bounded_least_recently_used_first() -> None:
     conv, _ = make_conversation(max_sessions=2)
     conv.ask("one", "s1")
@@ -213,8 +222,10 @@ def test_conversation_unwritable_data_dir_is_a_polite_reply(tmp_path: Path) -> N
         data_dir=blocker,
     )
     reply = conv.ask("Remind me to stretch in 30 minutes", "s1")
-    assert reply.function_error == "schedule_reminder failed: ConfigurationError"
-    assert reply.reply
+    # funcgemma's own error says how to fix it; "failed: ConfigurationError" did not
+    assert reply.function_error is not None
+    assert reply.function_error.startswith("schedule_reminder failed: Cannot create ")
+    assert reply.reply.endswith("Set FUNCGEMMA_DATA_DIR to a writable directory).")
 
 
 def test_conversation_stores_a_reminder_end_to_end() -> None:
@@ -252,3 +263,14 @@ def test_conversation_chat_backend_failure_propagates_and_keeps_history_clean() 
     with pytest.raises(BackendUnavailable):
         list(turn.chunks())
     assert conv.history("s1") == []
+
+
+def test_conversation_funcgemmas_own_words_are_in_the_users_language(tmp_path: Path) -> None:
+    """A reminder with no time: funcgemma replies itself, in the language of the message."""
+    ja, en = "歯医者をリマインドして", "remind me about the dentist"
+    conv, chat = make_conversation({ja: tool_call("schedule_reminder", task="歯医者"),
+                                    en: tool_call("schedule_reminder", task="the dentist")},
+                                   data_dir=tmp_path)
+    reply = conv.ask(ja)
+    assert "時刻がなかったので保存していません" in reply.reply and "歯医者" in reply.reply
+    assert "No time was given" in conv.ask(en).reply

@@ -21,6 +21,7 @@ from funcgemma.functions.shopping_intent import ShoppingIntentParams, shopping_i
 from funcgemma.functions.translation_assist import TranslationAssistParams, translation_assist
 from funcgemma.functions.travel_guide import TravelGuideParams, travel_guide
 from funcgemma.functions.weather_info import WeatherInfoParams, weather_info
+from funcgemma.messages import in_language, language_of
 from funcgemma.reminders import ReminderStore
 from funcgemma.settings import Settings
 
@@ -194,6 +195,7 @@ def test_weather_info_unavailable_says_so_and_invents_nothing(
     assert result["error"].startswith("The forecast could not be fetched")
     assert why in result["error"]
     assert result["error"].endswith("so I cannot tell you the weather in Kyoto right now.")
+    assert in_language(result["error"], "ja").endswith("今はKyotoの天気をお伝えできません。")
     assert not any(word in result["error"].lower() for word in ("rain", "sunny", "°", "cloud"))
 
 
@@ -254,6 +256,38 @@ def test_schedule_reminder_bad_time_saves_nothing(reminder_ctx: FunctionContext,
     assert message in result["error"] and "nothing was saved" in result["error"]
     assert "saved" not in result
     assert reminder_ctx.reminder_store().list() == []
+    ja = in_language(result["error"], "ja")  # funcgemma says it itself: in the user's language
+    assert "保存していません" in ja and "dentist" in ja
+
+
+def test_function_notices_have_their_japanese(reminder_ctx: FunctionContext) -> None:
+    from funcgemma.functions.schedule_reminder import confirm as reminder_notice
+    from funcgemma.functions.weather_info import WMO_CODES
+    from funcgemma.functions.weather_info import confirm as weather_notice
+
+    saved = schedule_reminder(ScheduleReminderParams(task="歯医者", time="明日の朝9時"),
+                              reminder_ctx)
+    notice = reminder_notice(saved)
+    assert notice == f"reminder #{saved['id']} saved: 歯医者, 2025-03-13 09:00"
+    assert in_language(notice, "ja") == (
+        f"リマインダー #{saved['id']} を保存しました: 歯医者、2025-03-13 09:00")
+    forecast = {"location": "Kyoto, Kyoto, Japan", "date": "2025-03-13", "conditions":
+                WMO_CODES[61], "temperature_min_c": 3.3, "temperature_max_c": 13.1,
+                "precipitation_probability_pct": 10}
+    assert weather_notice(forecast) == ("Kyoto, Kyoto, Japan, 2025-03-13: light rain, 3.3 to "
+                                        "13.1 °C, rain 10%")
+    assert in_language(weather_notice(forecast), "ja") == (
+        "Kyoto, Kyoto, Japan、2025-03-13: 小雨、3.3〜13.1 °C、降水確率 10%")
+    assert all(isinstance(name, str) and name.ja for name in WMO_CODES.values())
+    assert json.dumps(forecast["conditions"]) == '"light rain"'  # results stay plain strings
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("明日の東京の天気は?", "ja"), ("remind me at 9", "en"), ("ラーメン", "ja"),
+    ("東京", "ja"), ("", "en"), ("Tokyo weather 🌧", "en"),
+])
+def test_language_of_a_message(text: str, lang: str) -> None:
+    assert language_of(text) == lang
 
 
 # --- shopping_intent -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from funcgemma.errors import ConfigurationError
-from funcgemma.reminders import ReminderStore
+from funcgemma.reminders import SCHEMA, ReminderStore
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)
@@ -172,3 +172,80 @@ def test_reminders_process_killed_mid_write_leaves_a_sound_database(tmp_path: Pa
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert store.add("after the crash", NOW).id == len(rows) + 1
+
+
+def test_reminders_database_with_a_column_added_by_a_newer_version_still_reads(
+        tmp_path: Path) -> None:
+    """`SELECT *` unpacked into six names: one more column was a ValueError, which
+    crashed the chat with a traceback and was a 500 on GET /reminders."""
+    path = tmp_path / "r.sqlite3"
+    kept = ReminderStore(path).add("dentist", NOW)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("ALTER TABLE reminders ADD COLUMN repeat TEXT")
+        db.commit()
+    store = ReminderStore(path)
+    assert store.list() == [kept]
+    assert store.add("one more", NOW).what == "one more"
+    assert [r.what for r in store.due(NOW)] == ["dentist", "one more"]
+
+
+@pytest.mark.parametrize("schema", [
+    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('my notes')",
+    "CREATE TABLE reminders (id INTEGER PRIMARY KEY, text TEXT, at TEXT);"
+    "INSERT INTO reminders VALUES (1, 'theirs', 'noon')",
+], ids=["other tables", "a reminders table of another shape"])
+def test_reminders_another_programs_database_is_refused_and_left_as_it_is(
+        tmp_path: Path, schema: str) -> None:
+    """A foreign SQLite file at the reminders path had funcgemma's table added to it and
+    was switched to WAL: it is refused now, before anything is written."""
+    path = tmp_path / "r.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(schema)
+    before = path.read_bytes()
+    with pytest.raises(ConfigurationError, match="not funcgemma's reminders.*left as it is"):
+        ReminderStore(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.sqlite3"]
+
+
+def test_reminders_corrupt_file_is_kept_and_the_error_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    garbage = b"this is not a database" * 100
+    path.write_bytes(garbage)
+    with pytest.raises(ConfigurationError) as caught:
+        ReminderStore(path)
+    # not "Set FUNCGEMMA_DATA_DIR to a writable directory": the directory is fine
+    assert "left as it is" in caught.value.message and ".recover" in caught.value.message
+    assert path.read_bytes() == garbage
+
+
+def test_reminders_a_row_with_an_unreadable_time_is_a_configuration_error(
+        tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    store = ReminderStore(path)
+    bad = store.add("edited by hand", NOW)
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE reminders SET due_utc = 'next tuesday' WHERE id = ?", (bad.id,))
+        db.commit()
+    with pytest.raises(ConfigurationError, match=f"Reminder #{bad.id} .* cannot be read"):
+        store.list()
+
+
+def test_reminders_first_open_waits_for_another_process_creating_the_file(
+        tmp_path: Path) -> None:
+    """`chat` and `serve` opening a new data dir at once: switching the new file to WAL
+    while the other one writes it failed at once with "database is locked" (the busy
+    timeout does not cover it)."""
+    path = tmp_path / "r.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the other process, half-way through creating it
+        for statement in SCHEMA.split(";"):
+            other.execute(statement)
+        release = threading.Timer(0.5, other.execute, ("COMMIT",))
+        release.start()
+        store = ReminderStore(path)
+        release.join()
+    finally:
+        other.close()
+    assert store.add("first", NOW).id == 1

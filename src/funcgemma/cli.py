@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import ValidationError
@@ -141,6 +142,45 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
     return 0
 
 
+def _input_history(settings: Settings) -> Any:
+    """Arrow-key history in the data dir. A data dir or history file that cannot be read
+    or written (read-only, a file in the way) costs the saved history, never the chat:
+    prompt_toolkit left to fail on it printed tracebacks and hung the prompt."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("input history is not saved: cannot create %s (%s); set "
+                    "FUNCGEMMA_DATA_DIR to a writable directory", settings.data_dir,
+                    exc.strerror or exc)
+        return InMemoryHistory()
+
+    class _History(FileHistory):
+        warned = False
+
+        def _warn(self, exc: OSError) -> None:
+            if not self.warned:
+                self.warned = True
+                log.warning("input history is not saved: %s: %s", self.filename,
+                            exc.strerror or exc)
+
+        def load_history_strings(self) -> Iterable[str]:
+            try:
+                return list(super().load_history_strings())
+            except OSError as exc:
+                self._warn(exc)
+                return []
+
+        def store_string(self, string: str) -> None:
+            try:
+                super().store_string(string)
+            except OSError as exc:  # kept in memory for this chat all the same
+                self._warn(exc)
+
+    return _History(str(settings.data_dir / "chat_history"))
+
+
 def _read_line(stdin: TextIO, out: TextIO, session: object | None) -> str | None:
     if session is not None:
         try:
@@ -168,13 +208,12 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
     session: Any = None
     if stdin is sys.stdin and stdin.isatty() and out is sys.stdout:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        session = PromptSession(history=FileHistory(str(settings.data_dir / "chat_history")))
+        session = PromptSession(history=_input_history(settings))
     sid = os.urandom(8).hex()
+    warned: set[str] = set()
     while True:
-        _show_due(conversation, out)  # reminders that came due while chatting, too
+        _show_due(conversation, out, warned)  # reminders that came due while chatting, too
         try:
             line = _read_line(stdin, out, session)
         except KeyboardInterrupt:  # Ctrl-C at the prompt drops the line, as in a shell
@@ -241,7 +280,7 @@ def _list_reminders(conversation: Conversation, out: TextIO) -> None:
         print(f"  #{r.id} {_when(r, conversation)}  {r.what}{done}", file=out)
 
 
-def _show_due(conversation: Conversation, out: TextIO) -> None:
+def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None:
     ctx = conversation.ctx
     try:
         store = ctx.reminder_store()
@@ -250,4 +289,6 @@ def _show_due(conversation: Conversation, out: TextIO) -> None:
             print(f"⏰ reminder due: {r.what} ({_when(r, conversation)})", file=out)
         store.mark_notified([r.id for r in due])
     except FuncgemmaError as exc:  # a broken store must not stop the chat
-        log.warning("could not read reminders: %s", exc.message)
+        if exc.message not in warned:  # said once, not before every prompt
+            warned.add(exc.message)
+            log.warning("could not read reminders: %s", exc.message)

@@ -25,8 +25,9 @@ from typing import Any
 import regex
 
 from .backends.base import Backend
-from .errors import InvalidRequest
+from .errors import FuncgemmaError, InvalidRequest
 from .functions.context import FunctionContext
+from .messages import Said, in_language, language_of
 from .registry import FunctionRegistry
 from .router import Router, check_text
 from .settings import Settings
@@ -56,9 +57,11 @@ class CallOutcome:
     def failure(self) -> str | None:
         """What went wrong, said to the user; None when the function did its job."""
         if self.error:
-            return f"Sorry, that could not be done right now ({self.error})."
+            return Said(f"Sorry, that could not be done right now ({self.error}).",
+                        ja=f"申し訳ありません、今はできませんでした（{self.error}）。")
         if self.result is not None and isinstance(self.result.get("error"), str):
-            return str(self.result["error"])
+            error: str = self.result["error"]  # a Said keeps its Japanese
+            return error
         return None
 
 
@@ -96,8 +99,18 @@ class Turn:
                 pass
 
     def collect(self) -> ChatReply:
-        for _ in self.chunks():
-            pass
+        try:
+            for _ in self.chunks():
+                pass
+        except FuncgemmaError as exc:
+            # The function already did its job (a reminder is saved): an error here would
+            # be retried and save it twice, so what was done is the reply.
+            if not (self.notice and self.replied_by_model):
+                raise
+            log.warning("chat model failed (%s); the reply is what the function did",
+                        exc.message)
+            self.reply = self.notice
+            self._on_done(self.reply)
         return ChatReply(
             session_id=self.session_id,
             reply=self.reply,
@@ -135,9 +148,11 @@ class Conversation:
             self._sessions.pop(session_id, None)
 
     def _remember(self, session_id: str, user: str, reply: str) -> None:
+        if self.settings.history_turns == 0:  # FUNCGEMMA_HISTORY_TURNS=0: no memory at all
+            return
         with self._lock:
             hist = self._sessions.setdefault(
-                session_id, deque(maxlen=2 * max(1, self.settings.history_turns))
+                session_id, deque(maxlen=2 * self.settings.history_turns)
             )
             self._sessions.move_to_end(session_id)
             hist.append(Message(role="user", content=user))
@@ -165,8 +180,11 @@ class Conversation:
                 # one line for the user's terminal; the traceback with -vv (debug)
                 log.warning("function %s failed: %s: %s", call.name, type(exc).__name__, exc)
                 log.debug("function %s failed", call.name, exc_info=True)
-                outcomes.append(CallOutcome(call.name, None, f"{call.name} failed: "
-                                            f"{type(exc).__name__}"))
+                # funcgemma's own errors name the fix ("Set FUNCGEMMA_DATA_DIR to a writable
+                # directory."); anything else is a bug whose details stay in the log
+                why = (exc.message.rstrip(".") if isinstance(exc, FuncgemmaError)
+                       else type(exc).__name__)
+                outcomes.append(CallOutcome(call.name, None, f"{call.name} failed: {why}"))
             else:
                 outcomes.append(CallOutcome(call.name, result, None))
         return outcomes
@@ -183,7 +201,8 @@ class Conversation:
         sid = session_id or uuid.uuid4().hex
         route = self.router.route(message)
         outcomes = self.run_calls(route)
-        failures = [f for o in outcomes if (f := o.failure)]
+        lang = language_of(message)  # funcgemma's own words in the user's language
+        failures = [in_language(f, lang) for o in outcomes if (f := o.failure)]
         if outcomes and len(failures) == len(outcomes):  # nothing was done: say so ourselves
             stream: Iterator[str] = iter([" ".join(failures)])
         else:
@@ -195,7 +214,7 @@ class Conversation:
             route=route,
             function_result=first.result,
             function_error=first.error,
-            notice="; ".join(self._notices(outcomes)) or None,
+            notice="; ".join(in_language(n, lang) for n in self._notices(outcomes)) or None,
             replied_by_model=not (outcomes and len(failures) == len(outcomes)),
             _stream=stream,
             _on_done=lambda reply: self._remember(sid, message, reply),

@@ -2,7 +2,9 @@
 
 Every write is one transaction in WAL mode with a busy timeout, so concurrent writers
 (the chat and `serve` at once) wait for each other instead of failing, and a crash
-mid-write loses nothing that was already committed.
+mid-write loses nothing that was already committed. A file at the path that is not
+funcgemma's reminder database (corrupt, or another program's) is refused and left as it
+is: the user's data in it must survive.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -30,6 +33,10 @@ CREATE TABLE IF NOT EXISTS reminders (
 );
 CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_utc);
 """
+# named, not `SELECT *`: a database with a column added by a newer funcgemma still reads
+COLUMNS = ("id", "what", "said", "due_utc", "created_utc", "notified")
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM reminders"
+BUSY_TIMEOUT_S = 10.0
 
 
 class Reminder(BaseModel):
@@ -59,17 +66,48 @@ class ReminderStore:
                 "Set FUNCGEMMA_DATA_DIR to a writable directory."
             ) from exc
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            # Two processes creating the file at once: switching a new file to WAL while
+            # the other one writes it fails at once with "locked" (SQLite's deadlock
+            # guard does not wait), so wait here as a busy timeout would.
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
+                try:
+                    self._check_is_ours(db)
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _locked(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+    def _check_is_ours(self, db: sqlite3.Connection) -> None:
+        """Refuse, before writing anything, a database that is not funcgemma's."""
+        tables = {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        if not tables:
+            return  # a new (or empty) file: ours to set up
+        found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('reminders')")}
+        if "reminders" in tables and set(COLUMNS) <= found:
+            return
+        if "reminders" in tables:
+            held = "a reminders table with columns " + ", ".join(sorted(found))
+        else:
+            held = "tables " + ", ".join(sorted(tables))
+        raise ConfigurationError(
+            f"{self.path} is an SQLite database but not funcgemma's reminders (it holds "
+            f"{held[:200]}); it was left as it is. Move it away, or set FUNCGEMMA_DATA_DIR "
+            "to another directory."
+        )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._failed(exc) from exc
         try:
-            db.execute("PRAGMA busy_timeout=10000")
+            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             db.execute("PRAGMA synchronous=FULL")
             yield db
         except sqlite3.Error as exc:
@@ -80,10 +118,18 @@ class ReminderStore:
             db.close()
 
     def _failed(self, exc: sqlite3.Error) -> ConfigurationError:
-        return ConfigurationError(
-            f"The reminder database {self.path} failed: {exc}. "
-            "Set FUNCGEMMA_DATA_DIR to a writable directory."
-        )
+        # sqlite_errorname is Python 3.11+; 3.10 has only the text
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or (
+                "not a database" in str(exc) or "malformed" in str(exc)):
+            fix = ("It was left as it is, so that nothing in it is lost: move it away (or "
+                   "repair it with `sqlite3 FILE .recover`), or set FUNCGEMMA_DATA_DIR to "
+                   "another directory.")
+        elif _locked(exc):
+            fix = (f"Another program held it for over {BUSY_TIMEOUT_S:.0f} s; is another "
+                   "funcgemma stuck? Try again.")
+        else:
+            fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
+        return ConfigurationError(f"The reminder database {self.path} failed: {exc}. {fix}")
 
     def add(self, what: str, due: datetime, *, said: str = "") -> Reminder:
         now = datetime.now(timezone.utc)
@@ -100,27 +146,27 @@ class ReminderStore:
 
     def get(self, rid: int) -> Reminder:
         with self._connect() as db:
-            row = db.execute("SELECT * FROM reminders WHERE id = ?", (rid,)).fetchone()
+            row = db.execute(SELECT + " WHERE id = ?", (rid,)).fetchone()
         if row is None:
             raise KeyError(rid)
-        return _row(row)
+        return self._row(row)
 
     def list(self, *, include_done: bool = True) -> list[Reminder]:
-        query = "SELECT * FROM reminders"
+        query = SELECT
         if not include_done:
             query += " WHERE notified = 0"
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY due_utc, id").fetchall()
-        return [_row(r) for r in rows]
+        return [self._row(r) for r in rows]
 
     def due(self, now: datetime) -> builtins.list[Reminder]:
         """Reminders whose time has come and that were not shown yet."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM reminders WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc",
+                SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc",
                 (_utc(now),),
             ).fetchall()
-        return [_row(r) for r in rows]
+        return [self._row(r) for r in rows]
 
     def mark_notified(self, ids: Iterable[int]) -> None:
         ids = list(ids)
@@ -131,14 +177,30 @@ class ReminderStore:
             db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?", [(i,) for i in ids])
             db.execute("COMMIT")
 
+    def _row(self, row: tuple) -> Reminder:  # type: ignore[type-arg]
+        rid, what, said, due_utc, created_utc, notified = row
+        try:
+            return Reminder(
+                id=rid,
+                what=what,
+                said=said,
+                due=_aware(datetime.fromisoformat(due_utc)),
+                created=_aware(datetime.fromisoformat(created_utc)),
+                notified=bool(notified),
+            )
+        except (TypeError, ValueError) as exc:  # a row edited by hand or another program
+            raise ConfigurationError(
+                f"Reminder #{rid} in {self.path} cannot be read ({exc}); fix or delete that "
+                "row with the `sqlite3` tool. Nothing was changed."
+            ) from exc
 
-def _row(row: tuple) -> Reminder:  # type: ignore[type-arg]
-    rid, what, said, due_utc, created_utc, notified = row
-    return Reminder(
-        id=rid,
-        what=what,
-        said=said,
-        due=datetime.fromisoformat(due_utc),
-        created=datetime.fromisoformat(created_utc),
-        notified=bool(notified),
+
+def _aware(dt: datetime) -> datetime:
+    """Times are stored in UTC; one written without its offset is read as UTC too."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+
+
+def _locked(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
+        "locked" in str(exc)
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..timeparse import parse_when
 from .context import FunctionContext
@@ -20,16 +21,23 @@ class ScheduleReminderParams(BaseModel):
 
 def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> dict[str, Any]:
     if not params.time:
-        return {"task": params.task, "error": f"No time was given, so nothing was saved. "
-                f"When should I remind you to {params.task}?"}
+        return {"task": params.task, "error": Said(
+            f"No time was given, so nothing was saved. When should I remind you to "
+            f"{params.task}?",
+            ja=f"時刻がなかったので保存していません。「{params.task}」をいつお知らせしますか?")}
     due = parse_when(params.time, now=ctx.now(), order=ctx.date_order())
     if due is None:
-        return {"task": params.task, "time": params.time, "error": f"Could not understand the "
-                f"time {params.time!r}, so nothing was saved. When should I remind you to "
-                f"{params.task}?"}
+        return {"task": params.task, "time": params.time, "error": Said(
+            f"Could not understand the time {params.time!r}, so nothing was saved. When "
+            f"should I remind you to {params.task}?",
+            ja=f"「{params.time}」という時刻が読めなかったので保存していません。"
+            f"「{params.task}」をいつお知らせしますか?")}
     if due < ctx.now():
-        return {"task": params.task, "time": params.time, "error": f"{params.time!r} is in the "
-                f"past, so nothing was saved. When should I remind you to {params.task}?"}
+        return {"task": params.task, "time": params.time, "error": Said(
+            f"{params.time!r} is in the past, so nothing was saved. When should I remind "
+            f"you to {params.task}?",
+            ja=f"「{params.time}」は過ぎているので保存していません。"
+            f"「{params.task}」をいつお知らせしますか?")}
     reminder = ctx.reminder_store().add(params.task, due, said=params.time)
     return {
         "saved": True,
@@ -44,7 +52,8 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
 def confirm(result: dict[str, Any]) -> str:
     """What was saved, for when, in the user's time zone."""
     due = result["due"].replace("T", " ")[:16]
-    return f"reminder #{result['id']} saved: {result['task']}, {due}"
+    return Said(f"reminder #{result['id']} saved: {result['task']}, {due}",
+                ja=f"リマインダー #{result['id']} を保存しました: {result['task']}、{due}")
 
 
 SPEC = FunctionSpec(

@@ -9,20 +9,27 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from ..messages import Said, in_language
 from ..registry import FunctionSpec
 from ..timeparse import parse_day
 from .context import FunctionContext
 
-# WMO weather interpretation codes, as documented by Open-Meteo.
-WMO_CODES = {
-    0: "clear sky", 1: "mainly clear", 2: "partly cloudy", 3: "overcast",
-    45: "fog", 48: "rime fog", 51: "light drizzle", 53: "drizzle", 55: "dense drizzle",
-    56: "freezing drizzle", 57: "dense freezing drizzle", 61: "light rain", 63: "rain",
-    65: "heavy rain", 66: "freezing rain", 67: "heavy freezing rain", 71: "light snow",
-    73: "snow", 75: "heavy snow", 77: "snow grains", 80: "light showers", 81: "showers",
-    82: "violent showers", 85: "snow showers", 86: "heavy snow showers",
-    95: "thunderstorm", 96: "thunderstorm with hail", 99: "thunderstorm with heavy hail",
+# WMO weather interpretation codes, as documented by Open-Meteo (English, Japanese).
+_WMO = {
+    0: ("clear sky", "快晴"), 1: ("mainly clear", "おおむね晴れ"),
+    2: ("partly cloudy", "晴れ時々曇り"), 3: ("overcast", "曇り"), 45: ("fog", "霧"),
+    48: ("rime fog", "着氷性の霧"), 51: ("light drizzle", "弱い霧雨"), 53: ("drizzle", "霧雨"),
+    55: ("dense drizzle", "強い霧雨"), 56: ("freezing drizzle", "着氷性の霧雨"),
+    57: ("dense freezing drizzle", "強い着氷性の霧雨"), 61: ("light rain", "小雨"),
+    63: ("rain", "雨"), 65: ("heavy rain", "大雨"), 66: ("freezing rain", "着氷性の雨"),
+    67: ("heavy freezing rain", "強い着氷性の雨"), 71: ("light snow", "小雪"), 73: ("snow", "雪"),
+    75: ("heavy snow", "大雪"), 77: ("snow grains", "霧雪"), 80: ("light showers", "弱いにわか雨"),
+    81: ("showers", "にわか雨"), 82: ("violent showers", "激しいにわか雨"),
+    85: ("snow showers", "にわか雪"), 86: ("heavy snow showers", "強いにわか雪"),
+    95: ("thunderstorm", "雷雨"), 96: ("thunderstorm with hail", "ひょうを伴う雷雨"),
+    99: ("thunderstorm with heavy hail", "激しいひょうを伴う雷雨"),
 }
+WMO_CODES = {code: Said(en, ja=ja) for code, (en, ja) in _WMO.items()}
 FORECAST_DAYS = 16
 _DAILY = ("weather_code", "temperature_2m_max", "temperature_2m_min",
           "precipitation_probability_max", "wind_speed_10m_max")
@@ -38,8 +45,10 @@ class WeatherInfoParams(BaseModel):
 def _unavailable(location: str, why: str) -> dict[str, Any]:
     return {
         "location": location,
-        "error": f"The forecast could not be fetched ({why}), so I cannot tell you the "
-        f"weather in {location} right now.",
+        "error": Said(f"The forecast could not be fetched ({why}), so I cannot tell you the "
+                      f"weather in {location} right now.",
+                      ja=f"天気予報を取得できなかったので（{why}）、今は{location}の天気を"
+                      "お伝えできません。"),
     }
 
 
@@ -62,8 +71,9 @@ def _fetch(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, Any]:
     geo.raise_for_status()
     places = geo.json().get("results") or []
     if not places:
-        return {"location": params.location, "error": f"No place called "
-                f"{params.location!r} was found. Which place do you mean?"}
+        return {"location": params.location, "error": Said(
+            f"No place called {params.location!r} was found. Which place do you mean?",
+            ja=f"「{params.location}」という場所が見つかりませんでした。どこのことですか?")}
     place = places[0]
     fc = client.get(
         f"{settings.weather_base_url}/v1/forecast",
@@ -105,14 +115,16 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
     if day is None or day not in days:
         return {
             "location": name,
-            "error": f"No forecast for {params.date!r}: forecasts cover {days[0]} to "
-            f"{days[-1]}.",
+            "error": Said(f"No forecast for {params.date!r}: forecasts cover {days[0]} to "
+                          f"{days[-1]}.",
+                          ja=f"「{params.date}」の予報はありません。予報は{days[0]}から"
+                          f"{days[-1]}までです。"),
         }
     i = days.index(day)
     return {
         "location": name,
         "date": day.isoformat(),
-        "conditions": WMO_CODES.get(daily["weather_code"][i], "unknown"),
+        "conditions": WMO_CODES.get(daily["weather_code"][i], Said("unknown", ja="不明")),
         "temperature_max_c": daily["temperature_2m_max"][i],
         "temperature_min_c": daily["temperature_2m_min"][i],
         "precipitation_probability_pct": daily["precipitation_probability_max"][i],
@@ -123,9 +135,13 @@ def weather_info(params: WeatherInfoParams, ctx: FunctionContext) -> dict[str, A
 
 def confirm(result: dict[str, Any]) -> str:
     """The forecast in one line, as the service gave it."""
-    return (f"{result['location']}, {result['date']}: {result['conditions']}, "
-            f"{result['temperature_min_c']:g} to {result['temperature_max_c']:g} °C, "
-            f"rain {result['precipitation_probability_pct']:g}%")
+    low, high = result["temperature_min_c"], result["temperature_max_c"]
+    rain = result["precipitation_probability_pct"]
+    return Said(f"{result['location']}, {result['date']}: {result['conditions']}, "
+                f"{low:g} to {high:g} °C, rain {rain:g}%",
+                ja=f"{result['location']}、{result['date']}: "
+                f"{in_language(result['conditions'], 'ja')}、{low:g}〜{high:g} °C、"
+                f"降水確率 {rain:g}%")
 
 
 SPEC = FunctionSpec(
