@@ -177,6 +177,50 @@ def test_api_reminders_from_a_database_with_a_newer_column_still_list(
     assert [r["what"] for r in response.json()["reminders"]] == ["会議"]
 
 
+def test_api_reminder_get_and_delete_by_id(client: TestClient) -> None:
+    client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
+    [saved] = client.get("/reminders").json()["reminders"]
+    assert client.get(f"/reminders/{saved['id']}").json() == saved
+    response = client.delete(f"/reminders/{saved['id']}")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"deleted": saved}
+    assert client.get("/reminders?include_done=true").json() == {"reminders": []}
+    again = assert_error(client.delete(f"/reminders/{saved['id']}"), 404, "not_found")
+    assert f"#{saved['id']}" in again["message"]
+    assert_error(client.get(f"/reminders/{saved['id']}"), 404, "not_found")
+
+
+@pytest.mark.parametrize("rid", ["0", "-3", "99999999999999999999999999"])
+def test_api_reminder_id_that_cannot_exist_is_404(client: TestClient, rid: str) -> None:
+    assert_error(client.delete(f"/reminders/{rid}"), 404, "not_found")
+    assert_error(client.get(f"/reminders/{rid}"), 404, "not_found")
+
+
+@pytest.mark.parametrize("rid", ["abc", "1.5", "%F0%9F%98%80"])
+def test_api_reminder_id_that_is_not_a_number_is_422(client: TestClient, rid: str) -> None:
+    assert_error(client.delete(f"/reminders/{rid}"), 422, "invalid_request")
+
+
+def test_api_reminder_delete_needs_the_key_when_one_is_set(data_dir: Path) -> None:
+    with TestClient(create_app(make_service(api_key="s3cret"))) as c:
+        auth = {"Authorization": "Bearer s3cret"}
+        c.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"}, headers=auth)
+        assert_error(c.delete("/reminders/1"), 401, "unauthorized")
+        assert len(c.get("/reminders", headers=auth).json()["reminders"]) == 1, "not deleted"
+        assert c.delete("/reminders/1", headers=auth).status_code == 200
+
+
+def test_api_reminder_that_cannot_be_read_can_still_be_deleted(
+        client: TestClient, data_dir: Path) -> None:
+    client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
+    with closing(sqlite3.connect(data_dir / "reminders.sqlite3")) as db, db:
+        db.execute("UPDATE reminders SET due_utc = 'tomorrow-ish'")
+    listing = assert_error(client.get("/reminders"), 500, "configuration_error")
+    assert "DELETE /reminders/1" in listing["message"]
+    assert client.delete("/reminders/1").json() == {"deleted": {"id": 1}}
+    assert client.get("/reminders").json() == {"reminders": []}
+
+
 def test_api_chat_model_down_after_a_reminder_is_saved_is_not_an_error_to_retry() -> None:
     """The reminder was saved, then the chat model failed: the 503 (retryable) said
     nothing of it, and the client's retry saved the reminder twice."""

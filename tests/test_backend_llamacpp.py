@@ -410,3 +410,48 @@ def test_llamacpp_name_bias_reads_the_prior_once_and_keeps_the_prefix(
     finally:
         router_backend.name_prior = saved
         router_backend._name_bias = (None, 0.0, {})
+
+
+def _history(turns: int) -> list[Message]:
+    out = []
+    for i in range(turns):
+        out.append(Message(role="user", content=f"Question number {i}: " + "more. " * 20))
+        out.append(Message(role="assistant", content=f"Answer number {i}: " + "this. " * 20))
+    return out
+
+
+def test_llamacpp_chat_long_history_drops_old_turns_whole_and_keeps_the_result(
+        chat_backend: LlamaCppChat) -> None:
+    """Before, a prompt over the context kept its first 64 tokens and its tail: the
+    function's result in the system turn was cut off and history was cut mid-word."""
+    system = ("You are brief. The tool weather_info returned: " + "{\"day\": \"2025-03-13\", "
+              "\"max_c\": 14.2, \"min_c\": 6.1, \"rain_mm\": 0.4} " * 6 + "END-OF-RESULT")
+    question = "So should I take an umbrella tomorrow? LAST-QUESTION"
+    messages = [Message(role="system", content=system), *_history(12),
+                Message(role="user", content=question)]
+    budget = 600
+    ids = chat_backend._fit(list(messages), budget)
+    assert len(chat_backend._encode(messages)) > budget, "the test must overflow"
+    assert len(ids) <= budget
+    text = chat_backend.llm.detokenize(ids).decode()
+    assert system in text and question in text, "result and message stay whole"
+    assert "Question number 11" in text and "Answer number 11" in text, "newest turn kept"
+    assert "Question number 0:" not in text and "Answer number 0:" not in text
+    kept = [i for i in range(12) if f"Question number {i}:" in text]
+    assert kept == list(range(kept[0], 12)), "only the oldest turns go"
+    assert all(f"Answer number {i}:" in text for i in kept), "each kept question keeps its answer"
+    reply = "".join(chat_backend.stream(messages, options=CompletionOptions(
+        temperature=0.0, max_tokens=1024 - budget)))
+    assert reply.strip()
+
+
+def test_llamacpp_chat_message_too_long_alone_is_cut_in_its_middle(
+        chat_backend: LlamaCppChat) -> None:
+    long = "START-OF-MESSAGE " + "blah " * 1500 + "END-OF-MESSAGE"
+    messages = [Message(role="system", content="You are brief. RESULT-KEPT"), *_history(2),
+                Message(role="user", content=long)]
+    ids = chat_backend._fit(list(messages), 400)
+    assert len(ids) <= 400
+    text = chat_backend.llm.detokenize(ids).decode()
+    assert "RESULT-KEPT" in text and "Question number" not in text
+    assert "START-OF-MESSAGE" in text and "END-OF-MESSAGE" in text and " […] " in text

@@ -217,3 +217,32 @@ def test_chat_broken_reminder_store_is_said_once_not_before_every_prompt(
     said = [r for r in caplog.records if "could not read reminders" in r.getMessage()]
     assert len(said) == 1
     assert "left as it is" in said[0].getMessage()
+
+
+def test_chat_deletes_a_reminder_by_its_number() -> None:
+    conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
+    store = conv.ctx.reminder_store()
+    keep = store.add("water the plants", NOW + timedelta(days=1))
+    drop = store.add("dentist", NOW + timedelta(days=2))
+    code, out, err = chat([f"/reminders delete {drop.id}", f"/reminders rm #{drop.id}",
+                           "/reminders", "/quit"], conv)
+    assert code == 0, err
+    assert f"  deleted reminder #{drop.id} 2025-03-14 14:30  dentist\n" in out
+    assert f"  no reminder #{drop.id} (/reminders lists them)\n" in out
+    assert f"  #{keep.id} 2025-03-13 14:30  water the plants\n" in out
+    assert [r.what for r in store.list()] == ["water the plants"]
+    assert "bot>" not in out, "a /reminders command is never sent to the models"
+
+
+@pytest.mark.parametrize("line", ["/reminders delete", "/reminders delete two",
+                                  "/reminders delete 1 2", "/reminders frobnicate 1",
+                                  "/reminders delete ١", "/reminders delete -1"])
+def test_chat_reminders_command_misused_says_how_and_deletes_nothing(line: str) -> None:
+    conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
+    conv.ctx.reminder_store().add("kept", NOW + timedelta(days=1))
+    code, out, err = chat([line, "/quit"], conv)
+    assert code == 0, err
+    assert "usage: /reminders  (list them) · /reminders delete N" in out
+    assert [r.what for r in conv.ctx.reminder_store().list()] == ["kept"]
+    assert "bot>" not in out
+

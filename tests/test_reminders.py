@@ -249,3 +249,101 @@ def test_reminders_first_open_waits_for_another_process_creating_the_file(
     finally:
         other.close()
     assert store.add("first", NOW).id == 1
+
+
+def test_reminders_claim_due_marks_them_shown_in_the_same_step(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    past = store.add("past", NOW - timedelta(minutes=5))
+    store.add("future", NOW + timedelta(minutes=5))
+    claimed = store.claim_due(NOW)
+    assert [(r.id, r.notified) for r in claimed] == [(past.id, True)]
+    assert store.claim_due(NOW) == [], "claimed once, never again"
+    assert [r.what for r in store.list(include_done=False)] == ["future"]
+    assert [r.what for r in store.claim_due(NOW + timedelta(minutes=5))] == ["future"]
+
+
+def claim_while_others_do(path: str, workdir: str, name: str) -> None:
+    store = ReminderStore(Path(path))
+    work = Path(workdir)
+    (work / f"ready-{name}").touch()
+    while not (work / "go").exists():  # all start claiming at the same moment
+        time.sleep(0.001)
+    got: list[int] = []
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        got += [r.id for r in store.claim_due(NOW)]
+    (work / f"claimed-{name}").write_text(" ".join(map(str, got)))
+
+
+def test_reminders_processes_claiming_at_once_never_show_one_twice(tmp_path: Path) -> None:
+    """Two chats open at once showed the same due reminder twice: each read the due
+    ones, then marked them shown, and the other read between the two. Measured with
+    that code and this test: 1020 reminders shown for 775 due."""
+    path = tmp_path / "r.sqlite3"
+    store = ReminderStore(path)
+    names = ["a", "b", "c"]
+    procs = [run(claim_while_others_do, str(path), str(tmp_path), n) for n in names]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{n}").exists() for n in names):
+        assert time.monotonic() < deadline, "the claiming processes did not start"
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    added: list[int] = []
+    end = time.monotonic() + 1.2
+    while time.monotonic() < end:  # reminders come due while they claim
+        added.append(store.add("due", NOW - timedelta(minutes=1)).id)
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    claimed = [int(i) for n in names for i in (tmp_path / f"claimed-{n}").read_text().split()]
+    assert len(added) > 50
+    assert sorted(claimed) == added, "each due reminder shown exactly once"
+
+
+def test_reminders_claim_due_skips_an_unreadable_row_and_shows_the_rest(
+        tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    bad = store.add("edited by hand", NOW - timedelta(minutes=9))
+    good = store.add("good", NOW - timedelta(minutes=1))
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE reminders SET created_utc = 'yesterday' WHERE id = ?", (bad.id,))
+    assert [r.id for r in store.claim_due(NOW)] == [good.id]
+    with closing(sqlite3.connect(store.path)) as db:
+        notified = dict(db.execute("SELECT id, notified FROM reminders").fetchall())
+    assert notified == {bad.id: 0, good.id: 1}, "the unreadable row is left as it was"
+
+
+def test_reminders_delete_removes_one_and_returns_it(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    keep = store.add("keep", NOW)
+    drop = store.add("drop", NOW + timedelta(hours=1), said="in an hour")
+    assert store.delete(drop.id) == drop
+    assert store.list() == [keep]
+    with pytest.raises(KeyError):
+        store.delete(drop.id)
+    with pytest.raises(KeyError):
+        store.get(drop.id)
+    assert store.add("new", NOW).id == drop.id + 1, "a deleted number is never reused"
+
+
+@pytest.mark.parametrize("rid", [0, -1, 2**63, -(2**63) - 1, 10**30])
+def test_reminders_an_id_that_is_not_there_or_not_storable_is_key_error(
+        tmp_path: Path, rid: int) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    store.add("kept", NOW)
+    with pytest.raises(KeyError):
+        store.delete(rid)
+    with pytest.raises(KeyError):
+        store.get(rid)
+    assert [r.what for r in store.list()] == ["kept"]
+
+
+def test_reminders_an_unreadable_row_can_be_deleted(tmp_path: Path) -> None:
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    bad = store.add("edited by hand", NOW)
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE reminders SET due_utc = 'next tuesday' WHERE id = ?", (bad.id,))
+    with pytest.raises(ConfigurationError, match=f"/reminders delete {bad.id}"):
+        store.list()
+    assert store.delete(bad.id) is None
+    assert store.list() == []

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HELP = ("/functions  list functions · /reminders  list reminders · /reset  new session · "
-        "/help  this list · /quit  exit")
+HELP = ("/functions  list functions · /reminders  list reminders · /reminders delete N  "
+        "delete reminder #N · /reset  new session · /help  this list · /quit  exit")
+REMINDERS_USAGE = "usage: /reminders  (list them) · /reminders delete N  (delete reminder #N)"
 CALLER_SUPPLIED = "conversation supplied by the caller"
 
 
@@ -229,8 +230,8 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
             if text == "/functions":
                 for spec in conversation.registry:
                     print(f"  {spec.name}: {spec.summary}", file=out)
-            elif text == "/reminders":
-                _list_reminders(conversation, out)
+            elif text.split()[0] == "/reminders":
+                _reminders_command(conversation, text.split()[1:], out)
             elif text == "/reset":
                 conversation.reset(sid)
                 sid = os.urandom(8).hex()
@@ -280,14 +281,35 @@ def _list_reminders(conversation: Conversation, out: TextIO) -> None:
         print(f"  #{r.id} {_when(r, conversation)}  {r.what}{done}", file=out)
 
 
+def _reminders_command(conversation: Conversation, words: list[str], out: TextIO) -> None:
+    if not words:
+        _list_reminders(conversation, out)
+        return
+    if words[0] not in ("delete", "del", "rm", "cancel") or len(words) != 2:
+        print(f"  {REMINDERS_USAGE}", file=out)
+        return
+    number = words[1].removeprefix("#")
+    if not number.isascii() or not number.isdigit():
+        print(f"  not a reminder number: {words[1][:40]}; {REMINDERS_USAGE}", file=out)
+        return
+    try:
+        gone = conversation.ctx.reminder_store().delete(int(number))
+    except KeyError:
+        print(f"  no reminder #{int(number)} (/reminders lists them)", file=out)
+        return
+    if gone is None:
+        print(f"  deleted reminder #{int(number)} (it could not be read)", file=out)
+    else:
+        print(f"  deleted reminder #{gone.id} {_when(gone, conversation)}  {gone.what}", file=out)
+
+
 def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None:
     ctx = conversation.ctx
     try:
-        store = ctx.reminder_store()
-        due = store.due(ctx.now())
-        for r in due:
+        # claimed and marked shown at once: a second chat open at the same time does
+        # not show the same reminder again
+        for r in ctx.reminder_store().claim_due(ctx.now()):
             print(f"⏰ reminder due: {r.what} ({_when(r, conversation)})", file=out)
-        store.mark_notified([r.id for r in due])
     except FuncgemmaError as exc:  # a broken store must not stop the chat
         if exc.message not in warned:  # said once, not before every prompt
             warned.add(exc.message)

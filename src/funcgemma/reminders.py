@@ -10,6 +10,7 @@ is: the user's data in it must survive.
 from __future__ import annotations
 
 import builtins
+import logging
 import sqlite3
 import threading
 import time
@@ -37,6 +38,7 @@ CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_utc);
 COLUMNS = ("id", "what", "said", "due_utc", "created_utc", "notified")
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM reminders"
 BUSY_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
 
 
 class Reminder(BaseModel):
@@ -145,6 +147,8 @@ class ReminderStore:
         return self.get(rid)
 
     def get(self, rid: int) -> Reminder:
+        if not _storable(rid):
+            raise KeyError(rid)
         with self._connect() as db:
             row = db.execute(SELECT + " WHERE id = ?", (rid,)).fetchone()
         if row is None:
@@ -168,6 +172,47 @@ class ReminderStore:
             ).fetchall()
         return [self._row(r) for r in rows]
 
+    def claim_due(self, now: datetime) -> builtins.list[Reminder]:
+        """The reminders due by `now` and not shown yet, marked shown in the same
+        transaction: of two processes showing reminders (two chats, a chat and a
+        script), each due reminder goes to exactly one. A row that cannot be read is
+        left as it is (and logged): the others are still shown."""
+        claimed: builtins.list[Reminder] = []
+        with self._lock, self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock first, then read what is ours
+            rows = db.execute(
+                SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc, id",
+                (_utc(now),),
+            ).fetchall()
+            for row in rows:
+                try:
+                    claimed.append(self._row(row).model_copy(update={"notified": True}))
+                except ConfigurationError as exc:
+                    log.warning("%s", exc.message)
+            db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?",
+                           [(r.id,) for r in claimed])
+            db.execute("COMMIT")
+        return claimed
+
+    def delete(self, rid: int) -> Reminder | None:
+        """Remove reminder `rid`; KeyError if there is none. Returns it as it was, or
+        None for a row that could not be read (edited by hand): deleting is how a user
+        gets rid of one."""
+        if not _storable(rid):
+            raise KeyError(rid)
+        with self._lock, self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(SELECT + " WHERE id = ?", (rid,)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                raise KeyError(rid)
+            db.execute("DELETE FROM reminders WHERE id = ?", (rid,))
+            db.execute("COMMIT")
+        try:
+            return self._row(row)
+        except ConfigurationError:
+            return None
+
     def mark_notified(self, ids: Iterable[int]) -> None:
         ids = list(ids)
         if not ids:
@@ -190,7 +235,8 @@ class ReminderStore:
             )
         except (TypeError, ValueError) as exc:  # a row edited by hand or another program
             raise ConfigurationError(
-                f"Reminder #{rid} in {self.path} cannot be read ({exc}); fix or delete that "
+                f"Reminder #{rid} in {self.path} cannot be read ({exc}); delete it (chat: "
+                f"`/reminders delete {rid}`; API: `DELETE /reminders/{rid}`) or fix that "
                 "row with the `sqlite3` tool. Nothing was changed."
             ) from exc
 
@@ -204,3 +250,8 @@ def _locked(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
         "locked" in str(exc)
     )
+
+
+def _storable(rid: int) -> bool:
+    """An id SQLite can hold (a larger one raises OverflowError, not 'no such row')."""
+    return -(2**63) <= rid < 2**63

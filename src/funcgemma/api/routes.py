@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from ..errors import FuncgemmaError
+from ..errors import FuncgemmaError, NotFound
 from ..types import ChatReply, RouteResult
 from .app import Service
 
@@ -90,6 +90,30 @@ def functions(request: Request) -> dict[str, Any]:
 def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
     store = _service(request).conversation.ctx.reminder_store()
     return {"reminders": [r.model_dump(mode="json") for r in store.list(include_done=include_done)]}
+
+
+def _reminder_not_found(reminder_id: int) -> NotFound:
+    return NotFound(f"No reminder #{reminder_id} (GET /reminders?include_done=true lists them).")
+
+
+@router.get("/reminders/{reminder_id}")
+def reminder(reminder_id: int, request: Request) -> dict[str, Any]:
+    try:
+        found = _service(request).conversation.ctx.reminder_store().get(reminder_id)
+    except KeyError:
+        raise _reminder_not_found(reminder_id) from None
+    return found.model_dump(mode="json")
+
+
+@router.delete("/reminders/{reminder_id}")
+def delete_reminder(reminder_id: int, request: Request) -> dict[str, Any]:
+    """Delete a reminder, shown or not; answers with it as it was."""
+    try:
+        gone = _service(request).conversation.ctx.reminder_store().delete(reminder_id)
+    except KeyError:
+        raise _reminder_not_found(reminder_id) from None
+    # a row edited by hand so that it cannot be read is deleted all the same
+    return {"deleted": gone.model_dump(mode="json") if gone else {"id": reminder_id}}
 
 
 @router.get("/health")

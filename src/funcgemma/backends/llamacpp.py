@@ -343,6 +343,34 @@ class LlamaCppChat:
                 ids.extend([tid] if tid is not None else plain(piece))
         return ids
 
+    def _fit(self, messages: list[Message], budget: int) -> list[int]:
+        """The prompt within `budget` tokens: the oldest history goes first, whole turns
+        (a user message and the reply to it), while the system turn (which carries the
+        function's result) and the new message stay whole. Only when those two alone do
+        not fit is the new message cut in its middle (its start and end are kept)."""
+        ids = self._encode(messages)
+        head = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+        while len(ids) > budget and len(messages) - head > 1:
+            del messages[head]
+            if len(messages) - head > 1 and messages[head].role == "assistant":
+                del messages[head]  # the reply goes with the message it answered
+            ids = self._encode(messages)
+        if len(ids) > budget:
+            last = messages[-1]
+            over = len(ids) - budget + 8  # 8: the marker and retokenising at the cut
+            text = self.llm.tokenize(last.content.encode(), add_bos=False, special=False)
+            keep = max(0, len(text) - over)
+            cut = (self.llm.detokenize(text[: keep // 2]).decode(errors="ignore") + " […] "
+                   + self.llm.detokenize(text[len(text) - (keep - keep // 2):]).decode(
+                       errors="ignore") if keep else "")
+            messages[-1] = last.model_copy(update={"content": cut})
+            ids = self._encode(messages)
+            if len(ids) > budget:  # the system turn alone is too long for this model
+                raise TextTooLong(
+                    f"The chat prompt needs {len(ids)} tokens; the chat model's context "
+                    f"holds {budget} besides the reply. Raise FUNCGEMMA_EMBEDDED_CHAT_N_CTX.")
+        return ids
+
     def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
                  = None, options: CompletionOptions | None = None) -> Completion:
         text = "".join(self.stream(messages, options=options))
@@ -356,10 +384,7 @@ class LlamaCppChat:
         closed) cannot keep the chat model from everyone else. Closing this iterator
         stops the generation at the next token."""
         options = options or CompletionOptions(temperature=0.7, max_tokens=384)
-        ids = self._encode(messages)
-        budget = self.llm.n_ctx() - options.max_tokens
-        if len(ids) > budget:  # keep the system turn, drop the oldest history
-            ids = ids[: 64] + ids[-(budget - 64):]
+        ids = self._fit(list(messages), self.llm.n_ctx() - options.max_tokens)
         pieces: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
         stop = threading.Event()
 
