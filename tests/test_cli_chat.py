@@ -246,3 +246,17 @@ def test_chat_reminders_command_misused_says_how_and_deletes_nothing(line: str) 
     assert [r.what for r in conv.ctx.reminder_store().list()] == ["kept"]
     assert "bot>" not in out
 
+
+
+def test_chat_control_characters_from_a_model_or_the_store_are_shown_not_obeyed() -> None:
+    """A reply or a stored reminder with an escape sequence retitled the terminal, wrote
+    its clipboard (OSC 52) or cleared the screen: the terminal obeyed text it was shown."""
+    sneaky = "Sure.\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\rline two\n\tindented\x9b31m"
+    conv = conversation_with(ScriptedBackend(reply=lambda messages: sneaky))
+    conv.ctx.reminder_store().add("bins\x1b[8m hidden", NOW + timedelta(days=1))
+    code, out, err = chat(["hello", "/reminders", "/quit"], conv)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\x9b" not in out
+    assert "bot> Sure.\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x0dline two\n" in out
+    assert "\n\tindented\\x9b31m\n" in out, "newlines and tabs are kept"
+    assert "  bins\\x1b[8m hidden\n" in out

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
+import regex
 from pydantic import ValidationError
 
 from .errors import BackendUnavailable, ConfigurationError, FuncgemmaError
@@ -27,6 +28,14 @@ HELP = ("/functions  list functions · /reminders  list reminders · /reminders 
         "delete reminder #N · /reset  new session · /help  this list · /quit  exit")
 REMINDERS_USAGE = "usage: /reminders  (list them) · /reminders delete N  (delete reminder #N)"
 CALLER_SUPPLIED = "conversation supplied by the caller"
+# control characters other than newline and tab: an escape sequence in a reply or a stored
+# reminder would be obeyed by the terminal (retitle it, write the clipboard, hide text)
+_CONTROL = regex.compile(r"[^\P{Cc}\n\t]")
+
+
+def _shown(text: str) -> str:
+    """Text from a model, a user or a file, made safe to print on a terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -239,11 +248,11 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
             elif text == "/help":
                 print(HELP, file=out)
             elif text.startswith("/") and " " not in text:
-                print(f"unknown command {text}; {HELP}", file=out)
+                print(f"unknown command {_shown(text)}; {HELP}", file=out)
             else:
                 _turn(conversation, text, sid, out)
         except FuncgemmaError as exc:
-            print(f"\n(error: {exc.message})", file=out)
+            print(f"\n(error: {_shown(exc.message)})", file=out)
         except KeyboardInterrupt:
             print("\n(stopped)", file=out)
 
@@ -255,11 +264,11 @@ def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
         print(f"  [{call.name} {args_text} · {turn.route.source}, "
               f"{turn.route.latency_ms:.0f} ms]", file=out)
     if turn.notice and turn.replied_by_model:  # the facts, whatever the reply says
-        print(f"  = {turn.notice}", file=out)
+        print(f"  = {_shown(turn.notice)}", file=out)
     print("bot> ", end="", file=out, flush=True)
     try:
         for piece in turn.chunks():
-            print(piece, end="", file=out, flush=True)
+            print(_shown(piece), end="", file=out, flush=True)
     except KeyboardInterrupt:
         turn.close()  # Ctrl-C stops the reply, not the chat
         raise
@@ -278,7 +287,7 @@ def _list_reminders(conversation: Conversation, out: TextIO) -> None:
         print("  (no reminders)", file=out)
     for r in items:
         done = "  (shown)" if r.notified else ""
-        print(f"  #{r.id} {_when(r, conversation)}  {r.what}{done}", file=out)
+        print(f"  #{r.id} {_when(r, conversation)}  {_shown(r.what)}{done}", file=out)
 
 
 def _reminders_command(conversation: Conversation, words: list[str], out: TextIO) -> None:
@@ -290,7 +299,8 @@ def _reminders_command(conversation: Conversation, words: list[str], out: TextIO
         return
     number = words[1].removeprefix("#")
     if not number.isascii() or not number.isdigit():
-        print(f"  not a reminder number: {words[1][:40]}; {REMINDERS_USAGE}", file=out)
+        print(f"  not a reminder number: {_shown(words[1][:40])}; {REMINDERS_USAGE}",
+              file=out)
         return
     try:
         gone = conversation.ctx.reminder_store().delete(int(number))
@@ -300,7 +310,8 @@ def _reminders_command(conversation: Conversation, words: list[str], out: TextIO
     if gone is None:
         print(f"  deleted reminder #{int(number)} (it could not be read)", file=out)
     else:
-        print(f"  deleted reminder #{gone.id} {_when(gone, conversation)}  {gone.what}", file=out)
+        print(f"  deleted reminder #{gone.id} {_when(gone, conversation)}  {_shown(gone.what)}",
+              file=out)
 
 
 def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None:
@@ -309,7 +320,7 @@ def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None
         # claimed and marked shown at once: a second chat open at the same time does
         # not show the same reminder again
         for r in ctx.reminder_store().claim_due(ctx.now()):
-            print(f"⏰ reminder due: {r.what} ({_when(r, conversation)})", file=out)
+            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, conversation)})", file=out)
     except FuncgemmaError as exc:  # a broken store must not stop the chat
         if exc.message not in warned:  # said once, not before every prompt
             warned.add(exc.message)
