@@ -377,7 +377,6 @@ BACKEND_ERRORS = [
     ("timeout", 504, "backend_timeout", True),
     ("backend error", 502, "backend_error", True),
     ("garbage", 502, "bad_model_output", False),
-    ("unknown function", 502, "bad_model_output", False),
 ]
 
 
@@ -394,6 +393,17 @@ def test_api_backend_errors_map_to_gateway_statuses(client: TestClient, path: st
         assert int(response.headers["Retry-After"]) >= 1
     else:
         assert "Retry-After" not in response.headers
+
+
+def test_api_call_of_an_undeclared_function_is_no_function_and_the_chat_replies(
+        client: TestClient) -> None:
+    route = client.post("/route", json={"text": "unknown function"})
+    assert route.status_code == 200, route.text
+    assert (route.json()["calls"], route.json()["source"]) == ([], "none")
+    chat = client.post("/chat", json={"message": "unknown function"})
+    assert chat.status_code == 200, chat.text
+    assert chat.json()["reply"] == "reply to unknown function"
+    assert chat.json()["function_result"] is None
 
 
 def test_api_chat_backend_down_without_streaming_is_503(client: TestClient) -> None:

@@ -213,7 +213,6 @@ def test_router_coerces_string_numbers_to_numbers(serve: Callable[..., Rig]) -> 
 # (scenario, user text, what the error's raw text must show, requests sent)
 ROUTE_ERRORS: list[tuple[str, str, str, int]] = [
     ("empty_name", "Weather in Kyoto?", "'name': ''", 1),
-    ("unknown_name", "Stock price of GOOG?", "get_stock_price", 1),
     ("wrong_required_type", "Three days in Lisbon", "'destination': ['Lisbon']", 1),
     ("truncated", "Translate this very long letter into German", "", 2),
 ]
@@ -231,6 +230,15 @@ def test_router_unusable_call_is_model_output_error(serve: Callable[..., Rig], s
     assert info.value.status_code == 502
     assert not info.value.retryable  # greedy decoding: a retry gets the same output
     assert len(rig.fake.chat_requests) == requests
+
+
+def test_router_call_of_an_undeclared_function_is_no_function(serve: Callable[..., Rig]) -> None:
+    rig = serve("unknown_name")
+    result = rig.router().route("Stock price of GOOG?")
+    sent = rig.last_response()["message"]["tool_calls"][0]["function"]["name"]
+    assert sent == "get_stock_price"  # what Ollama passed on
+    assert (result.calls, result.source) == ([], "none")
+    assert len(rig.fake.chat_requests) == 1
 
 
 def test_router_wrong_optional_argument_is_left_out(serve: Callable[..., Rig]) -> None:

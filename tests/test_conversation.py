@@ -68,6 +68,7 @@ def test_conversation_chat_model_gets_function_result_in_system_message() -> Non
     messages = chat.calls[-1][0]
     system = system_of(messages)
     assert "`sentiment_label` was run" in system
+    assert "No tool was run" not in system
     assert '"label": "mixed"' in system
     assert messages[-1] == Message(role="user", content="Is 'great food, rude staff' positive?")
 
@@ -78,7 +79,10 @@ def test_conversation_no_function_replies_without_tool_text() -> None:
     assert reply.route.calls == [] and reply.route.source == "none"
     assert reply.function_result is None and reply.function_error is None
     assert reply.reply == "echo: hello"
-    assert "tool" not in system_of(chat.calls[-1][0])
+    system = system_of(chat.calls[-1][0])
+    assert "returned" not in system and "failed" not in system
+    # nothing ran, so the chat model is told it must not claim an action
+    assert "No tool was run for this message, so nothing was done" in system
 
 
 def test_conversation_runs_every_routed_call() -> None:

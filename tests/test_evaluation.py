@@ -16,7 +16,7 @@ from funcgemma.evaluation import compare_reports, evaluate, load_cases, select_c
 from funcgemma.registry import FunctionRegistry, FunctionSpec
 from funcgemma.router import Router
 from funcgemma.settings import Settings
-from funcgemma.types import Call, Completion
+from funcgemma.types import Completion
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +91,8 @@ SCRIPT = {
     "hello there": "Hi! How can I help?",
     "I need an umbrella": tool_call("weather_info", location="umbrella"),
     # a native call of an unregistered function that the fallback cannot repair
-    "Paris weather": Completion(tool_calls=[Call(name="no_such_function")], text=""),
+    "Paris weather": Completion(  # a call of a declared function that cannot be read
+        text="<start_function_call>call:weather_info{location:<end_function_call>"),
     "thanks!": BackendUnavailable("Cannot reach the scripted backend."),
 }
 
@@ -155,7 +156,7 @@ def test_evaluation_failures_keep_raw_output(report):
     }
     by_text = {e["text"]: e for e in r["errors"]}
     assert "umbrella" in by_text["I need an umbrella"]["raw"]
-    assert "no_such_function" in by_text["Paris weather"]["raw"]
+    assert "call:weather_info{location:" in by_text["Paris weather"]["raw"]
     assert "Cannot reach" in by_text["thanks!"]["error"]
     assert r["errors_total"] == 3
 

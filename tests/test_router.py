@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -232,18 +233,46 @@ def test_router_cut_off_call_of_an_undeclared_function_is_not_retried() -> None:
     cut = f"{SC}call:get_stock_price{{ticker:{E}GOOG and also the price of"
     router, backend = make_router(
         lambda messages, tools: Completion(text=cut, done_reason="length"))
-    with pytest.raises(ModelOutputError):
-        router.route("How is Google stock doing?")
+    result = router.route("How is Google stock doing?")
+    assert (result.calls, result.source) == ([], "none")
     assert len(backend.calls) == 1
 
 
+UNDECLARED_CASES = [
+    ("native", Completion(tool_calls=[Call(name="get_stock_price", arguments={"ticker": "GOOG"})])),
+    ("text", Completion(text=f"{SC}call:get_stock_price{{ticker:{E}GOOG{E}}}{EC}")),
+    ("json text", Completion(text='{"name": "book_haircut", "arguments": {"day": "friday"}}')),
+    ("native and text", Completion(text=f"{SC}call:reminder{{task:{E}x{E}}}{EC}",
+                                   tool_calls=[Call(name="reminder", arguments={"task": "x"})])),
+]
+
+
+@pytest.mark.parametrize("completion", [c[1] for c in UNDECLARED_CASES],
+                         ids=[c[0] for c in UNDECLARED_CASES])
+def test_router_call_of_a_function_nobody_declared_is_no_function(
+        completion: Completion, caplog: pytest.LogCaptureFixture) -> None:
+    """The model's answer is "a function applies, but none of these": no function. It
+    was a 502, which made the chat fail on any request funcgemma cannot serve."""
+    router, _ = make_router(lambda messages, tools: completion)
+    with caplog.at_level(logging.INFO, logger="funcgemma.router"):
+        result = router.route("How is Google stock doing?")
+    assert (result.calls, result.source) == ([], "none")
+    assert "which is not declared: no function" in caplog.text
+
+
+def test_router_undeclared_call_beside_a_declared_one_keeps_the_declared_one() -> None:
+    text = (f"{SC}call:get_stock_price{{ticker:{E}GOOG{E}}}{EC}"
+            f"{SC}call:weather_info{{location:{E}Paris{E}}}{EC}")
+    router, _ = make_router(lambda messages, tools: Completion(text=text))
+    result = router.route("Paris weather and GOOG")
+    assert [(c.name, c.arguments) for c in result.calls] == [
+        ("weather_info", {"location": "Paris"})]
+
+
 BROKEN_CASES = [
-    ("unknown native name", Completion(tool_calls=[Call(name="get_stock_price",
-                                                        arguments={"ticker": "GOOG"})])),
     ("empty native name, no text", Completion(tool_calls=[Call(name="")])),
     ("native call with bad arguments", tool_call("travel_guide", days=3)),
     ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}")),
-    ("unknown name in text", Completion(text=f"{SC}call:get_stock_price{{ticker:{E}GOOG{E}}}{EC}")),
     ("required argument missing", Completion(text=f"{SC}call:weather_info{{}}{EC}")),
 ]
 

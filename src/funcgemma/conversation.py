@@ -43,6 +43,11 @@ SYSTEM_PROMPT = (
     "You are funcgemma, a friendly assistant running on the user's own computer. "
     "Answer briefly and in the language the user wrote in."
 )
+# where no tool ran, the chat model must not claim an action ("Done, I booked it!"):
+# the requests funcgemma cannot serve reach it this way
+NO_TOOL = ("\nNo tool was run for this message, so nothing was done: never say that you "
+           "set, saved, booked, bought, sent or looked up anything. If the user asks for "
+           "an action, say plainly that you cannot do it here.")
 
 
 @dataclass(frozen=True)
@@ -239,7 +244,7 @@ class Conversation:
         return notices
 
     def _chat_messages(self, sid: str, message: str, outcomes: list[CallOutcome]) -> list[Message]:
-        system = SYSTEM_PROMPT
+        system = SYSTEM_PROMPT if outcomes else SYSTEM_PROMPT + NO_TOOL
         for outcome in outcomes:
             if outcome.error:
                 system += (

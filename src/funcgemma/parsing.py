@@ -64,10 +64,13 @@ class ParsedCall:
 class ParseOutcome:
     """Calls of known names in order of appearance, and whether the text had any
     call syntax at all (a marker, ``call:NAME{``, a JSON call object), so that
-    "no call" can be told apart from "a call nothing could use"."""
+    "no call" can be told apart from "a call nothing could use". ``unknown``: the
+    names of calls of functions not in the list (the model asking for a function
+    nobody declared), in order of appearance."""
 
     calls: list[ParsedCall]
     saw_call_syntax: bool
+    unknown: tuple[str, ...] = ()
 
 
 class _Stop(Exception):
@@ -251,6 +254,7 @@ def extract_calls(text: str, names: Iterable[str]) -> ParseOutcome:
         return ParseOutcome(calls=[], saw_call_syntax=False)
     saw = any(marker in text for marker in _CALL_MARKERS)
     calls: list[ParsedCall] = []
+    unknown: list[str] = []
     parser = _Parser(text)
     pos = 0
     while (m := _CANDIDATE.search(text, pos)) is not None:
@@ -268,6 +272,8 @@ def extract_calls(text: str, names: Iterable[str]) -> ParseOutcome:
                 saw = True
                 if name in known and args is not None:
                     calls.append(ParsedCall(name, args, text[m.start() : end]))
+                elif name not in known and name.strip():
+                    unknown.append(name)
             pos = end
             continue
         start = m.start("body") if m.group("marker") is not None else m.start("bare")
@@ -282,8 +288,10 @@ def extract_calls(text: str, names: Iterable[str]) -> ParseOutcome:
             args, end = {}, m.end("name")
         if name in known:
             calls.append(ParsedCall(name, args, text[start:end]))
+        else:
+            unknown.append(name)
         pos = max(end, m.end())
-    return ParseOutcome(calls=calls, saw_call_syntax=saw)
+    return ParseOutcome(calls=calls, saw_call_syntax=saw, unknown=tuple(unknown))
 
 
 def parse_value(text: str) -> Any:

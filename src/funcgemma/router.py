@@ -4,8 +4,9 @@ Order of trust: the backend's native tool calls (Ollama parses FunctionGemma its
 guarded against its quirks (empty name, unknown name, truncated call, numbers as
 strings); then the fallback parser over the raw text; then pydantic validation.
 "No function" is a normal result, and so is a call whose required value from the message
-names nothing (destination "?"); call-like output that nothing can repair is a
-ModelOutputError carrying the raw text.
+names nothing (destination "?") and a call of a function nobody declared (the model's way
+of saying "not one of these"); call-like output of a declared function that nothing can
+repair is a ModelOutputError carrying the raw text.
 """
 
 from __future__ import annotations
@@ -124,14 +125,18 @@ class Router:
         typed, user_syntax = self._typed_calls(user_text)
         native: list[Call] = []
         failed = echoes = hollow = 0
+        unknown: set[str] = set()  # functions the model asked for that nobody declared
         for tool_call in completion.tool_calls:
+            if tool_call.name.strip() and tool_call.name not in self.registry.names:
+                unknown.add(tool_call.name)
+                continue
             usable = self._without_hollow(tool_call)
             if usable is None:
                 hollow += 1
                 continue
             call = self.registry.try_validate(usable)
             if call is None:
-                failed += 1  # empty name (Ollama's regex miss), unknown name, bad arguments
+                failed += 1  # empty name (Ollama's regex miss), bad arguments
             elif _echoes(call, typed):
                 echoes += 1
             else:
@@ -140,6 +145,7 @@ class Router:
             return _dedupe(native), "tools_api"
         raw = render.restore_markers(completion.text)
         outcome = parsing.extract_calls(raw, self.registry.names)
+        unknown.update(outcome.unknown)
         squashed_user = _squash(user_text)
         parsed = []
         for pc in outcome.calls:
@@ -165,9 +171,14 @@ class Router:
         if hollow:
             log.debug("dropped %d call(s) whose required value from the message names "
                       "nothing", hollow)
+        if unknown:
+            # The model's answer is "a function applies, but not one of these": for us,
+            # no function. (A 502 made the chat fail on a request we cannot serve.)
+            log.info("the router called %s, which is not declared: no function",
+                     ", ".join(sorted(unknown))[:200])
         echoed_text = bool(raw.strip()) and _squash(raw) in squashed_user
         unexplained_syntax = (outcome.saw_call_syntax and not echoes and not hollow
-                              and not echoed_text)
+                              and not echoed_text and not unknown)
         truncated = completion.done_reason == "length" and not raw.strip() and not echoes
         if user_syntax and (failed or outcome.saw_call_syntax):
             # The user typed call syntax and the model's call is broken: it is a garbled
