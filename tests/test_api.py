@@ -221,6 +221,21 @@ def test_api_reminder_that_cannot_be_read_can_still_be_deleted(
     assert client.get("/reminders").json() == {"reminders": []}
 
 
+def test_api_reminders_due_are_taken_once(client: TestClient) -> None:
+    from datetime import timedelta
+
+    app_service = client.app.state.service  # type: ignore[attr-defined]
+    store = app_service.conversation.ctx.reminder_store()
+    due = store.add("take the bins out", NOW - timedelta(minutes=5))
+    store.add("later", NOW + timedelta(hours=1))
+    first = client.post("/reminders/due")
+    assert first.status_code == 200, first.text
+    assert [(r["id"], r["what"], r["notified"]) for r in first.json()["reminders"]] == [
+        (due.id, "take the bins out", True)]
+    assert client.post("/reminders/due").json() == {"reminders": []}, "taken once"
+    assert [r["what"] for r in client.get("/reminders").json()["reminders"]] == ["later"]
+
+
 def test_api_chat_model_down_after_a_reminder_is_saved_is_not_an_error_to_retry() -> None:
     """The reminder was saved, then the chat model failed: the 503 (retryable) said
     nothing of it, and the client's retry saved the reminder twice."""

@@ -296,3 +296,45 @@ def test_cli_chat_slash_text_with_spaces_is_a_message() -> None:
     chat(["/not a command", "/quit"], conversation)
     [(messages, _)] = scripted_router_calls(conversation)
     assert messages[-1].content == "/not a command"
+
+
+def test_cli_reminders_subcommand_lists_deletes_and_takes_due_ones() -> None:
+    conversation = make_conversation()
+    store = conversation.ctx.reminder_store()
+    code, out, err = run_cli(["reminders"], conversation=conversation)
+    assert (code, out) == (0, "(no reminders)\n"), err
+    bins = store.add("take the bins out", NOW - timedelta(minutes=10))
+    call = store.add("call mom", NOW + timedelta(days=1))
+    code, out, err = run_cli(["reminders", "list"], conversation=conversation)
+    assert code == 0, err
+    assert out == (f"#{bins.id} 2025-03-12 14:20  take the bins out\n"
+                   f"#{call.id} 2025-03-13 14:30  call mom\n")
+    code, out, err = run_cli(["reminders", "due", "--json"], conversation=conversation)
+    assert code == 0, err
+    assert [(r["id"], r["notified"]) for r in json.loads(out)] == [(bins.id, True)]
+    assert run_cli(["reminders", "due"], conversation=conversation)[1] == "", "taken once"
+    code, out, err = run_cli(["reminders", "delete", f"#{call.id}"], conversation=conversation)
+    assert (code, out) == (0, f"deleted reminder #{call.id} 2025-03-13 14:30  call mom\n"), err
+    assert [r.what for r in store.list()] == ["take the bins out"]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["reminders", "delete"], "needs the reminder's number"),
+    (["reminders", "delete", "two"], "needs the reminder's number"),
+    (["reminders", "list", "3"], "takes no number"),
+    (["reminders", "delete", "99"], "no reminder #99"),
+])
+def test_cli_reminders_subcommand_misuse_is_one_line_and_exit_2(argv: list[str],
+                                                                says: str) -> None:
+    conversation = make_conversation()
+    conversation.ctx.reminder_store().add("kept", NOW + timedelta(days=1))
+    code, out, err = run_cli(argv, conversation=conversation)
+    assert code == 2 and out == ""
+    assert err.startswith("funcgemma: ") and says in err and err.count("\n") == 1
+    assert [r.what for r in conversation.ctx.reminder_store().list()] == ["kept"]
+
+
+def test_cli_reminders_subcommand_loads_no_model() -> None:
+    """Without a conversation given, it opens the store from settings and nothing else."""
+    code, out, err = run_cli(["--backend", "ollama", "reminders"])
+    assert (code, out) == (0, "(no reminders)\n"), err

@@ -15,11 +15,18 @@ from typing import TYPE_CHECKING, Any, TextIO
 import regex
 from pydantic import ValidationError
 
-from .errors import BackendUnavailable, ConfigurationError, FuncgemmaError
+from .errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    FuncgemmaError,
+    InvalidRequest,
+    NotFound,
+)
 from .settings import Settings, describe_invalid
 
 if TYPE_CHECKING:
     from .conversation import Conversation
+    from .functions.context import FunctionContext
     from .reminders import Reminder
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     sub.add_parser("doctor", help="check backends, models and memory")
+    rm = sub.add_parser("reminders", help="list or delete reminders, or take the due ones "
+                        "(no model is loaded)")
+    rm.add_argument("action", nargs="?", choices=["list", "delete", "due"], default="list",
+                    help="list (default); delete N; due: print the reminders that are due "
+                    "and mark them shown (for cron or a timer)")
+    rm.add_argument("id", nargs="?", help="the reminder's number, for delete")
+    rm.add_argument("--json", action="store_true", help="list or due as JSON")
     return p
 
 
@@ -87,6 +101,8 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
             return _route(settings, args, out, conversation)
         if args.command == "serve":
             return _serve(settings, args, err, conversation)
+        if args.command == "reminders":
+            return _reminders(settings, args, out, conversation)
         if args.command == "doctor":
             from .diagnose import run_doctor
 
@@ -240,7 +256,7 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
                 for spec in conversation.registry:
                     print(f"  {spec.name}: {spec.summary}", file=out)
             elif text.split()[0] == "/reminders":
-                _reminders_command(conversation, text.split()[1:], out)
+                _reminders_command(conversation.ctx, text.split()[1:], out)
             elif text == "/reset":
                 conversation.reset(sid)
                 sid = os.urandom(8).hex()
@@ -275,43 +291,88 @@ def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
     print(file=out)
 
 
-def _when(reminder: Reminder, conversation: Conversation) -> str:
+def _when(reminder: Reminder, ctx: FunctionContext) -> str:
     """A reminder's time on the user's clock (the one the functions use)."""
-    zone = conversation.ctx.now().tzinfo
+    zone = ctx.now().tzinfo
     return reminder.due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _list_reminders(conversation: Conversation, out: TextIO) -> None:
-    items = conversation.ctx.reminder_store().list()
+def _line(reminder: Reminder, ctx: FunctionContext) -> str:
+    done = "  (shown)" if reminder.notified else ""
+    return f"#{reminder.id} {_when(reminder, ctx)}  {_shown(reminder.what)}{done}"
+
+
+def _list_reminders(ctx: FunctionContext, out: TextIO, indent: str = "  ") -> None:
+    items = ctx.reminder_store().list()
     if not items:
-        print("  (no reminders)", file=out)
+        print(f"{indent}(no reminders)", file=out)
     for r in items:
-        done = "  (shown)" if r.notified else ""
-        print(f"  #{r.id} {_when(r, conversation)}  {_shown(r.what)}{done}", file=out)
+        print(f"{indent}{_line(r, ctx)}", file=out)
 
 
-def _reminders_command(conversation: Conversation, words: list[str], out: TextIO) -> None:
+def _reminder_number(word: str) -> int | None:
+    """'3' or '#3' as 3; None for anything else (a sign, a word, another script's digits)."""
+    number = word.removeprefix("#")
+    return int(number) if number.isascii() and number.isdigit() else None
+
+
+def _delete_reminder(ctx: FunctionContext, rid: int) -> str:
+    """What was deleted, said in one line; KeyError if there is no such reminder."""
+    gone = ctx.reminder_store().delete(rid)
+    if gone is None:
+        return f"deleted reminder #{rid} (it could not be read)"
+    return f"deleted reminder {_line(gone, ctx)}"
+
+
+def _reminders_command(ctx: FunctionContext, words: list[str], out: TextIO) -> None:
     if not words:
-        _list_reminders(conversation, out)
+        _list_reminders(ctx, out)
         return
     if words[0] not in ("delete", "del", "rm", "cancel") or len(words) != 2:
         print(f"  {REMINDERS_USAGE}", file=out)
         return
-    number = words[1].removeprefix("#")
-    if not number.isascii() or not number.isdigit():
+    rid = _reminder_number(words[1])
+    if rid is None:
         print(f"  not a reminder number: {_shown(words[1][:40])}; {REMINDERS_USAGE}",
               file=out)
         return
     try:
-        gone = conversation.ctx.reminder_store().delete(int(number))
+        print(f"  {_delete_reminder(ctx, rid)}", file=out)
     except KeyError:
-        print(f"  no reminder #{int(number)} (/reminders lists them)", file=out)
-        return
-    if gone is None:
-        print(f"  deleted reminder #{int(number)} (it could not be read)", file=out)
-    else:
-        print(f"  deleted reminder #{gone.id} {_when(gone, conversation)}  {_shown(gone.what)}",
+        print(f"  no reminder #{rid} (/reminders lists them)", file=out)
+
+
+def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO,
+               given: Conversation | None) -> int:
+    """`funcgemma reminders [list|delete N|due]`: the store alone, no model loaded."""
+    from .functions.context import FunctionContext
+
+    ctx = given.ctx if given is not None else FunctionContext(settings=settings)
+    if args.action != "delete" and args.id is not None:
+        raise InvalidRequest(f"`reminders {args.action}` takes no number; "
+                             "did you mean `reminders delete N`?")
+    if args.action == "delete":
+        rid = _reminder_number(args.id or "")
+        if rid is None:
+            raise InvalidRequest("`reminders delete N` needs the reminder's number (1, or #1); "
+                                 "`funcgemma reminders` lists them.")
+        try:
+            print(_delete_reminder(ctx, rid), file=out)
+        except KeyError:
+            raise NotFound(f"no reminder #{rid} (`funcgemma reminders` lists them)") from None
+        return 0
+    store = ctx.reminder_store()
+    # due: taken and marked shown in one step, for a notifier run from cron or a timer
+    items = store.claim_due(ctx.now()) if args.action == "due" else store.list()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in items], ensure_ascii=False),
               file=out)
+    elif args.action == "due":
+        for r in items:
+            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, ctx)})", file=out)
+    else:
+        _list_reminders(ctx, out, indent="")
+    return 0
 
 
 def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None:
@@ -320,7 +381,7 @@ def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None
         # claimed and marked shown at once: a second chat open at the same time does
         # not show the same reminder again
         for r in ctx.reminder_store().claim_due(ctx.now()):
-            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, conversation)})", file=out)
+            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, ctx)})", file=out)
     except FuncgemmaError as exc:  # a broken store must not stop the chat
         if exc.message not in warned:  # said once, not before every prompt
             warned.add(exc.message)

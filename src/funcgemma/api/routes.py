@@ -92,6 +92,15 @@ def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
     return {"reminders": [r.model_dump(mode="json") for r in store.list(include_done=include_done)]}
 
 
+@router.post("/reminders/due")
+def take_due_reminders(request: Request) -> dict[str, Any]:
+    """The reminders whose time has come and that were not shown yet, marked shown as
+    they are returned: of several clients (a chat, a notifier) each gets a reminder once."""
+    ctx = _service(request).conversation.ctx
+    return {"reminders": [r.model_dump(mode="json") for r in ctx.reminder_store().claim_due(
+        ctx.now())]}
+
+
 def _reminder_not_found(reminder_id: int) -> NotFound:
     return NotFound(f"No reminder #{reminder_id} (GET /reminders?include_done=true lists them).")
 
