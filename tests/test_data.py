@@ -20,7 +20,8 @@ from funcgemma.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-HOLDOUT = [DATA / "holdout" / "wild.jsonl", DATA / "holdout" / "out_of_scope.jsonl"]
+ALL_NONE = [DATA / "holdout" / "out_of_scope.jsonl", DATA / "holdout" / "no_function_blind.jsonl"]
+HOLDOUT = [DATA / "holdout" / "wild.jsonl", *ALL_NONE]
 FILES = sorted(DATA.glob("raw/*.jsonl")) + HOLDOUT
 
 
@@ -66,9 +67,10 @@ def test_data_holdout_shares_no_text_with_training_data(path: Path) -> None:
     assert crossing == []
 
 
-def test_data_out_of_scope_holdout_is_all_no_function() -> None:
-    cases = read_cases(DATA / "holdout" / "out_of_scope.jsonl")
-    assert len(cases) >= 200
+@pytest.mark.parametrize("path", ALL_NONE, ids=lambda p: p.name)
+def test_data_no_function_holdouts_are_all_no_function(path: Path) -> None:
+    cases = read_cases(path)
+    assert len(cases) >= 150
     assert all(c.expected_function is None for c in cases)
     assert {c.lang for c in cases} == {"en", "ja"}
 
