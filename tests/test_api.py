@@ -228,6 +228,9 @@ def test_api_reminders_due_are_taken_once(client: TestClient) -> None:
     store = app_service.conversation.ctx.reminder_store()
     due = store.add("take the bins out", NOW - timedelta(minutes=5))
     store.add("later", NOW + timedelta(hours=1))
+    peek = client.get("/reminders/due")
+    assert [r["what"] for r in peek.json()["reminders"]] == ["take the bins out"]
+    assert client.get("/reminders/due").json() == peek.json(), "GET leaves them as they are"
     first = client.post("/reminders/due")
     assert first.status_code == 200, first.text
     assert [(r["id"], r["what"], r["notified"]) for r in first.json()["reminders"]] == [

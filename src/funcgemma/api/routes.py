@@ -92,6 +92,15 @@ def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
     return {"reminders": [r.model_dump(mode="json") for r in store.list(include_done=include_done)]}
 
 
+@router.get("/reminders/due")
+def due_reminders(request: Request) -> dict[str, Any]:
+    """The reminders whose time has come and that were not shown yet, left as they are
+    (POST takes them: returns them once and marks them shown)."""
+    ctx = _service(request).conversation.ctx
+    return {"reminders": [r.model_dump(mode="json") for r in ctx.reminder_store().due(
+        ctx.now())]}
+
+
 @router.post("/reminders/due")
 def take_due_reminders(request: Request) -> dict[str, Any]:
     """The reminders whose time has come and that were not shown yet, marked shown as
