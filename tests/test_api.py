@@ -169,7 +169,7 @@ def test_api_reminders_from_a_database_with_a_newer_column_still_list(
     """A column added by a newer funcgemma made GET /reminders a 500."""
     client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
     with closing(sqlite3.connect(data_dir / "reminders.sqlite3")) as db:
-        db.execute("ALTER TABLE reminders ADD COLUMN repeat TEXT")
+        db.execute("ALTER TABLE reminders ADD COLUMN snooze_until TEXT")
         db.commit()
     with TestClient(create_app(make_service())) as fresh:  # a new process opens it
         response = fresh.get("/reminders")

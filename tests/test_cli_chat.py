@@ -260,3 +260,14 @@ def test_chat_control_characters_from_a_model_or_the_store_are_shown_not_obeyed(
     assert "bot> Sure.\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\x0dline two\n" in out
     assert "\n\tindented\\x9b31m\n" in out, "newlines and tabs are kept"
     assert "  bins\\x1b[8m hidden\n" in out
+
+
+def test_chat_lists_a_repeating_reminder_with_its_repetition() -> None:
+    from funcgemma.recurrence import Repeat
+
+    conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
+    conv.ctx.reminder_store().add("stretch", NOW + timedelta(days=1),
+                                  repeat=Repeat("weekdays", NOW.time()))
+    code, out, err = chat(["/reminders", "/quit"], conv)
+    assert code == 0, err
+    assert "  #1 2025-03-13 14:30  stretch  (every weekday at 14:30)\n" in out

@@ -260,6 +260,35 @@ def test_schedule_reminder_bad_time_saves_nothing(reminder_ctx: FunctionContext,
     assert "保存していません" in ja and "dentist" in ja
 
 
+def test_schedule_reminder_repeating_is_saved_once_with_its_repetition(
+        reminder_ctx: FunctionContext) -> None:
+    from funcgemma.functions.schedule_reminder import confirm as reminder_notice
+
+    saved = schedule_reminder(ScheduleReminderParams(task="take out the bins",
+                                                     time="every monday at 8am"), reminder_ctx)
+    assert (saved["saved"], saved["repeat"], saved["due"]) == (
+        True, "weekly:0@08:00", "2025-03-17T08:00+09:00")
+    assert reminder_notice(saved) == (f"reminder #{saved['id']} saved: take out the bins, "
+                                      "every Monday at 08:00, first 2025-03-17 08:00")
+    daily = schedule_reminder(ScheduleReminderParams(task="薬を飲む", time="毎朝7時"),
+                              reminder_ctx)
+    assert in_language(reminder_notice(daily), "ja") == (
+        f"リマインダー #{daily['id']} を保存しました: 薬を飲む、毎日 07:00、初回 2025-03-13 07:00")
+    stored = {r.what: r.repeat for r in reminder_ctx.reminder_store().list()}
+    assert stored == {"take out the bins": "weekly:0@08:00", "薬を飲む": "daily@07:00"}
+
+
+@pytest.mark.parametrize("when", ["every 2 hours", "every month on the 1st", "毎月1日"])
+def test_schedule_reminder_repetition_it_cannot_keep_saves_nothing(
+        reminder_ctx: FunctionContext, when: str) -> None:
+    result = schedule_reminder(ScheduleReminderParams(task="water the plants", time=when),
+                               reminder_ctx)
+    assert "every day, every weekday or every week" in result["error"]
+    assert "nothing was saved" in result["error"] and "saved" not in result
+    assert "毎日・平日・毎週" in in_language(result["error"], "ja")
+    assert reminder_ctx.reminder_store().list() == [], "not saved as a one-off either"
+
+
 def test_function_notices_have_their_japanese(reminder_ctx: FunctionContext) -> None:
     from funcgemma.functions.schedule_reminder import confirm as reminder_notice
     from funcgemma.functions.weather_info import WMO_CODES

@@ -11,6 +11,7 @@ import pytest
 from funcgemma.grounding import (
     complete_clock,
     complete_day,
+    complete_repetition,
     ground,
     ground_arguments,
     tidy,
@@ -331,3 +332,33 @@ def test_translation_spec_grounds_its_language() -> None:
 
         FunctionSpec(name="x", params=spec.params, handler=spec.handler,
                      grounded=("text",), languages=("target_language",))
+
+
+@pytest.mark.parametrize(("value", "text", "others", "expected"), [
+    ("at 8am", "every monday remind me to water the plants at 8am", ("water the plants",),
+     "every monday at 8am"),
+    ("at 9pm", "set a daily reminder at 9pm to write in my journal", ("write in my journal",),
+     "daily at 9pm"),
+    ("at 8 o'clock", "remind me to take my tablets at 8 o'clock every morning",
+     ("take my tablets",), "every morning at 8 o'clock"),
+    ("8時", "毎週月曜日の8時に週報を出すのを教えて", ("週報を出す",), "毎週月曜日8時"),
+    # unchanged: the repetition is the task's, already in the time, or the time is once
+    ("friday morning", "alert me friday morning to send the weekly update",
+     ("send the weekly update",), "friday morning"),
+    ("every day at 7", "remind me every day at 7 to stretch", ("stretch",), "every day at 7"),
+    ("in 30 minutes", "every day is hard, remind me in 30 minutes to rest", ("rest",),
+     "in 30 minutes"),
+    ("tomorrow at 9", "I forget things every day, remind me tomorrow at 9", ("x",),
+     "tomorrow at 9"),
+    ("at 8", "every monday or every friday, remind me at 8", ("x",), "at 8"),  # two: unsure
+])
+def test_complete_repetition(value: str, text: str, others: tuple[str, ...],
+                             expected: str) -> None:
+    assert complete_repetition(value, text, others=others) == expected
+
+
+def test_a_weekly_request_whose_time_lost_its_repetition_is_saved_weekly() -> None:
+    spec = default_registry().get("schedule_reminder")
+    text = "every monday remind me to water the plants at 8am"
+    grounded = spec.ground({"task": "water the plants", "time": "at 8am"}, text)
+    assert grounded == {"task": "water the plants", "time": "every monday at 8am"}

@@ -181,7 +181,7 @@ def test_reminders_database_with_a_column_added_by_a_newer_version_still_reads(
     path = tmp_path / "r.sqlite3"
     kept = ReminderStore(path).add("dentist", NOW)
     with closing(sqlite3.connect(path)) as db:
-        db.execute("ALTER TABLE reminders ADD COLUMN repeat TEXT")
+        db.execute("ALTER TABLE reminders ADD COLUMN snooze_until TEXT")
         db.commit()
     store = ReminderStore(path)
     assert store.list() == [kept]

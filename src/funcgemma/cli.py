@@ -298,8 +298,12 @@ def _when(reminder: Reminder, ctx: FunctionContext) -> str:
 
 
 def _line(reminder: Reminder, ctx: FunctionContext) -> str:
+    from .recurrence import Repeat
+
     done = "  (shown)" if reminder.notified else ""
-    return f"#{reminder.id} {_when(reminder, ctx)}  {_shown(reminder.what)}{done}"
+    repeat = Repeat.decode(reminder.repeat) if reminder.repeat else None
+    every = f"  ({repeat.describe()})" if repeat else ""
+    return f"#{reminder.id} {_when(reminder, ctx)}  {_shown(reminder.what)}{every}{done}"
 
 
 def _list_reminders(ctx: FunctionContext, out: TextIO, indent: str = "  ") -> None:

@@ -296,6 +296,41 @@ def complete_day(value: str, text: str) -> str:
     return spans.pop().strip(" \t,、")
 
 
+# A repetition the message says that the copied time left out ("every Monday remind me to
+# water the plants at 8am" with the time "at 8am"): without it a weekly reminder was saved
+# once.
+_REPEAT_EN = (r"(?<![\p{L}\p{N}])(?:(?:every|each)\s+(?:day|morning|afternoon|evening|night|"
+              r"weekday|week|" + _WEEKDAY + r")|daily|nightly|weekly|(?:on\s+)?weekdays|"
+              r"(?:mon|tues|wednes|thurs|fri|satur|sun)days)(?![\p{L}\p{N}])")
+_REPEAT = regex.compile(f"{_REPEAT_EN}|毎週?[月火水木金土日]曜日?|毎[日朝晩夜週月年]|平日|隔週",
+                        regex.IGNORECASE)
+
+
+# a time that is once by what it says: a relative time, a named day or weekday
+# ("at noon Saturday" beside "closes on Saturdays"), a date
+_ONCE = regex.compile(r"\bin\s|\blater\b|from\s+now|後|\b(?:today|tonight|tomorrow|tmrw|tmr|"
+                      r"next|this)\b|明日|明後日|今日|今夜|今晩|あした|来週|今週|\d{1,2}月\d{1,2}日|"
+                      r"\d{1,2}/\d{1,2}|\d(?:st|nd|rd|th)\b|[月火水木金土日]曜|"
+                      r"(?<![\p{L}\p{N}])" + _WEEKDAY + r"(?![\p{L}\p{N}])", regex.IGNORECASE)
+
+
+def complete_repetition(value: str, text: str, *, others: tuple[str, ...] = ()) -> str:
+    """A time without a repetition ("at 8am") gets the one the message says elsewhere
+    ("every Monday ... at 8am" -> "every Monday at 8am"), when the message says exactly
+    one and it is not part of another argument ("send the weekly update" is a task)."""
+    if not value.strip() or _REPEAT.search(value) or _ONCE.search(value):
+        return value
+    taken = [(m.start(), m.end()) for o in others if o
+             for m in regex.finditer(regex.escape(o), text, regex.IGNORECASE)]
+    said = [m for m in _REPEAT.finditer(text)
+            if not any(a <= m.start() < b for a, b in taken)]
+    if len({m.group().lower() for m in said}) != 1:
+        return value
+    repetition = said[0].group()
+    joiner = "" if regex.search(r"\p{Han}|\p{Hiragana}|\p{Katakana}", repetition) else " "
+    return f"{repetition}{joiner}{value}"
+
+
 def _without_day(value: str, day: str) -> str:
     """``value`` less a trailing ``day`` that now belongs to the time ("sleep tomorrow"
     when the time became "tomorrow at 10pm"); never empties it."""
@@ -328,6 +363,8 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
         value = out.get(key)
         if not isinstance(value, str):
             continue
+        others = tuple(str(v) for k, v in out.items() if k != key and isinstance(v, str))
+        value = out[key] = complete_repetition(value, text, others=others)
         dated = complete_day(value, text)
         if dated == value:
             continue

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .errors import ConfigurationError
+from .recurrence import Repeat, zone_key, zone_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reminders (
@@ -30,12 +31,18 @@ CREATE TABLE IF NOT EXISTS reminders (
     said TEXT NOT NULL DEFAULT '',
     due_utc TEXT NOT NULL,
     created_utc TEXT NOT NULL,
-    notified INTEGER NOT NULL DEFAULT 0
+    notified INTEGER NOT NULL DEFAULT 0,
+    repeat TEXT NOT NULL DEFAULT '',
+    tz TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_utc);
 """
+# what a database must hold to be ours (the first version's columns)...
+REQUIRED = ("id", "what", "said", "due_utc", "created_utc", "notified")
+# ...and the columns added since, to a file of an older version when it is opened
+ADDED = ("repeat", "tz")  # repeating reminders (recurrence.Repeat) and their time zone
 # named, not `SELECT *`: a database with a column added by a newer funcgemma still reads
-COLUMNS = ("id", "what", "said", "due_utc", "created_utc", "notified")
+COLUMNS = (*REQUIRED, *ADDED)
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM reminders"
 BUSY_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class Reminder(BaseModel):
     due: datetime
     created: datetime
     notified: bool
+    repeat: str = ""  # "" once; else recurrence.Repeat.encode(): "weekly:0@08:00"
 
 
 def _utc(dt: datetime) -> str:
@@ -77,11 +85,24 @@ class ReminderStore:
                     self._check_is_ours(db)
                     db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(SCHEMA)
+                    self._add_columns(db)
                     break
                 except sqlite3.OperationalError as exc:
                     if not _locked(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
+
+    def _add_columns(self, db: sqlite3.Connection) -> None:
+        """Columns added since the first version, added to an older file (its rows kept)."""
+        found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('reminders')")}
+        for column in ADDED:
+            if column in found:
+                continue
+            try:
+                db.execute(f"ALTER TABLE reminders ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another process added it first
+                    raise
 
     def _check_is_ours(self, db: sqlite3.Connection) -> None:
         """Refuse, before writing anything, a database that is not funcgemma's."""
@@ -90,7 +111,7 @@ class ReminderStore:
         if not tables:
             return  # a new (or empty) file: ours to set up
         found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('reminders')")}
-        if "reminders" in tables and set(COLUMNS) <= found:
+        if "reminders" in tables and set(REQUIRED) <= found:
             return
         if "reminders" in tables:
             held = "a reminders table with columns " + ", ".join(sorted(found))
@@ -133,13 +154,18 @@ class ReminderStore:
             fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
         return ConfigurationError(f"The reminder database {self.path} failed: {exc}. {fix}")
 
-    def add(self, what: str, due: datetime, *, said: str = "") -> Reminder:
+    def add(self, what: str, due: datetime, *, said: str = "", repeat: Repeat | None = None
+            ) -> Reminder:
+        """Save a reminder; with ``repeat`` it comes due again at each of its times, in
+        ``due``'s time zone, until it is deleted."""
         now = datetime.now(timezone.utc)
+        zone = zone_key(due.tzinfo) if repeat else ""
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             cur = db.execute(
-                "INSERT INTO reminders (what, said, due_utc, created_utc) VALUES (?, ?, ?, ?)",
-                (what, said, _utc(due), _utc(now)),
+                "INSERT INTO reminders (what, said, due_utc, created_utc, repeat, tz) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (what, said, _utc(due), _utc(now), repeat.encode() if repeat else "", zone),
             )
             db.execute("COMMIT")
             rid = cur.lastrowid
@@ -178,19 +204,29 @@ class ReminderStore:
         script), each due reminder goes to exactly one. A row that cannot be read is
         left as it is (and logged): the others are still shown."""
         claimed: builtins.list[Reminder] = []
+        now = now if now.tzinfo is not None else now.astimezone()
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # the write lock first, then read what is ours
             rows = db.execute(
                 SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc, id",
                 (_utc(now),),
             ).fetchall()
+            shown, again = [], []
             for row in rows:
                 try:
-                    claimed.append(self._row(row).model_copy(update={"notified": True}))
+                    reminder = self._row(row)
                 except ConfigurationError as exc:
                     log.warning("%s", exc.message)
-            db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?",
-                           [(r.id,) for r in claimed])
+                    continue
+                claimed.append(reminder.model_copy(update={"notified": True}))
+                repeat = Repeat.decode(reminder.repeat) if reminder.repeat else None
+                if repeat is None:
+                    shown.append((reminder.id,))
+                else:  # a repeating one comes due again at its next time (one, if missed)
+                    upcoming = repeat.next_after(max(now, reminder.due), zone_of(row[-1]))
+                    again.append((_utc(upcoming), reminder.id))
+            db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?", shown)
+            db.executemany("UPDATE reminders SET due_utc = ? WHERE id = ?", again)
             db.execute("COMMIT")
         return claimed
 
@@ -223,7 +259,7 @@ class ReminderStore:
             db.execute("COMMIT")
 
     def _row(self, row: tuple) -> Reminder:  # type: ignore[type-arg]
-        rid, what, said, due_utc, created_utc, notified = row
+        rid, what, said, due_utc, created_utc, notified, repeat, _zone = row
         try:
             return Reminder(
                 id=rid,
@@ -232,6 +268,7 @@ class ReminderStore:
                 due=_aware(datetime.fromisoformat(due_utc)),
                 created=_aware(datetime.fromisoformat(created_utc)),
                 notified=bool(notified),
+                repeat=repeat or "",  # NULL in a column a newer funcgemma added its own way
             )
         except (TypeError, ValueError) as exc:  # a row edited by hand or another program
             raise ConfigurationError(

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..messages import Said
+from ..recurrence import Repeat, Unsupported, parse_repeating
 from ..registry import FunctionSpec
 from ..timeparse import parse_when
 from .context import FunctionContext
@@ -25,14 +26,37 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
             f"No time was given, so nothing was saved. When should I remind you to "
             f"{params.task}?",
             ja=f"時刻がなかったので保存していません。「{params.task}」をいつお知らせしますか?")}
-    due = parse_when(params.time, now=ctx.now(), order=ctx.date_order())
+    now = ctx.now()
+    try:
+        repeating = parse_repeating(params.time, now=now, order=ctx.date_order())
+    except Unsupported:
+        return {"task": params.task, "time": params.time, "error": Said(
+            f"A reminder can repeat every day, every weekday or every week on one day, at "
+            f"one time; {params.time!r} is not one of those, so nothing was saved. When "
+            f"should I remind you to {params.task}?",
+            ja=f"繰り返しは毎日・平日・毎週（曜日一つ）の決まった時刻だけです。「{params.time}」"
+            f"はそのどれでもないので保存していません。「{params.task}」をいつお知らせしますか?")}
+    if repeating is not None:
+        repeat, first = repeating
+        reminder = ctx.reminder_store().add(params.task, first, said=params.time, repeat=repeat)
+        return {
+            "saved": True,
+            "id": reminder.id,
+            "task": reminder.what,
+            "due": reminder.due.astimezone(first.tzinfo).isoformat(timespec="minutes"),
+            "repeat": repeat.encode(),
+            "every": str(repeat.describe()),
+            "answer_with": "Confirm the repeating reminder: how often, at what time, and when "
+                           "it first comes.",
+        }
+    due = parse_when(params.time, now=now, order=ctx.date_order())
     if due is None:
         return {"task": params.task, "time": params.time, "error": Said(
             f"Could not understand the time {params.time!r}, so nothing was saved. When "
             f"should I remind you to {params.task}?",
             ja=f"「{params.time}」という時刻が読めなかったので保存していません。"
             f"「{params.task}」をいつお知らせしますか?")}
-    if due < ctx.now():
+    if due < now:
         return {"task": params.task, "time": params.time, "error": Said(
             f"{params.time!r} is in the past, so nothing was saved. When should I remind "
             f"you to {params.task}?",
@@ -52,6 +76,13 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
 def confirm(result: dict[str, Any]) -> str:
     """What was saved, for when, in the user's time zone."""
     due = result["due"].replace("T", " ")[:16]
+    repeat = Repeat.decode(result.get("repeat") or "")
+    if repeat is not None:
+        every = repeat.describe()
+        return Said(f"reminder #{result['id']} saved: {result['task']}, {every}, first "
+                    f"{due}",
+                    ja=f"リマインダー #{result['id']} を保存しました: {result['task']}、"
+                    f"{every.ja}、初回 {due}")
     return Said(f"reminder #{result['id']} saved: {result['task']}, {due}",
                 ja=f"リマインダー #{result['id']} を保存しました: {result['task']}、{due}")
 
