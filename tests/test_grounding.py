@@ -362,3 +362,9 @@ def test_a_weekly_request_whose_time_lost_its_repetition_is_saved_weekly() -> No
     text = "every monday remind me to water the plants at 8am"
     grounded = spec.ground({"task": "water the plants", "time": "at 8am"}, text)
     assert grounded == {"task": "water the plants", "time": "every monday at 8am"}
+
+
+def test_a_forecast_day_is_not_given_a_repetition() -> None:
+    spec = default_registry().get("weather_info")
+    text = "I run every morning, will it rain in Paris at 7am?"
+    assert spec.ground({"location": "Paris", "date": "at 7am"}, text)["date"] == "at 7am"

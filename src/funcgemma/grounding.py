@@ -343,8 +343,9 @@ def _without_day(value: str, day: str) -> str:
 
 def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
                      text: str, *, verbatim: tuple[str, ...] = (), when: tuple[str, ...] = (),
-                     numbers: tuple[str, ...] = (), durations: tuple[str, ...] = (),
-                     languages: tuple[str, ...] = ()) -> dict[str, object]:
+                     repeats: tuple[str, ...] = (), numbers: tuple[str, ...] = (),
+                     durations: tuple[str, ...] = (), languages: tuple[str, ...] = ()
+                     ) -> dict[str, object]:
     """A copy of ``arguments`` with every grounded string field grounded in ``text`` and
     tidied (``verbatim`` fields keep their emoji, ``when`` fields lose a trailing
     particle and get back the minutes of a clock time cut at its colon, ``languages``
@@ -363,8 +364,9 @@ def ground_arguments(arguments: dict[str, object], fields: tuple[str, ...],
         value = out.get(key)
         if not isinstance(value, str):
             continue
-        others = tuple(str(v) for k, v in out.items() if k != key and isinstance(v, str))
-        value = out[key] = complete_repetition(value, text, others=others)
+        if key in repeats:
+            others = tuple(str(v) for k, v in out.items() if k != key and isinstance(v, str))
+            value = out[key] = complete_repetition(value, text, others=others)
         dated = complete_day(value, text)
         if dated == value:
             continue

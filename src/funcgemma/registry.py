@@ -44,6 +44,9 @@ class FunctionSpec:
     # Grounded fields that hold a time or date as said ("金曜日", "tomorrow at 9"): a
     # Japanese case particle the model copies with it ("金曜日に", "今の") is dropped.
     when: tuple[str, ...] = ()
+    # ``when`` fields that may repeat ("every Monday at 8am"): a repetition the message
+    # says that the copied value left out is put back. Not a forecast's day.
+    repeats: tuple[str, ...] = ()
     # Numeric fields checked against the numbers the message states (funcgemma.numbers):
     # an amount mis-scaled from 12万 is rescaled; ``durations`` (lengths in days) the
     # user did not state become the one they did ("a 2 day plan", "a week").
@@ -69,6 +72,8 @@ class FunctionSpec:
                                  f"parameters of {self.params.__name__}")
         if not set(self.when) <= set(self.grounded):
             raise ValueError(f"{self.name}: when fields must also be grounded")
+        if not set(self.repeats) <= set(self.when):
+            raise ValueError(f"{self.name}: repeats fields must also be when fields")
         if not set(self.verbatim) <= set(self.grounded):
             raise ValueError(f"{self.name}: verbatim fields must also be grounded")
         if not set(self.languages) <= set(self.grounded):
@@ -82,7 +87,7 @@ class FunctionSpec:
         from .grounding import ground_arguments
 
         return ground_arguments(arguments, self.grounded, user_text, verbatim=self.verbatim,
-                                when=self.when, numbers=self.numbers,
+                                when=self.when, repeats=self.repeats, numbers=self.numbers,
                                 durations=self.durations, languages=self.languages)
 
     @property

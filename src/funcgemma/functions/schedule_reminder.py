@@ -93,6 +93,7 @@ SPEC = FunctionSpec(
     grounded=("task", "time"),
     copied=("task", "time"),
     when=("time",),
+    repeats=("time",),
     params=ScheduleReminderParams,
     handler=schedule_reminder,
     examples=(
