@@ -42,6 +42,10 @@ SUNDAY = datetime(2026, 12, 6, 10, 30, tzinfo=LONDON)  # a Sunday morning
     ("毎月曜", "weekly:0@09:00", "2026-12-07 09:00"),  # Mondays, not 毎月
     ("平日の朝7時", "weekdays@07:00", "2026-12-07 07:00"),
     ("every day at 7 in the morning", "daily@07:00", "2026-12-07 07:00"),
+    ("weekday mornings at 7", "weekdays@07:00", "2026-12-07 07:00"),
+    ("every weekday morning at 8", "weekdays@08:00", "2026-12-07 08:00"),
+    ("平日は毎朝8時", "weekdays@08:00", "2026-12-07 08:00"),
+    ("平日の毎晩10時", "weekdays@22:00", "2026-12-07 22:00"),
     ("every friday night", "weekly:4@20:00", "2026-12-11 20:00"),
     ("every saturday morning at 10", "weekly:5@10:00", "2026-12-12 10:00"),
 ])
