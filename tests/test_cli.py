@@ -338,3 +338,40 @@ def test_cli_reminders_subcommand_loads_no_model() -> None:
     """Without a conversation given, it opens the store from settings and nothing else."""
     code, out, err = run_cli(["--backend", "ollama", "reminders"])
     assert (code, out) == (0, "(no reminders)\n"), err
+
+
+def _doctor_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    no_embedded_weights(monkeypatch, tmp_path)
+    monkeypatch.setenv("FUNCGEMMA_OLLAMA_HOST", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("FUNCGEMMA_TIMEOUT_S", "2")
+    monkeypatch.setenv("FUNCGEMMA_TIMEZONE", "Asia/Tokyo")
+    code, out, _ = run_cli(["--backend", "ollama", "doctor"])
+    section = out.split("== Data\n", 1)[1].split("== Selection", 1)[0]
+    return code, json.loads(section)
+
+
+def test_cli_doctor_data_section_counts_reminders_and_creates_no_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
+    from funcgemma.recurrence import Repeat
+    from funcgemma.reminders import ReminderStore
+
+    code, data = _doctor_data(monkeypatch, tmp_path)
+    assert code == 1  # Ollama named and unreachable: the data section changes nothing
+    assert data["reminders"].startswith("no file yet") and data["time_zone"] == "Asia/Tokyo"
+    assert not (data_dir / "reminders.sqlite3").exists(), "doctor created the file"
+    store = ReminderStore(data_dir / "reminders.sqlite3")
+    store.add("once", NOW)
+    store.add("weekly", NOW, repeat=Repeat("weekly", NOW.time(), 2))
+    store.mark_notified([1])
+    _, data = _doctor_data(monkeypatch, tmp_path)
+    assert data["reminders"] == {"total": 2, "pending": 1, "repeating": 1}
+    assert data["reminders_file"] == str(data_dir / "reminders.sqlite3")
+
+
+def test_cli_doctor_says_what_is_wrong_with_the_reminders_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "reminders.sqlite3").write_bytes(b"not a database, my notes" * 100)
+    code, data = _doctor_data(monkeypatch, tmp_path)
+    assert code == 1 and "left as it is" in data["error"]
+    assert (data_dir / "reminders.sqlite3").read_bytes() == b"not a database, my notes" * 100

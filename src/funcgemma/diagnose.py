@@ -1,5 +1,6 @@
 """`funcgemma doctor`: which backend would be used and why, Ollama's state, the
-embedded weights, and whether the models fit in this machine's memory."""
+embedded weights, whether the models fit in this machine's memory, and where reminders
+live and the clock their times are read with."""
 
 from __future__ import annotations
 
@@ -22,6 +23,33 @@ def embedded_report(settings: Settings) -> dict[str, Any]:
             report["weights"] = weights.describe(settings)
         except FuncgemmaError as exc:
             report["weights_error"] = exc.message
+    return report
+
+
+def data_report(settings: Settings) -> dict[str, Any]:
+    """Where reminders live and whether they can be read, and the clock and date order
+    reminder times are read with. Creates no file; never decides the exit code (the chat
+    runs without reminders)."""
+    from .functions.context import FunctionContext
+    from .recurrence import zone_key
+
+    path = settings.reminders_db
+    report: dict[str, Any] = {"reminders_file": str(path)}
+    try:
+        ctx = FunctionContext(settings=settings)
+        now = ctx.now()
+        report["time_zone"] = zone_key(now.tzinfo)
+        report["now"] = now.isoformat(timespec="minutes")
+        report["date_order"] = ctx.date_order()
+        if not path.exists():
+            report["reminders"] = "no file yet (created with the first reminder)"
+            return report
+        items = ctx.reminder_store().list()
+        report["reminders"] = {"total": len(items),
+                               "pending": sum(not r.notified for r in items),
+                               "repeating": sum(bool(r.repeat) for r in items)}
+    except FuncgemmaError as exc:
+        report["error"] = exc.message
     return report
 
 
@@ -64,6 +92,8 @@ def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
     print("== Embedded (llama.cpp)", file=out)
     embedded = embedded_report(settings)
     print(json.dumps(embedded, indent=2, ensure_ascii=False, default=str), file=out)
+    print("== Data", file=out)
+    print(json.dumps(data_report(settings), indent=2, ensure_ascii=False), file=out)
     print("== Selection", file=out)
     try:
         selection = select_backend(settings, backend)
