@@ -225,7 +225,7 @@ def test_chat_deletes_a_reminder_by_its_number() -> None:
     keep = store.add("water the plants", NOW + timedelta(days=1))
     drop = store.add("dentist", NOW + timedelta(days=2))
     code, out, err = chat([f"/reminders delete {drop.id}", f"/reminders rm #{drop.id}",
-                           "/reminders", "/quit"], conv)
+                           "/reminders list", "/quit"], conv)
     assert code == 0, err
     assert f"  deleted reminder #{drop.id} 2025-03-14 14:30  dentist\n" in out
     assert f"  no reminder #{drop.id} (/reminders lists them)\n" in out

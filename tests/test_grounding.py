@@ -350,7 +350,34 @@ def test_translation_spec_grounds_its_language() -> None:
      "in 30 minutes"),
     ("tomorrow at 9", "I forget things every day, remind me tomorrow at 9", ("x",),
      "tomorrow at 9"),
-    ("at 8", "every monday or every friday, remind me at 8", ("x",), "at 8"),  # two: unsure
+    # the word that makes it repeat, right before the copied value
+    ("Monday at 8am", "remind me every Monday at 8am to take out the bins",
+     ("take out the bins",), "every Monday at 8am"),
+    ("on friday at 5pm", "remind me weekly on friday at 5pm to file the report",
+     ("file the report",), "weekly on friday at 5pm"),
+    ("朝7時", "薬を毎朝7時に飲むのをリマインドして", ("薬を飲む",), "毎朝7時"),
+    # the clock time after a repetition copied alone
+    ("毎朝", "薬を毎朝7時に飲むのをリマインドして", ("薬を飲む",), "毎朝7時"),
+    # repetitions the function does not keep, so that it refuses them (were one-offs)
+    ("at 9am", "remind me at 9am on the first of every month to pay rent", ("pay rent",),
+     "every month at 9am"),
+    ("at 8am", "remind me at 8am every other day to water the cactus", ("water the cactus",),
+     "every other day at 8am"),
+    ("at 10am", "remind me on weekends at 10am to call grandma", ("call grandma",),
+     "on weekends at 10am"),
+    # a start, an end or an exception right after it (were dropped: kept for ever)
+    ("every day at 8", "remind me every day at 8 starting tomorrow to take vitamins",
+     ("take vitamins",), "every day at 8 starting tomorrow"),
+    ("every day at 8pm", "remind me every day at 8pm for the next week to stretch",
+     ("stretch",), "every day at 8pm for the next week"),
+    ("every morning", "remind me every morning at 7 except sundays to run", ("run",),
+     "every morning at 7 except sundays"),
+    ("every weekday at 8:55", "Set a reminder every weekday at 8:55 for the daily scrum",
+     ("daily scrum",), "every weekday at 8:55"),  # "for the daily scrum" is no limit
+    ("every day at 7", "Every day at 7, remind me to stretch", ("stretch",), "every day at 7"),
+    # two: both, which the reminder function refuses (it kept one and dropped the other)
+    ("at 8", "every monday or every friday, remind me at 8", ("x",),
+     "every monday and every friday at 8"),
 ])
 def test_complete_repetition(value: str, text: str, others: tuple[str, ...],
                              expected: str) -> None:
@@ -368,3 +395,32 @@ def test_a_forecast_day_is_not_given_a_repetition() -> None:
     spec = default_registry().get("weather_info")
     text = "I run every morning, will it rain in Paris at 7am?"
     assert spec.ground({"location": "Paris", "date": "at 7am"}, text)["date"] == "at 7am"
+
+
+
+@pytest.mark.parametrize(("text", "args"), [
+    ("remind me at 9am on the first of every month to pay rent",
+     {"task": "pay rent", "time": "at 9am"}),
+    ("remind me every day at 8 starting tomorrow to take vitamins",
+     {"task": "take vitamins", "time": "every day at 8"}),
+    ("every morning at 9am and every evening at 9pm remind me to stretch",
+     {"task": "stretch", "time": "at 9am"}),
+])
+def test_a_repetition_the_function_cannot_keep_is_refused_not_saved_once(
+        text: str, args: dict[str, str], tmp_path: Path) -> None:
+    """Each was saved as a one-off, or for ever, without a word: the router's copied time
+    had lost the repetition or its limit."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from funcgemma.functions.context import FunctionContext
+    from funcgemma.functions.schedule_reminder import ScheduleReminderParams, schedule_reminder
+    from funcgemma.settings import Settings
+
+    spec = default_registry().get("schedule_reminder")
+    grounded = spec.ground(args, text)
+    ctx = FunctionContext(settings=Settings(data_dir=tmp_path),
+                          now=lambda: datetime(2026, 12, 6, 7, 0, tzinfo=ZoneInfo("UTC")))
+    result = schedule_reminder(ScheduleReminderParams(**grounded), ctx)
+    assert "every day, every weekday or every week" in result["error"]
+    assert ctx.reminder_store().list() == []

@@ -163,3 +163,66 @@ def test_an_older_reminders_file_gets_the_new_columns_and_keeps_its_rows(
     assert (old.what, old.repeat) == ("old one", "")
     store.add("new one", SUNDAY + timedelta(days=1), repeat=Repeat("daily", time(11, 30)))
     assert [r.repeat for r in ReminderStore(path).list()] == ["", "daily@11:30"]
+
+
+def test_a_repeating_row_with_no_zone_is_shown_not_a_crash(tmp_path: Path) -> None:
+    """A row whose zone column is NULL (a file edited by hand, or made by another
+    version) crashed every claim: the chat did not start and POST /reminders/due was a
+    500."""
+    path = tmp_path / "r.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(
+            "CREATE TABLE reminders (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL,"
+            " said TEXT NOT NULL DEFAULT '', due_utc TEXT NOT NULL, created_utc TEXT NOT NULL,"
+            " notified INTEGER NOT NULL DEFAULT 0, repeat TEXT, tz TEXT);"
+            "INSERT INTO reminders (what, due_utc, created_utc, repeat, tz) VALUES"
+            " ('stretch', '2026-12-06T08:00:00+00:00', '2026-12-01T08:00:00+00:00',"
+            " 'daily@08:00', NULL);")
+    store = ReminderStore(path)
+    [shown] = store.claim_due(SUNDAY)
+    assert (shown.what, shown.zone) == ("stretch", "")
+    assert store.list()[0].due == datetime(2026, 12, 7, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_clock_time_said_on_the_night_it_is_skipped_is_kept_as_said() -> None:
+    """Said on the day the clocks skip 01:30, "every day at 1:30am" was kept as 02:30 for
+    ever after."""
+    parsed = parse_repeating("every day at 1:30am", now=datetime(2027, 3, 28, 0, 10,
+                                                                tzinfo=LONDON))
+    assert parsed is not None
+    repeat, first = parsed
+    assert repeat.encode() == "daily@01:30"
+    assert first.strftime("%Y-%m-%d %H:%M") == "2027-03-28 02:30"  # the time it will be
+
+
+@pytest.mark.parametrize(("said", "encoded"), [
+    # clock times the time parser misread (00:00 or 09:00, kept for ever with a repeat)
+    ("every day at 6.30pm", "daily@18:30"), ("every day at 12 noon", "daily@12:00"),
+    ("毎日午後0時", "daily@12:00"), ("every day at 7.15am", "daily@07:15"),
+    ("every day at seven pm", "daily@19:00"), ("every day at 18.30", "daily@18:30"),
+    ("every day at 1830", "daily@18:30"), ("every day at 9h30", "daily@09:30"),
+    ("every day at 21h", "daily@21:00"), ("every day at 9 p.m", "daily@21:00"),
+    ("every day at 8 o'clock", "daily@08:00"), ("every morning at 7 sharp", "daily@07:00"),
+    ("every day at 8am please", "daily@08:00"), ("毎日昼12時", "daily@12:00"),
+    ("毎日深夜1時", "daily@01:00"), ("every day at midnight", "daily@00:00"),
+    # day names people shorten
+    ("every thurs at 9", "weekly:3@09:00"), ("every thur at 9", "weekly:3@09:00"),
+    ("every weds at 5pm", "weekly:2@17:00"), ("every tues at 10am", "weekly:1@10:00"),
+])
+def test_clock_times_and_day_names_people_write(said: str, encoded: str) -> None:
+    parsed = parse_repeating(said, now=SUNDAY)
+    assert parsed is not None and parsed[0].encode() == encoded
+
+
+@pytest.mark.parametrize("said", ["twice a day", "once a week", "mon-fri at 7", "水曜日ごとに",
+                                  "3日おきに"])
+def test_other_ways_of_repeating_are_refused_as_repetitions(said: str) -> None:
+    with pytest.raises(Unsupported):
+        parse_repeating(said, now=SUNDAY)
+
+
+def test_a_repetition_we_keep_at_a_time_we_cannot_read_is_unreadable() -> None:
+    from funcgemma.recurrence import Unreadable
+
+    with pytest.raises(Unreadable):
+        parse_repeating("every day at teatime", now=SUNDAY)

@@ -310,3 +310,18 @@ def test_timeparse_a_clock_time_the_clocks_skip_is_the_time_it_will_be() -> None
 ])
 def test_timeparse_parse_day_keeps_a_day_until_it_ends(text: str, expected: date) -> None:
     assert parse_day(text, now=SATURDAY_AFTERNOON) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # each was read wrong before 2026-12-06: 09:00, next July, the year 1830, midnight, or
+    # not at all
+    ("tomorrow at 18.30", at(13, 18, 30)), ("at 9h30 tomorrow", at(13, 9, 30)),
+    ("tomorrow at 21h", at(13, 21)), ("tomorrow at 1830", at(13, 18, 30)),
+    ("tomorrow at 9 p.m", at(13, 21)), ("at seven pm", at(12, 19)),
+    ("tomorrow at 8 o'clock", at(13, 8)), ("tomorrow at 12 noon", at(13, 12)),
+    ("明日の午後0時", at(13, 12)), ("明日の昼12時", at(13, 12)), ("明日の深夜1時", at(13, 1)),
+    ("tomorrow at 7 sharp", at(13, 7)), ("tomorrow at 9am please", at(13, 9)),
+    ("in 2h", at(12, 16, 30)),  # still two hours, not 02:00
+])
+def test_clock_times_written_other_ways(text: str, expected: datetime) -> None:
+    assert parse_when(text, now=NOW) == expected

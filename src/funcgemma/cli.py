@@ -329,7 +329,7 @@ def _delete_reminder(ctx: FunctionContext, rid: int) -> str:
 
 
 def _reminders_command(ctx: FunctionContext, words: list[str], out: TextIO) -> None:
-    if not words:
+    if not words or words == ["list"]:
         _list_reminders(ctx, out)
         return
     if words[0] not in ("delete", "del", "rm", "cancel") or len(words) != 2:

@@ -28,8 +28,9 @@ def embedded_report(settings: Settings) -> dict[str, Any]:
 
 def data_report(settings: Settings) -> dict[str, Any]:
     """Where reminders live and whether they can be read, and the clock and date order
-    reminder times are read with. Creates no file; never decides the exit code (the chat
-    runs without reminders)."""
+    reminder times are read with. Creates no file (an older one gets the columns added
+    since, as the chat would add them, its rows kept); never decides the exit code (the
+    chat runs without reminders)."""
     from .functions.context import FunctionContext
     from .recurrence import zone_key
 

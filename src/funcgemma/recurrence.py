@@ -22,7 +22,8 @@ from .timeparse import parse_when
 
 DAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAYS_JA = "月火水木金土日"
-_DAY_EN = r"(mon|tue|wed|thu|fri|sat|sun)(?:day|s|nesday|rsday|sday|urday)?s?"
+_DAY_EN = (r"(mon(?:day)?|tue(?:s(?:day)?)?|wed(?:s|nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?|"
+           r"sat(?:urday)?|sun(?:day)?)s?")
 _R = regex.compile
 # (pattern, kind, what stands in its place for the time parser); order matters: 毎日曜 is
 # Sundays, not 毎日 + 曜
@@ -51,7 +52,9 @@ _PATTERNS = (
 )
 # what is left of a repetition nobody handles: said as a refusal, not saved as a one-off
 _OTHER = _R(r"\b(?:every|each|daily|weekly|monthly|yearly|annually|hourly|fortnightly|"
-            r"biweekly|weekdays?)\b|毎|隔週|隔日|平日", regex.I)
+            r"biweekly|weekdays?|weekends|twice|(?:once|times)\s+a)\b|"
+            r"\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\s*-\s*(?:mon|tue|wed|thu|fri|sat|sun)|"
+            r"毎|隔週|隔日|平日|ごと|おき", regex.I)
 _ANY_DAY = _R(rf"\b{_DAY_EN}\b|[月火水木金土日]曜", regex.I)
 _DAY_WORD = _R(r"\b(?:today|tonight|tomorrow|tmrw)\b|今日|明日|今夜|今晩", regex.I)
 # two times, a limit or an exception: more than one repetition keeps ("at 8 and 8pm",
@@ -63,6 +66,10 @@ _CJK = _R(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
 
 class Unsupported(ValueError):
     """A repetition said in a way we do not keep ('every 2 hours', 毎月)."""
+
+
+class Unreadable(ValueError):
+    """A repetition we keep, with a time of day that cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ def parse_repeating(text: str, *, now: datetime, order: str = "MDY"
                     ) -> tuple[Repeat, datetime] | None:
     """(the repetition, its first time) for a repeating ``text``; None if ``text`` says
     no repetition (a one-off, for parse_when). Raises Unsupported for a repetition of
-    another kind, or one that is said but whose time cannot be read."""
+    another kind, Unreadable for one we keep at a time of day that cannot be read."""
     said = unicodedata.normalize("NFKC", text)
     for pattern, kind, stand_in in _PATTERNS:
         m = pattern.search(said)
@@ -136,14 +143,16 @@ def parse_repeating(text: str, *, now: datetime, order: str = "MDY"
         rest = " ".join((said[: m.start()] + f" {stand_in} " + said[m.end():]).split())
         if _OTHER.search(rest) or _MORE.search(_without_parts_of_day(rest)):
             raise Unsupported(text)  # "every day every week", "every day at 8 and 9"
-        first = _first(rest, kind == "weekly" and stand_in != "", now, order)
-        if first is None:
-            raise Unsupported(text)
+        if now.tzinfo is None:
+            now = now.astimezone()
+        clock = _clock(rest, has_day=kind == "weekly" and stand_in != "", order=order)
+        if clock is None:
+            raise Unreadable(text)
         if kind == "weekly" and stand_in == "":
-            weekday = first.weekday()  # "every week": on the day it first comes due
-        repeat = Repeat(kind, first.time().replace(second=0, microsecond=0), weekday)
-        zone = first.tzinfo or now.tzinfo or timezone.utc
-        return repeat, repeat.next_after(now - timedelta(microseconds=1), zone)
+            weekday = now.weekday()  # "every week": on today's day of the week
+        repeat = Repeat(kind, clock, weekday)
+        assert now.tzinfo is not None
+        return repeat, repeat.next_after(now - timedelta(microseconds=1), now.tzinfo)
     if _OTHER.search(said):
         raise Unsupported(text)
     return None
@@ -156,16 +165,32 @@ def _without_parts_of_day(rest: str) -> str:
                      " ", rest, flags=regex.I)
 
 
-def _first(rest: str, has_day: bool, now: datetime, order: str) -> datetime | None:
-    """The time of day ``rest`` names, read from the start of today so that the hour is not
-    bent by the hour it is now ("every day at 7" is 07:00, also said at 10:00)."""
+# a day with no clock changes, and a Monday: the clock time is read as said there
+_REFERENCE = datetime(2001, 1, 1, tzinfo=timezone.utc)
+_SAYS_MIDNIGHT = _R(r"midnight|\b0?0:00\b|\b12\s*am\b|(?<!\d)0時|午前0時", regex.I)
+
+
+def _clock(rest: str, *, has_day: bool, order: str) -> time | None:
+    """The time of day ``rest`` names, as said: read on a day without a change of the
+    clocks ("every day at 1:30am" stays 01:30 when said on the night 01:30 is skipped),
+    from the start of the day so that the hour is not bent by the hour it is now ("every
+    day at 7" is 07:00, also said at 10:00), and with a day word so that an hour from 1
+    to 6 is the afternoon ("every day at 3" is 15:00)."""
+    candidates = [rest]
     if not has_day:
         today = "今日の" if _CJK.search(rest) else "today "
-        rest = today + rest if rest else today.rstrip("の ")
-    if now.tzinfo is None:
-        now = now.astimezone()
-    midnight = datetime.combine(now.date(), time(0), now.tzinfo)
-    return parse_when(rest, now=midnight, order=order)
+        candidates = [today + rest if rest else today.rstrip("の "), rest]
+    for candidate in candidates:
+        if not candidate.strip():
+            continue
+        found = parse_when(candidate, now=_REFERENCE, order=order)
+        if found is None:
+            continue
+        clock = found.time().replace(second=0, microsecond=0)
+        if clock == time(0) and not _SAYS_MIDNIGHT.search(candidate):
+            continue  # the day was read and the time was not ("today at 6.30pm" once)
+        return clock
+    return None
 
 
 def zone_key(zone: tzinfo | None) -> str:

@@ -56,6 +56,7 @@ class Reminder(BaseModel):
     created: datetime
     notified: bool
     repeat: str = ""  # "" once; else recurrence.Repeat.encode(): "weekly:0@08:00"
+    zone: str = ""  # the time zone a repeating one keeps its clock time in ("Asia/Tokyo")
 
 
 def _utc(dt: datetime) -> str:
@@ -223,7 +224,8 @@ class ReminderStore:
                 if repeat is None:
                     shown.append((reminder.id,))
                 else:  # a repeating one comes due again at its next time (one, if missed)
-                    upcoming = repeat.next_after(max(now, reminder.due), zone_of(row[-1]))
+                    # a zone left empty (NULL, by hand) is UTC's, not a crash of the chat
+                    upcoming = repeat.next_after(max(now, reminder.due), zone_of(reminder.zone))
                     again.append((_utc(upcoming), reminder.id))
             db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?", shown)
             db.executemany("UPDATE reminders SET due_utc = ? WHERE id = ?", again)
@@ -259,7 +261,7 @@ class ReminderStore:
             db.execute("COMMIT")
 
     def _row(self, row: tuple) -> Reminder:  # type: ignore[type-arg]
-        rid, what, said, due_utc, created_utc, notified, repeat, _zone = row
+        rid, what, said, due_utc, created_utc, notified, repeat, zone = row
         try:
             return Reminder(
                 id=rid,
@@ -269,6 +271,7 @@ class ReminderStore:
                 created=_aware(datetime.fromisoformat(created_utc)),
                 notified=bool(notified),
                 repeat=repeat or "",  # NULL in a column a newer funcgemma added its own way
+                zone=zone or "",
             )
         except (TypeError, ValueError) as exc:  # a row edited by hand or another program
             raise ConfigurationError(

@@ -27,6 +27,10 @@ _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augu
 _R = regex.compile
 
 
+_HOURS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve")
+
+
 def _month(number: str) -> str:
     """'12' -> 'december'; a number that is no month stays as it is (dateparser fails)."""
     n = int(number)
@@ -43,6 +47,25 @@ _REWRITES: list[tuple[regex.Pattern[str], Any]] = [
     (_R(r"\b(\d{1,2})\s*ji\b", regex.I), r"\1時"),
     (_R(r"\b(\d+)\s*(?:fun|pun)\s*go\b", regex.I), r"\1分後"),
     (_R(r"\bno\b"), " "),
+    # clock times written in ways dateparser misreads (measured: "at 18.30", "9h30", "21h"
+    # and "at 9 p.m" came back as 09:00, "at seven pm" as next July, "at 1830" as the year
+    # 1830, "8 o'clock" and "12 noon" not at all, 午後0時 as midnight)
+    (_R(r"\b(\d{1,2})\s*([ap])\.\s*m\b\.?", regex.I), r"\1\2m"),
+    (_R(r"\bat\s+(\d{1,2})\.(\d{2})\b(?!\.\d)", regex.I), r"at \1:\2"),
+    (_R(r"(?<!\bin\s+)\b(\d{1,2})h(\d{2})?\b", regex.I),
+     lambda m: f"{m.group(1)}:{m.group(2) or '00'}"),
+    (_R(r"\bat\s+([01]\d|2[0-3])([0-5]\d)\b", regex.I), r"at \1:\2"),
+    (_R(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b"
+        r"(?=\s*(?:[ap]m\b|o'clock\b))|(?<=\bat\s+)"
+        r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b", regex.I),
+     lambda m: str(_HOURS.index((m.group(1) or m.group(2)).lower()) + 1)),
+    (_R(r"(?:\bat\s+)?\b(\d{1,2})\s*o'clock\b", regex.I), r"at \1"),
+    (_R(r"\b12\s+(noon|midnight)\b", regex.I), r"\1"),
+    (_R(r"\b(?:sharp|please|pls|plz)\b", regex.I), " "),
+    (_R(r"午後0時|昼12時"), "12時"),
+    (_R(r"午前0時"), "0時"),
+    (_R(r"深夜(\d{1,2})時"), r"午前\1時"),
+    (_R(r"昼([1-6])時"), r"午後\1時"),
     (_R(r"\b(?:tmrw|tmr|tomorow|tommorow|tommorrow|tomorro)\b", regex.I), "tomorrow"),
     (_R(r"\btonite\b", regex.I), "tonight"),
     # "tonight at 8" is 8pm; dateparser returns now for it, and 8:30 *am* for "at 8:30"

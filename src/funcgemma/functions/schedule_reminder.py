@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..messages import Said
-from ..recurrence import Repeat, Unsupported, parse_repeating
+from ..recurrence import Repeat, Unreadable, Unsupported, parse_repeating
 from ..registry import FunctionSpec
 from ..timeparse import parse_when
 from .context import FunctionContext
@@ -29,6 +29,8 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
     now = ctx.now()
     try:
         repeating = parse_repeating(params.time, now=now, order=ctx.date_order())
+    except Unreadable:  # a repetition we keep, at a time we cannot read
+        return _unreadable(params)
     except Unsupported:
         return {"task": params.task, "time": params.time, "error": Said(
             f"A reminder can repeat every day, every weekday or every week on one day, at "
@@ -51,11 +53,7 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
         }
     due = parse_when(params.time, now=now, order=ctx.date_order())
     if due is None:
-        return {"task": params.task, "time": params.time, "error": Said(
-            f"Could not understand the time {params.time!r}, so nothing was saved. When "
-            f"should I remind you to {params.task}?",
-            ja=f"「{params.time}」という時刻が読めなかったので保存していません。"
-            f"「{params.task}」をいつお知らせしますか?")}
+        return _unreadable(params)
     if due < now:
         return {"task": params.task, "time": params.time, "error": Said(
             f"{params.time!r} is in the past, so nothing was saved. When should I remind "
@@ -71,6 +69,14 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
         "due": reminder.due.astimezone(due.tzinfo).isoformat(timespec="minutes"),
         "answer_with": "Confirm the reminder with its date and time.",
     }
+
+
+def _unreadable(params: ScheduleReminderParams) -> dict[str, Any]:
+    return {"task": params.task, "time": params.time, "error": Said(
+        f"Could not understand the time {params.time!r}, so nothing was saved. When "
+        f"should I remind you to {params.task}?",
+        ja=f"「{params.time}」という時刻が読めなかったので保存していません。"
+        f"「{params.task}」をいつお知らせしますか?")}
 
 
 def confirm(result: dict[str, Any]) -> str:
