@@ -148,16 +148,23 @@ def test_store_a_repeating_reminder_keeps_its_zone_after_the_clocks_change(
     assert store.list()[0].due.astimezone(LONDON).strftime("%H:%M %Z") == "08:00 BST"
 
 
-def test_an_older_reminders_file_gets_the_new_columns_and_keeps_its_rows(
-        tmp_path: Path) -> None:
-    path = tmp_path / "r.sqlite3"
+def _file_of_another_version(path: Path, columns: str, row: str) -> None:
+    """A reminders file as the first version wrote it, with ``columns`` added (SQL) and
+    one ``row`` of values for its columns other than id, said and notified."""
+    names = "what, due_utc, created_utc" + (", repeat, tz" if columns else "")
     with closing(sqlite3.connect(path)) as db, db:
         db.executescript(
             "CREATE TABLE reminders (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL,"
             " said TEXT NOT NULL DEFAULT '', due_utc TEXT NOT NULL, created_utc TEXT NOT NULL,"
-            " notified INTEGER NOT NULL DEFAULT 0);"
-            "INSERT INTO reminders (what, due_utc, created_utc) VALUES"
-            " ('old one', '2026-12-07T08:00:00+00:00', '2026-12-01T08:00:00+00:00');")
+            f" notified INTEGER NOT NULL DEFAULT 0{columns});"
+            f"INSERT INTO reminders ({names}) VALUES {row};")
+
+
+def test_an_older_reminders_file_gets_the_new_columns_and_keeps_its_rows(
+        tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    _file_of_another_version(path, "", "('old one', '2026-12-07T08:00:00+00:00', "
+                             "'2026-12-01T08:00:00+00:00')")
     store = ReminderStore(path)
     [old] = store.list()
     assert (old.what, old.repeat) == ("old one", "")
@@ -170,14 +177,9 @@ def test_a_repeating_row_with_no_zone_is_shown_not_a_crash(tmp_path: Path) -> No
     version) crashed every claim: the chat did not start and POST /reminders/due was a
     500."""
     path = tmp_path / "r.sqlite3"
-    with closing(sqlite3.connect(path)) as db, db:
-        db.executescript(
-            "CREATE TABLE reminders (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL,"
-            " said TEXT NOT NULL DEFAULT '', due_utc TEXT NOT NULL, created_utc TEXT NOT NULL,"
-            " notified INTEGER NOT NULL DEFAULT 0, repeat TEXT, tz TEXT);"
-            "INSERT INTO reminders (what, due_utc, created_utc, repeat, tz) VALUES"
-            " ('stretch', '2026-12-06T08:00:00+00:00', '2026-12-01T08:00:00+00:00',"
-            " 'daily@08:00', NULL);")
+    _file_of_another_version(path, ", repeat TEXT, tz TEXT",
+                             "('stretch', '2026-12-06T08:00:00+00:00', "
+                             "'2026-12-01T08:00:00+00:00', 'daily@08:00', NULL)")
     store = ReminderStore(path)
     [shown] = store.claim_due(SUNDAY)
     assert (shown.what, shown.zone) == ("stretch", "")
