@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -40,17 +41,7 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
             f"はそのどれでもないので保存していません。「{params.task}」をいつお知らせしますか?")}
     if repeating is not None:
         repeat, first = repeating
-        reminder = ctx.reminder_store().add(params.task, first, said=params.time, repeat=repeat)
-        return {
-            "saved": True,
-            "id": reminder.id,
-            "task": reminder.what,
-            "due": reminder.due.astimezone(first.tzinfo).isoformat(timespec="minutes"),
-            "repeat": repeat.encode(),
-            "every": str(repeat.describe()),
-            "answer_with": "Confirm the repeating reminder: how often, at what time, and when "
-                           "it first comes.",
-        }
+        return _saved(ctx, params.task, params.time, first, repeat)
     due = parse_when(params.time, now=now, order=ctx.date_order())
     if due is None:
         return _unreadable(params)
@@ -60,8 +51,14 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
             f"you to {params.task}?",
             ja=f"「{params.time}」は過ぎているので保存していません。"
             f"「{params.task}」をいつお知らせしますか?")}
-    reminder = ctx.reminder_store().add(params.task, due, said=params.time)
-    return {
+    return _saved(ctx, params.task, params.time, due, None)
+
+
+def _saved(ctx: FunctionContext, task: str, said: str, due: datetime,
+           repeat: Repeat | None) -> dict[str, Any]:
+    """Save the reminder (first due at ``due``; again at each time of ``repeat``)."""
+    reminder = ctx.reminder_store().add(task, due, said=said, repeat=repeat)
+    result: dict[str, Any] = {
         "saved": True,
         "id": reminder.id,
         "task": reminder.what,
@@ -69,6 +66,11 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
         "due": reminder.due.astimezone(due.tzinfo).isoformat(timespec="minutes"),
         "answer_with": "Confirm the reminder with its date and time.",
     }
+    if repeat is not None:
+        result.update(repeat=repeat.encode(), every=str(repeat.describe()),
+                      answer_with="Confirm the repeating reminder: how often, at what time, "
+                                  "and when it first comes.")
+    return result
 
 
 def _unreadable(params: ScheduleReminderParams) -> dict[str, Any]:
