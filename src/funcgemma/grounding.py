@@ -340,6 +340,9 @@ def complete_repetition(value: str, text: str, *, others: tuple[str, ...] = ()) 
     arguments ("send the weekly update" is a task), and the value names no day of its own."""
     if not value.strip():
         return value
+    # where the other arguments stand in the message (the task): not part of the time
+    taken = [m.span() for o in others if o
+             for m in regex.finditer(regex.escape(o), text, regex.IGNORECASE)]
     spots = [m for m in regex.finditer(regex.escape(value), text, regex.IGNORECASE)]
     if len(spots) == 1:
         start, end = span = spots[0].span()
@@ -353,17 +356,13 @@ def complete_repetition(value: str, text: str, *, others: tuple[str, ...] = ()) 
         limit = _LIMIT.match(text, end)
         if limit and _REPEAT.search(text[start:end]):
             # up to where the task or another argument starts ("... to take vitamins")
-            stops = [m.start() for o in others if o
-                     for m in regex.finditer(regex.escape(o), text[: limit.end()],
-                                             regex.IGNORECASE) if m.start() > end]
+            stops = [a for a, b in taken if end < a and b <= limit.end()]
             verb = regex.search(r"[ \t,]+(?:to|that|and|remind|please)\b", text[end: limit.end()])
             end = min([limit.end(), *stops, *([end + verb.start()] if verb else [])])
         if (start, end) != span:
             value = text[start:end].strip(" \t,、")
     if _REPEAT.search(value) or _ONCE.search(value):
         return value
-    taken = [(m.start(), m.end()) for o in others if o
-             for m in regex.finditer(regex.escape(o), text, regex.IGNORECASE)]
     said = [m for m in _REPEAT.finditer(text)
             if not any(a <= m.start() < b for a, b in taken)]
     kinds = list({m.group().lower(): m.group() for m in said}.values())
