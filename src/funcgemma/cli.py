@@ -306,6 +306,10 @@ def _line(reminder: Reminder, ctx: FunctionContext) -> str:
     return f"#{reminder.id} {_when(reminder, ctx)}  {_shown(reminder.what)}{every}{done}"
 
 
+def _due_line(reminder: Reminder, ctx: FunctionContext) -> str:
+    return f"⏰ reminder due: {_shown(reminder.what)} ({_when(reminder, ctx)})"
+
+
 def _list_reminders(ctx: FunctionContext, out: TextIO, indent: str = "  ") -> None:
     items = ctx.reminder_store().list()
     if not items:
@@ -373,7 +377,7 @@ def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO,
               file=out)
     elif args.action == "due":
         for r in items:
-            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, ctx)})", file=out)
+            print(_due_line(r, ctx), file=out)
     else:
         _list_reminders(ctx, out, indent="")
     return 0
@@ -385,7 +389,7 @@ def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None
         # claimed and marked shown at once: a second chat open at the same time does
         # not show the same reminder again
         for r in ctx.reminder_store().claim_due(ctx.now()):
-            print(f"⏰ reminder due: {_shown(r.what)} ({_when(r, ctx)})", file=out)
+            print(_due_line(r, ctx), file=out)
     except FuncgemmaError as exc:  # a broken store must not stop the chat
         if exc.message not in warned:  # said once, not before every prompt
             warned.add(exc.message)

@@ -44,6 +44,8 @@ ADDED = ("repeat", "tz")  # repeating reminders (recurrence.Repeat) and their ti
 # named, not `SELECT *`: a database with a column added by a newer funcgemma still reads
 COLUMNS = (*REQUIRED, *ADDED)
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM reminders"
+# the reminders whose time has come and that were not shown yet, soonest first
+DUE = SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc, id"
 BUSY_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
 
@@ -193,10 +195,7 @@ class ReminderStore:
     def due(self, now: datetime) -> builtins.list[Reminder]:
         """Reminders whose time has come and that were not shown yet."""
         with self._connect() as db:
-            rows = db.execute(
-                SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc",
-                (_utc(now),),
-            ).fetchall()
+            rows = db.execute(DUE, (_utc(now),)).fetchall()
         return [self._row(r) for r in rows]
 
     def claim_due(self, now: datetime) -> builtins.list[Reminder]:
@@ -208,10 +207,7 @@ class ReminderStore:
         now = now if now.tzinfo is not None else now.astimezone()
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # the write lock first, then read what is ours
-            rows = db.execute(
-                SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc, id",
-                (_utc(now),),
-            ).fetchall()
+            rows = db.execute(DUE, (_utc(now),)).fetchall()
             shown, again = [], []
             for row in rows:
                 try:

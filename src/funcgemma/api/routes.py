@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -14,6 +14,9 @@ from starlette.background import BackgroundTask
 from ..errors import FuncgemmaError, NotFound
 from ..types import ChatReply, RouteResult
 from .app import Service
+
+if TYPE_CHECKING:
+    from ..reminders import Reminder, ReminderStore
 
 router = APIRouter()
 
@@ -86,28 +89,31 @@ def functions(request: Request) -> dict[str, Any]:
     }
 
 
+def _store(request: Request) -> ReminderStore:
+    return _service(request).conversation.ctx.reminder_store()
+
+
+def _listed(items: list[Reminder]) -> dict[str, Any]:
+    return {"reminders": [r.model_dump(mode="json") for r in items]}
+
+
 @router.get("/reminders")
 def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
-    store = _service(request).conversation.ctx.reminder_store()
-    return {"reminders": [r.model_dump(mode="json") for r in store.list(include_done=include_done)]}
+    return _listed(_store(request).list(include_done=include_done))
 
 
 @router.get("/reminders/due")
 def due_reminders(request: Request) -> dict[str, Any]:
     """The reminders whose time has come and that were not shown yet, left as they are
     (POST takes them: returns them once and marks them shown)."""
-    ctx = _service(request).conversation.ctx
-    return {"reminders": [r.model_dump(mode="json") for r in ctx.reminder_store().due(
-        ctx.now())]}
+    return _listed(_store(request).due(_service(request).conversation.ctx.now()))
 
 
 @router.post("/reminders/due")
 def take_due_reminders(request: Request) -> dict[str, Any]:
     """The reminders whose time has come and that were not shown yet, marked shown as
     they are returned: of several clients (a chat, a notifier) each gets a reminder once."""
-    ctx = _service(request).conversation.ctx
-    return {"reminders": [r.model_dump(mode="json") for r in ctx.reminder_store().claim_due(
-        ctx.now())]}
+    return _listed(_store(request).claim_due(_service(request).conversation.ctx.now()))
 
 
 def _reminder_not_found(reminder_id: int) -> NotFound:
@@ -117,7 +123,7 @@ def _reminder_not_found(reminder_id: int) -> NotFound:
 @router.get("/reminders/{reminder_id}")
 def reminder(reminder_id: int, request: Request) -> dict[str, Any]:
     try:
-        found = _service(request).conversation.ctx.reminder_store().get(reminder_id)
+        found = _store(request).get(reminder_id)
     except KeyError:
         raise _reminder_not_found(reminder_id) from None
     return found.model_dump(mode="json")
@@ -127,7 +133,7 @@ def reminder(reminder_id: int, request: Request) -> dict[str, Any]:
 def delete_reminder(reminder_id: int, request: Request) -> dict[str, Any]:
     """Delete a reminder, shown or not; answers with it as it was."""
     try:
-        gone = _service(request).conversation.ctx.reminder_store().delete(reminder_id)
+        gone = _store(request).delete(reminder_id)
     except KeyError:
         raise _reminder_not_found(reminder_id) from None
     # a row edited by hand so that it cannot be read is deleted all the same
