@@ -14,7 +14,7 @@ from funcgemma.datasets import Case, DataError, near_duplicate_pairs, read_cases
 from funcgemma.registry import default_registry
 from funcgemma.training.declarations import sample_declarations
 from funcgemma.training.examples import Tokenizer
-from funcgemma.training.extra import load_extra
+from funcgemma.training.extra import load_extra, load_extras
 from funcgemma.training.trainer import TrainConfig, class_weights, make_batches
 
 DATA = Path(__file__).parents[1] / "data"
@@ -99,8 +99,13 @@ def test_load_extra_names_the_problem(tmp_path: Path, tools: list[dict], row: di
         load_extra(folder, default_registry().names)
 
 
-def test_the_shipped_extra_functions_are_valid_and_cover_new_ground() -> None:
-    tools, cases = load_extra(DATA / "extra", default_registry().names)
+# the extra-function folders we train with (finetune.py --extra-functions, repeatable)
+EXTRA_DIRS = [DATA / "extra", DATA / "extra2"]
+
+
+@pytest.mark.parametrize("folder", EXTRA_DIRS, ids=lambda p: p.name)
+def test_the_shipped_extra_functions_are_valid_and_cover_new_ground(folder: Path) -> None:
+    tools, cases = load_extra(folder, default_registry().names)
     names = {t["function"]["name"] for t in tools}
     assert len(names) >= 25
     counts = {n: sum(c.expected_function == n for c in cases) for n in names}
@@ -111,7 +116,7 @@ def test_the_shipped_extra_functions_are_valid_and_cover_new_ground() -> None:
 def test_extra_messages_are_not_no_function_rows_of_the_training_data() -> None:
     """A message taught as a call of an extra function must not also be taught as "no
     function" (our no-function data means: none of the *served* functions applies)."""
-    _, cases = load_extra(DATA / "extra", default_registry().names)
+    _, cases = load_extras(EXTRA_DIRS, default_registry().names)
     nones = [c.text for c in read_cases(DATA / "train.jsonl") if c.expected_function is None]
     texts = [c.text for c in cases] + nones
     crossing = [(texts[i], texts[j]) for i, j in near_duplicate_pairs(texts)
@@ -137,3 +142,35 @@ def test_none_weight_gives_the_no_function_class_more_of_the_loss() -> None:
     assert abs(shares(heavy)["none"] - 3 * shares(heavy)["travel_guide"]) < 1e-9
     with pytest.raises(ValueError, match="none_weight"):
         class_weights(cases, served=served, none_weight=0)
+
+
+def test_extra_folders_load_together_and_a_name_declared_twice_is_refused(
+        tmp_path: Path) -> None:
+    row = {"text": "feed the cat", "expected_function": "feed_pet",
+           "expected_arguments": {"pet": "cat"}, "lang": "en"}
+    one = _write(tmp_path / "one", [_tool("feed_pet", "pet")], [row])
+    two = _write(tmp_path / "two", [_tool("play_music", "query")],
+                 [{**row, "text": "play jazz", "expected_function": "play_music",
+                   "expected_arguments": {"query": "jazz"}}])
+    tools, cases = load_extras([one, two], default_registry().names)
+    assert [t["function"]["name"] for t in tools] == ["feed_pet", "play_music"]
+    assert [c.expected_function for c in cases] == ["feed_pet", "play_music"]
+    with pytest.raises(DataError, match="'feed_pet' is already"):
+        load_extras([one, one], default_registry().names)
+
+
+def test_the_extra_folders_together_declare_each_function_once() -> None:
+    tools, _ = load_extras(EXTRA_DIRS, default_registry().names)
+    assert len(tools) >= 60
+
+
+def test_no_extra_function_is_about_reminders() -> None:
+    """The extra functions teach reading declarations; one about reminders, alarms or
+    calendars would leak schedule_reminder into a run that holds it out."""
+    tools, cases = load_extras(EXTRA_DIRS, default_registry().names)
+    words = ("remind", "alarm", "timer", "calendar", "schedule", "reminder", "to-do",
+             "todo", "リマインド", "アラーム", "タイマー", "予定")
+    named = [t["function"]["name"] for t in tools
+             if any(w in (t["function"]["name"] + t["function"]["description"]).lower()
+                    for w in words)]
+    assert named == []

@@ -66,10 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="with --holdout-function: keep the hard negatives written for the "
                          "held-out function in training, checkpoint scoring and calibration "
                          "(how runs before 2026-12-03 17:00 trained)")
-    ap.add_argument("--extra-functions", type=Path, default=None, metavar="DIR",
+    ap.add_argument("--extra-functions", type=Path, action="append", default=[],
+                    metavar="DIR",
                     help="also train on labelled messages for functions funcgemma does not "
                     "serve (DIR/functions.json + DIR/cases.jsonl, e.g. data/extra), so the "
-                    "router learns to read declarations; see training/extra.py")
+                    "router learns to read declarations; may be given more than once; see "
+                    "training/extra.py")
     ap.add_argument("--limit", type=positive(int), default=None,
                     help="train on the first N cases only (extra-function cases come on top)")
     ap.add_argument("--seed", type=int, default=13)
@@ -252,9 +254,10 @@ def check_args(args: argparse.Namespace) -> str | None:
     for flag, path in needed.items():
         if not path.is_file():
             return f"{flag} {path}: no such file"
-    if args.extra_functions and not (args.merge_only or args.calibrate_only) \
-            and not args.extra_functions.is_dir():
-        return f"--extra-functions {args.extra_functions}: no such folder"
+    if not (args.merge_only or args.calibrate_only):
+        for folder in args.extra_functions:
+            if not folder.is_dir():
+                return f"--extra-functions {folder}: no such folder"
     if args.init_adapter and args.resume and not (args.merge_only or args.calibrate_only):
         return "--init-adapter starts a new run; --resume continues one"
     if args.holdout_function and args.holdout_function not in default_registry():
@@ -338,15 +341,15 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
         train_cases = train_cases[: args.limit]
     extra_tools: list[dict[str, Any]] = []
     if args.extra_functions:
-        from funcgemma.training.extra import load_extra
+        from funcgemma.training.extra import load_extras
 
-        extra_tools, extra_cases = load_extra(args.extra_functions, registry.names)
+        extra_tools, extra_cases = load_extras(args.extra_functions, registry.names)
         train_cases = train_cases + extra_cases
         log.info("extra functions: %d declarations, %d cases", len(extra_tools),
                  len(extra_cases))
     run_notes: dict[str, Any] = {}
     if args.extra_functions:
-        run_notes["extra_functions"] = str(args.extra_functions)
+        run_notes["extra_functions"] = ", ".join(map(str, args.extra_functions))
     if args.holdout_function:
         run_notes["holdout_near_negatives"] = "kept" if args.keep_near_negatives else "dropped"
     dev_subset = stratified(held_out_dev, args.dev_limit, args.seed)

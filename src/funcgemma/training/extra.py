@@ -22,7 +22,7 @@ or a person has to be routed by what it asks, as the declarations describe it.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,20 @@ def load_extra(folder: Path, served: Collection[str]) -> tuple[list[dict[str, An
                 raise DataError(f"{where}: {key}={value!r} is not of type {kind}")
             if isinstance(value, str) and value not in case.text:
                 raise DataError(f"{where}: {key}={value!r} is not verbatim in the text")
+    return tools, cases
+
+
+def load_extras(folders: Sequence[Path], served: Collection[str]
+                ) -> tuple[list[dict[str, Any]], list[Case]]:
+    """``load_extra`` over several folders, as one set: a function declared in two of them
+    is an error (DataError), since its messages would be taught under one declaration."""
+    tools: list[dict[str, Any]] = []
+    cases: list[Case] = []
+    for folder in folders:
+        more_tools, more_cases = load_extra(
+            folder, [*served, *(t["function"]["name"] for t in tools)])
+        tools += more_tools
+        cases += more_cases
     return tools, cases
 
 
