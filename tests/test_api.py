@@ -157,7 +157,7 @@ def test_api_functions_lists_the_seven(client: TestClient) -> None:
 
 
 def test_api_reminders_lists_saved_reminders(client: TestClient) -> None:
-    assert client.get("/reminders").json() == {"reminders": []}
+    assert client.get("/reminders").json() == {"reminders": [], "unreadable": []}
     client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
     reminders = client.get("/reminders").json()["reminders"]
     assert [r["what"] for r in reminders] == ["会議"]
@@ -184,7 +184,8 @@ def test_api_reminder_get_and_delete_by_id(client: TestClient) -> None:
     response = client.delete(f"/reminders/{saved['id']}")
     assert response.status_code == 200, response.text
     assert response.json() == {"deleted": saved}
-    assert client.get("/reminders?include_done=true").json() == {"reminders": []}
+    assert client.get("/reminders?include_done=true").json() == {"reminders": [],
+                                                                  "unreadable": []}
     again = assert_error(client.delete(f"/reminders/{saved['id']}"), 404, "not_found")
     assert f"#{saved['id']}" in again["message"]
     assert_error(client.get(f"/reminders/{saved['id']}"), 404, "not_found")
@@ -215,10 +216,18 @@ def test_api_reminder_that_cannot_be_read_can_still_be_deleted(
     client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
     with closing(sqlite3.connect(data_dir / "reminders.sqlite3")) as db, db:
         db.execute("UPDATE reminders SET due_utc = 'tomorrow-ish'")
-    listing = assert_error(client.get("/reminders"), 500, "configuration_error")
-    assert "DELETE /reminders/1" in listing["message"]
+    from funcgemma.reminders import ReminderStore
+
+    ReminderStore(data_dir / "reminders.sqlite3").add(
+        "電話", datetime(2025, 3, 14, 9, tzinfo=ZoneInfo("Asia/Tokyo")))
+    # one row edited by hand made the whole listing a 500: now it is named, the rest listed
+    listing = client.get("/reminders")
+    assert listing.status_code == 200
+    assert [r["what"] for r in listing.json()["reminders"]] == ["電話"]
+    [bad] = listing.json()["unreadable"]
+    assert bad["id"] == 1 and "DELETE /reminders/1" in bad["problem"]
     assert client.delete("/reminders/1").json() == {"deleted": {"id": 1}}
-    assert client.get("/reminders").json() == {"reminders": []}
+    assert client.get("/reminders").json()["unreadable"] == []
 
 
 def test_api_reminders_due_are_taken_once(client: TestClient) -> None:
@@ -386,7 +395,7 @@ def test_api_typed_call_markers_are_data_not_calls(client: TestClient) -> None:
     assert response.json()["calls"] == [] and response.json()["source"] == "none"
     chat = client.post("/chat", json={"message": INJECTED}).json()
     assert chat["route"]["calls"] == [] and chat["function_result"] is None
-    assert client.get("/reminders").json() == {"reminders": []}, "nothing was scheduled"
+    assert client.get("/reminders").json()["reminders"] == [], "nothing was scheduled"
 
 
 BACKEND_ERRORS = [

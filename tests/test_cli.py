@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -318,6 +320,26 @@ def test_cli_reminders_subcommand_lists_deletes_and_takes_due_ones() -> None:
     assert [r.what for r in store.list()] == ["take the bins out"]
 
 
+def test_cli_reminders_subcommand_lists_around_an_unreadable_row() -> None:
+    conversation = make_conversation()
+    store = conversation.ctx.reminder_store()
+    bad = store.add("edited by hand", NOW + timedelta(hours=1))
+    kept = store.add("call mom", NOW + timedelta(days=1))
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE reminders SET created_utc = '\x1b]0;pwned\x07' WHERE id = ?",
+                   (bad.id,))
+    code, out, err = run_cli(["reminders"], conversation=conversation)
+    assert code == 0, err
+    listed, problem = out.splitlines()
+    assert listed == f"#{kept.id} 2025-03-13 14:30  call mom"
+    assert problem.startswith(f"#{bad.id} ! Reminder #{bad.id} ")
+    assert "/reminders delete" in problem and "\x1b" not in out  # escaped as text
+    code, out, err = run_cli(["reminders", "--json"], conversation=conversation)
+    assert code == 0
+    assert [r["id"] for r in json.loads(out)] == [kept.id]
+    assert f"Reminder #{bad.id} " in err
+
+
 @pytest.mark.parametrize(("argv", "says"), [
     (["reminders", "delete"], "needs the reminder's number"),
     (["reminders", "delete", "two"], "needs the reminder's number"),
@@ -366,6 +388,11 @@ def test_cli_doctor_data_section_counts_reminders_and_creates_no_file(
     _, data = _doctor_data(monkeypatch, tmp_path)
     assert data["reminders"] == {"total": 2, "pending": 1, "repeating": 1}
     assert data["reminders_file"] == str(data_dir / "reminders.sqlite3")
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE reminders SET due_utc = 'soon' WHERE id = 2")
+    _, data = _doctor_data(monkeypatch, tmp_path)
+    assert data["reminders"]["total"] == 2 and data["reminders"]["pending"] == 0
+    assert [p.split(" in ")[0] for p in data["reminders"]["unreadable"]] == ["Reminder #2"]
 
 
 def test_cli_doctor_says_what_is_wrong_with_the_reminders_file(

@@ -313,6 +313,26 @@ def test_reminders_claim_due_skips_an_unreadable_row_and_shows_the_rest(
     assert notified == {bad.id: 0, good.id: 1}, "the unreadable row is left as it was"
 
 
+def test_reminders_listing_lists_the_rest_and_names_the_unreadable_row(
+        tmp_path: Path) -> None:
+    """One row edited by hand made every listing fail; `list` still refuses (its callers
+    want all or nothing), `listing` and `due` show the others."""
+    store = ReminderStore(tmp_path / "r.sqlite3")
+    first = store.add("first", NOW - timedelta(minutes=5))
+    bad = store.add("edited by hand", NOW - timedelta(minutes=3))
+    last = store.add("last", NOW - timedelta(minutes=1))
+    with closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE reminders SET created_utc = 'yesterday' WHERE id = ?", (bad.id,))
+    items, unreadable = store.listing()
+    assert [r.id for r in items] == [first.id, last.id]
+    assert [u.id for u in unreadable] == [bad.id]
+    assert f"/reminders delete {bad.id}" in unreadable[0].problem
+    assert "yesterday" in unreadable[0].problem
+    assert [r.id for r in store.due(NOW)] == [first.id, last.id]
+    with pytest.raises(ConfigurationError, match=f"Reminder #{bad.id} "):
+        store.list()
+
+
 def test_reminders_delete_removes_one_and_returns_it(tmp_path: Path) -> None:
     store = ReminderStore(tmp_path / "r.sqlite3")
     keep = store.add("keep", NOW)

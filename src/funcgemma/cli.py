@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
         if args.command == "serve":
             return _serve(settings, args, err, conversation)
         if args.command == "reminders":
-            return _reminders(settings, args, out, conversation)
+            return _reminders(settings, args, out, err, conversation)
         if args.command == "doctor":
             from .diagnose import run_doctor
 
@@ -311,11 +311,13 @@ def _due_line(reminder: Reminder, ctx: FunctionContext) -> str:
 
 
 def _list_reminders(ctx: FunctionContext, out: TextIO, indent: str = "  ") -> None:
-    items = ctx.reminder_store().list()
-    if not items:
+    items, unreadable = ctx.reminder_store().listing()
+    if not items and not unreadable:
         print(f"{indent}(no reminders)", file=out)
     for r in items:
         print(f"{indent}{_line(r, ctx)}", file=out)
+    for bad in unreadable:  # the file's text, so escaped like a reminder's
+        print(f"{indent}#{bad.id} ! {_shown(bad.problem)}", file=out)
 
 
 def _reminder_number(word: str) -> int | None:
@@ -350,10 +352,11 @@ def _reminders_command(ctx: FunctionContext, words: list[str], out: TextIO) -> N
         print(f"  no reminder #{rid} (/reminders lists them)", file=out)
 
 
-def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO,
+def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO,
                given: Conversation | None) -> int:
     """`funcgemma reminders [list|delete N|due]`: the store alone, no model loaded."""
     from .functions.context import FunctionContext
+    from .reminders import Listing
 
     ctx = given.ctx if given is not None else FunctionContext(settings=settings)
     if args.action != "delete" and args.id is not None:
@@ -370,16 +373,19 @@ def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO,
             raise NotFound(f"no reminder #{rid} (`funcgemma reminders` lists them)") from None
         return 0
     store = ctx.reminder_store()
+    if not args.json and args.action == "list":
+        _list_reminders(ctx, out, indent="")
+        return 0
     # due: taken and marked shown in one step, for a notifier run from cron or a timer
-    items = store.claim_due(ctx.now()) if args.action == "due" else store.list()
-    if args.json:
-        print(json.dumps([r.model_dump(mode="json") for r in items], ensure_ascii=False),
-              file=out)
-    elif args.action == "due":
+    items, unreadable = (Listing(store.claim_due(ctx.now()), []) if args.action == "due"
+                         else store.listing())
+    if not args.json:
         for r in items:
             print(_due_line(r, ctx), file=out)
-    else:
-        _list_reminders(ctx, out, indent="")
+        return 0
+    print(json.dumps([r.model_dump(mode="json") for r in items], ensure_ascii=False), file=out)
+    for bad in unreadable:  # the JSON on stdout stays a list of reminders
+        print(f"funcgemma reminders: {_shown(bad.problem)}", file=err)
     return 0
 
 

@@ -45,10 +45,12 @@ def data_report(settings: Settings) -> dict[str, Any]:
         if not path.exists():
             report["reminders"] = "no file yet (created with the first reminder)"
             return report
-        items = ctx.reminder_store().list()
-        report["reminders"] = {"total": len(items),
+        items, unreadable = ctx.reminder_store().listing()
+        report["reminders"] = {"total": len(items) + len(unreadable),
                                "pending": sum(not r.notified for r in items),
                                "repeating": sum(bool(r.repeat) for r in items)}
+        if unreadable:
+            report["reminders"]["unreadable"] = [u.problem for u in unreadable]
     except FuncgemmaError as exc:
         report["error"] = exc.message
     return report

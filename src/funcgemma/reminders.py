@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -59,6 +60,19 @@ class Reminder(BaseModel):
     notified: bool
     repeat: str = ""  # "" once; else recurrence.Repeat.encode(): "weekly:0@08:00"
     zone: str = ""  # the time zone a repeating one keeps its clock time in ("Asia/Tokyo")
+
+
+class Unreadable(BaseModel):
+    """A row that cannot be read (edited by hand or by another program), listed by its
+    number and why, so the user can delete or fix it while the others still list."""
+
+    id: int
+    problem: str
+
+
+class Listing(NamedTuple):
+    reminders: list[Reminder]
+    unreadable: list[Unreadable]
 
 
 def _utc(dt: datetime) -> str:
@@ -184,19 +198,43 @@ class ReminderStore:
             raise KeyError(rid)
         return self._row(row)
 
-    def list(self, *, include_done: bool = True) -> list[Reminder]:
-        query = SELECT
-        if not include_done:
-            query += " WHERE notified = 0"
+    def _rows(self, query: str, *params: str) -> builtins.list[tuple]:  # type: ignore[type-arg]
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY due_utc, id").fetchall()
-        return [self._row(r) for r in rows]
+            return db.execute(query, params).fetchall()
+
+    def list(self, *, include_done: bool = True) -> list[Reminder]:
+        """Every reminder, soonest first; ConfigurationError naming the first row that
+        cannot be read (`listing` lists the others as well)."""
+        return [self._row(r) for r in self._rows(self._listed(include_done))]
+
+    def listing(self, *, include_done: bool = True) -> Listing:
+        """Every reminder that can be read, soonest first, and the rows that cannot:
+        one row edited by hand does not hide the others."""
+        good: builtins.list[Reminder] = []
+        bad: builtins.list[Unreadable] = []
+        for row in self._rows(self._listed(include_done)):
+            try:
+                good.append(self._row(row))
+            except ConfigurationError as exc:
+                bad.append(Unreadable(id=row[0], problem=exc.message))
+        return Listing(good, bad)
+
+    @staticmethod
+    def _listed(include_done: bool) -> str:
+        return SELECT + ("" if include_done else " WHERE notified = 0") + " ORDER BY due_utc, id"
 
     def due(self, now: datetime) -> builtins.list[Reminder]:
-        """Reminders whose time has come and that were not shown yet."""
-        with self._connect() as db:
-            rows = db.execute(DUE, (_utc(now),)).fetchall()
-        return [self._row(r) for r in rows]
+        """Reminders whose time has come and that were not shown yet (a row that cannot
+        be read is logged and left out, as `claim_due` leaves it)."""
+        return builtins.list(self._readable(self._rows(DUE, _utc(now))))
+
+    def _readable(self, rows: Iterable[tuple]) -> Iterator[Reminder]:  # type: ignore[type-arg]
+        """The rows that can be read, as reminders; the others are logged and skipped."""
+        for row in rows:
+            try:
+                yield self._row(row)
+            except ConfigurationError as exc:
+                log.warning("%s", exc.message)
 
     def claim_due(self, now: datetime) -> builtins.list[Reminder]:
         """The reminders due by `now` and not shown yet, marked shown in the same
@@ -209,12 +247,7 @@ class ReminderStore:
             db.execute("BEGIN IMMEDIATE")  # the write lock first, then read what is ours
             rows = db.execute(DUE, (_utc(now),)).fetchall()
             shown, again = [], []
-            for row in rows:
-                try:
-                    reminder = self._row(row)
-                except ConfigurationError as exc:
-                    log.warning("%s", exc.message)
-                    continue
+            for reminder in self._readable(rows):
                 claimed.append(reminder.model_copy(update={"notified": True}))
                 repeat = Repeat.decode(reminder.repeat) if reminder.repeat else None
                 if repeat is None:

@@ -99,7 +99,11 @@ def _listed(items: list[Reminder]) -> dict[str, Any]:
 
 @router.get("/reminders")
 def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
-    return _listed(_store(request).list(include_done=include_done))
+    """The reminders, soonest first, and the rows that cannot be read (edited by hand:
+    their number and why; DELETE /reminders/{id} removes one), so one bad row does not
+    hide the rest."""
+    items, unreadable = _store(request).listing(include_done=include_done)
+    return {**_listed(items), "unreadable": [u.model_dump() for u in unreadable]}
 
 
 @router.get("/reminders/due")
