@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -124,7 +125,7 @@ def add_forever(path: str) -> None:
         i += 1
 
 
-def run(target: object, *args: object) -> multiprocessing.process.BaseProcess:
+def run(target: Callable[..., object], *args: object) -> multiprocessing.process.BaseProcess:
     proc = SPAWN.Process(target=target, args=args)  # type: ignore[attr-defined]
     proc.start()
     return proc
