@@ -210,14 +210,7 @@ class ReminderStore:
     def listing(self, *, include_done: bool = True) -> Listing:
         """Every reminder that can be read, soonest first, and the rows that cannot:
         one row edited by hand does not hide the others."""
-        good: builtins.list[Reminder] = []
-        bad: builtins.list[Unreadable] = []
-        for row in self._rows(self._listed(include_done)):
-            try:
-                good.append(self._row(row))
-            except ConfigurationError as exc:
-                bad.append(Unreadable(id=row[0], problem=exc.message))
-        return Listing(good, bad)
+        return self._split(self._rows(self._listed(include_done)))
 
     @staticmethod
     def _listed(include_done: bool) -> str:
@@ -226,15 +219,25 @@ class ReminderStore:
     def due(self, now: datetime) -> builtins.list[Reminder]:
         """Reminders whose time has come and that were not shown yet (a row that cannot
         be read is logged and left out, as `claim_due` leaves it)."""
-        return builtins.list(self._readable(self._rows(DUE, _utc(now))))
+        return self._readable(self._rows(DUE, _utc(now)))
 
-    def _readable(self, rows: Iterable[tuple]) -> Iterator[Reminder]:  # type: ignore[type-arg]
-        """The rows that can be read, as reminders; the others are logged and skipped."""
+    def _split(self, rows: Iterable[tuple]) -> Listing:  # type: ignore[type-arg]
+        """``rows`` as the reminders that can be read and the rows that cannot."""
+        good: builtins.list[Reminder] = []
+        bad: builtins.list[Unreadable] = []
         for row in rows:
             try:
-                yield self._row(row)
+                good.append(self._row(row))
             except ConfigurationError as exc:
-                log.warning("%s", exc.message)
+                bad.append(Unreadable(id=row[0], problem=exc.message))
+        return Listing(good, bad)
+
+    def _readable(self, rows: Iterable[tuple]) -> builtins.list[Reminder]:  # type: ignore[type-arg]
+        """The rows that can be read, as reminders; the others are logged and skipped."""
+        items, unreadable = self._split(rows)
+        for bad in unreadable:
+            log.warning("%s", bad.problem)
+        return items
 
     def claim_due(self, now: datetime) -> builtins.list[Reminder]:
         """The reminders due by `now` and not shown yet, marked shown in the same
