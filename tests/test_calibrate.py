@@ -140,6 +140,8 @@ def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> 
 @pytest.mark.parametrize(("flag", "value", "message"), [
     ("--name-prior", "3", "--name-prior must be between 0 and 2"),
     ("--none-weight", "0", "--none-weight must be positive"),
+    ("--extra-weight", "0", "--extra-weight must be positive"),
+    ("--extra-weight", "4", "give that flag too"),
 ])
 def test_finetune_rejects_a_setting_out_of_range(flag: str, value: str, message: str) -> None:
     import subprocess

@@ -144,6 +144,24 @@ def test_none_weight_gives_the_no_function_class_more_of_the_loss() -> None:
         class_weights(cases, served=served, none_weight=0)
 
 
+def test_extra_weight_gives_the_extra_functions_together_more_of_the_loss() -> None:
+    cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
+             + [Case(text=f"p{i}", expected_function="track_package") for i in range(30)]
+             + [Case(text=f"r{i}", expected_function="renew_library_book") for i in range(20)]
+             + [Case(text=f"n{i}", expected_function=None) for i in range(20)])
+    served = default_registry().names
+    counts = {"weather_info": 10, "extra": 50, "none": 20}
+    for extra_weight in (1.0, 4.0):
+        w = class_weights(cases, served=served, extra_weight=extra_weight)
+        assert set(w) == set(counts)  # the two extra functions are one class
+        shares = {k: w[k] * n for k, n in counts.items()}
+        assert abs(sum(shares.values()) - len(cases)) < 1e-9
+        assert abs(shares["extra"] - extra_weight * shares["weather_info"]) < 1e-9
+        assert abs(shares["none"] - shares["weather_info"]) < 1e-9
+    with pytest.raises(ValueError, match="extra_weight"):
+        class_weights(cases, served=served, extra_weight=-1)
+
+
 def test_extra_folders_load_together_and_a_name_declared_twice_is_refused(
         tmp_path: Path) -> None:
     row = {"text": "feed the cat", "expected_function": "feed_pet",

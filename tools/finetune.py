@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--none-weight", type=float, default=1.0,
                     help="the no-function class's share of the loss, in other classes' "
                          "shares (1: one class among the rest; 3: as much as three)")
+    ap.add_argument("--extra-weight", type=float, default=1.0,
+                    help="the extra functions' share of the loss (all of them together), in "
+                         "other classes' shares; only with --extra-functions")
     ap.add_argument("--holdout-function", default=None,
                     help="leave this function out of training entirely (generalisation test): "
                          "its cases and the hard negatives written for it (`near`) are "
@@ -241,6 +244,10 @@ def check_args(args: argparse.Namespace) -> str | None:
         return f"--name-prior must be between 0 and {NAME_PRIOR_MAX:g}, not {args.name_prior}"
     if args.none_weight <= 0:
         return f"--none-weight must be positive, not {args.none_weight}"
+    if args.extra_weight <= 0:
+        return f"--extra-weight must be positive, not {args.extra_weight}"
+    if args.extra_weight != 1.0 and not args.extra_functions:
+        return "--extra-weight weighs the cases of --extra-functions; give that flag too"
     if args.merge_only:
         if not args.merged:
             return "--merge-only needs --merged PATH"
@@ -359,6 +366,7 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
                       batch=args.batch, accum=args.accum, max_len=args.max_len, seed=args.seed,
                       eval_every=args.eval_every, serving_share=args.serving_share,
                       decision_weight=args.decision_weight, none_weight=args.none_weight,
+                      extra_weight=args.extra_weight,
                       holdout_function=args.holdout_function, device=args.device,
                       threads=args.threads,
                       init_adapter=str(args.init_adapter) if args.init_adapter else None,

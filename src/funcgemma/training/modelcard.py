@@ -73,7 +73,8 @@ see `funcgemma/render.py`.
 - Data: funcgemma's own hand-written cases (`data/train.jsonl`, {len(cases)} cases), no
   public benchmark data. Declarations sampled per batch (subsets, shuffled order,
   renamed functions, distractor functions); class-balanced loss weights (the no-function
-  class weighted as {cfg.get('none_weight', 1.0)} classes).
+  class weighted as {cfg.get('none_weight', 1.0)} classes, the extra functions together
+  as {cfg.get('extra_weight', 1.0)}).
 - Held out of training: {cfg.get('holdout_function') or 'nothing'}
 - Functions funcgemma does not serve, trained on so the model reads declarations:
   {f'`{extra_dir}` (see training/extra.py)' if extra_dir else 'none'}

@@ -57,6 +57,8 @@ class TrainConfig:
     decision_weight: float = 1.0
     # the no-function class's share of the loss, relative to each other class's
     none_weight: float = 1.0
+    # the extra-function class's share (all data/extra functions together), likewise
+    extra_weight: float = 1.0
     holdout_function: str | None = None
     device: str = "auto"
     threads: int | None = None
@@ -110,19 +112,23 @@ def hf_tokenizer(tok: Any) -> Tokenizer:
 
 
 def class_weights(cases: Sequence[Case], served: Collection[str] | None = None, *,
-                  none_weight: float = 1.0) -> dict[str, float]:
+                  none_weight: float = 1.0, extra_weight: float = 1.0) -> dict[str, float]:
     """Inverse-frequency weights, mean 1 over cases, so no class dominates the loss.
 
     ``none_weight`` gives the no-function class that many classes' share. With equal
     shares the call/no-call decision is trained seven (or eight) calls to one "none",
     however many no-function rows the data has: adding them diversifies the class but
-    does not weigh it more."""
-    if none_weight <= 0:
-        raise ValueError(f"none_weight must be positive, not {none_weight}")
+    does not weigh it more. ``extra_weight`` does the same for the extra functions
+    (data/extra..., one class together): the cases that teach reading a declaration the
+    model has not learnt by heart, rather than recognising the seven served topics."""
+    for label, value in (("none_weight", none_weight), ("extra_weight", extra_weight)):
+        if value <= 0:
+            raise ValueError(f"{label} must be positive, not {value}")
     if served is None:
         served = {c.expected_function for c in cases if c.expected_function}
     counts = Counter(weight_class(c, served) for c in cases)
-    share = {label: none_weight if label == "none" else 1.0 for label in counts}
+    special = {"none": none_weight, "extra": extra_weight}
+    share = {label: special.get(label, 1.0) for label in counts}
     total = sum(share.values())
     return {label: share[label] * len(cases) / (total * n) for label, n in counts.items()}
 
@@ -205,7 +211,8 @@ def make_batches(cases: Sequence[Case], tools: Sequence[dict[str, Any]], tok: To
                  cfg: TrainConfig, rng: random.Random,
                  extra: Sequence[dict[str, Any]] = ()) -> list[Batch]:
     served = {t["function"]["name"] for t in tools}
-    weights = class_weights(cases, served, none_weight=cfg.none_weight)
+    weights = class_weights(cases, served, none_weight=cfg.none_weight,
+                            extra_weight=cfg.extra_weight)
     order = list(cases)
     rng.shuffle(order)
     batches = []
