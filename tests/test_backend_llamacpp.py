@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -455,3 +456,63 @@ def test_llamacpp_chat_message_too_long_alone_is_cut_in_its_middle(
     text = chat_backend.llm.detokenize(ids).decode()
     assert "RESULT-KEPT" in text and "Question number" not in text
     assert "START-OF-MESSAGE" in text and "END-OF-MESSAGE" in text and " […] " in text
+
+
+def test_llamacpp_if_called_ranks_the_declared_names_and_leaves_routing_as_it_was(
+        router_backend: LlamaCppRouter) -> None:
+    """The name the model would write if made to call: a distribution over the declared
+    functions, best first, with the name prior applied; asking it changes no route."""
+    tools = default_registry().tools()
+    opts = CompletionOptions(temperature=0.0, max_tokens=48)
+    weather = [Message(role="user", content="What's the weather in Kyoto tomorrow?")]
+    hello = [Message(role="user", content="hello there, how are you?")]
+    first = router_backend.complete(weather, tools=tools, options=opts).text
+    margin = router_backend.last_stats["call_margin"]
+
+    names = router_backend.if_called(weather, tools)
+    assert set(names) == set(default_registry().names)
+    assert next(iter(names)) == "weather_info"
+    assert list(names.values()) == sorted(names.values(), reverse=True)
+    assert abs(sum(np.exp(v) for v in names.values()) - 1.0) < 1e-3
+    other = router_backend.if_called(hello, tools)  # asked also where nothing is called
+    assert set(other) == set(names) and other != names
+    assert router_backend.if_called(weather, []) == {}
+
+    assert router_backend.complete(weather, tools=tools, options=opts).text == first
+    assert router_backend.last_stats["call_margin"] == margin
+
+    saved = router_backend.name_prior
+    try:  # the prior moves the names as it moves them in complete()
+        router_backend.name_prior = 0.0
+        plain = router_backend.if_called(weather, tools)
+        router_backend.name_prior = 1.0
+        assert router_backend.if_called(weather, tools) != plain
+    finally:
+        router_backend.name_prior = saved
+
+
+def test_llamacpp_evaluation_explains_where_a_missed_function_was_lost(
+        router: Router, tmp_path: Path) -> None:
+    """`evaluate.py --explain` on the real embedded router: every row has its call margin;
+    a case that expected a function and got no call says which name the model would have
+    written; the report counts it as lost at the call decision."""
+    from funcgemma.evaluation import Case, evaluate, render_markdown
+
+    cases = [Case(text="What's the weather in Kyoto tomorrow?", expected_function="weather_info",
+                  expected_arguments={}, lang="en", line=1),
+             # labelled as a reminder on purpose: a greeting gets no call, so it is a miss
+             Case(text="hello there, how are you?", expected_function="schedule_reminder",
+                  expected_arguments={}, lang="en", line=2)]
+    report = evaluate(router, cases, tmp_path / "out", progress=False, explain=True)
+    rows = [json.loads(line) for line in
+            (tmp_path / "out" / "predictions.jsonl").read_text("utf-8").splitlines()]
+    assert all(isinstance(r["call_margin"], float) for r in rows)
+    assert rows[0]["predicted"][0]["name"] == "weather_info" and "if_called" not in rows[0]
+    assert rows[1]["predicted"] == [] and rows[1]["call_margin"] < 0
+    assert len(rows[1]["if_called"]) == 3
+    miss = report["misses"]["schedule_reminder"]
+    assert miss["missed"] == miss["no_call"] == 1 and miss["other_function"] == 0
+    named = next(iter(rows[1]["if_called"]))
+    assert miss["no_call_right_name"] == (named == "schedule_reminder")
+    assert miss["no_call_median_margin"] == round(rows[1]["call_margin"], 3)
+    assert "## Where missed functions were lost" in render_markdown(report)

@@ -365,3 +365,56 @@ def test_evaluation_report_names_the_routers_decision_settings(tmp_path):
     evaluate(make_router(SCRIPT), cases, tmp_path / "b", progress=False,
              meta={"backend": "scripted", "call_bias": None, "name_prior": None})
     assert "name prior" not in (tmp_path / "b" / "report.md").read_text("utf-8")
+
+
+def test_evaluation_explain_needs_a_router_that_shows_its_call_decision(tmp_path):
+    cases = load_cases(write_cases(tmp_path / "cases.jsonl", CASES))
+    with pytest.raises(InvalidRequest, match="--explain needs the embedded router"):
+        evaluate(make_router(SCRIPT), cases, tmp_path / "out", progress=False, explain=True)
+    assert not (tmp_path / "out").exists()  # refused before any case is routed
+
+
+def test_evaluation_tool_explain_with_ollama_exits_2_before_any_backend(tmp_path, capsys,
+                                                                        monkeypatch):
+    from funcgemma import factory
+
+    def no_backend(*args, **kwargs):
+        raise AssertionError("a backend was built before --explain was checked")
+
+    monkeypatch.setattr(factory, "make_backends", no_backend)
+    data = write_cases(tmp_path / "cases.jsonl", CASES)
+    assert load_tool().main(["--data", str(data), "--backend", "ollama", "--explain",
+                             "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluate: --explain needs the embedded router")
+    assert "Traceback" not in err
+
+
+def test_misses_say_whether_a_function_was_lost_at_the_call_or_at_the_name():
+    from funcgemma.misses import summarise
+
+    def row(expected, predicted, kind="misroute", margin=None, if_called=None):
+        out = {"expected": expected, "kind": kind,
+               "predicted": [{"name": predicted, "arguments": {}}] if predicted else []}
+        if margin is not None:
+            out["call_margin"] = margin
+        if if_called is not None:
+            out["if_called"] = if_called
+        return out
+
+    rows = [
+        row("schedule_reminder", None, margin=-1.0, if_called={"schedule_reminder": -0.1}),
+        row("schedule_reminder", None, margin=-3.0, if_called={"sentiment_label": -0.2,
+                                                               "schedule_reminder": -1.9}),
+        row("schedule_reminder", None, margin=-2.0),  # not explained: counted, not named
+        row("schedule_reminder", "sentiment_label", margin=1.0),
+        row("schedule_reminder", "schedule_reminder", kind="ok", margin=2.0),
+        row("weather_info", "weather_info", kind="ok"),
+        row(None, "weather_info", margin=0.5),  # a false call is not a missed function
+        row("travel_guide", None, kind="parse_failure"),  # bad output, not a route
+    ]
+    assert summarise(rows) == {"schedule_reminder": {
+        "missed": 4, "no_call": 3, "no_call_right_name": 1, "other_function": 1,
+        "no_call_median_margin": -2.0}}
+    assert summarise([row("weather_info", None)])["weather_info"][
+        "no_call_median_margin"] is None

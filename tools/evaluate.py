@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("A.json", "B.json"),
         help="print a Markdown comparison of two report.json files and exit",
     )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="embedded router only: record each case's call margin and, where a function "
+        "was missed, the name the model would have picked had it called; report.md says "
+        "where misses were lost (the call decision or the name)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG")
     return p
@@ -137,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
                          seed=args.seed, expect_none=args.expect_none)
     if not cases:
         raise InvalidRequest(f"No cases selected from {args.data} (check --lang and --limit).")
+    if args.explain and (args.backend or get_settings().backend) == "ollama":
+        raise InvalidRequest("--explain needs the embedded router (--backend llamacpp): "
+                             "Ollama does not show the router's call decision.")
     if args.out is not None:
         prepare_out(args.out)  # before any model is loaded
 
@@ -169,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         "call_bias": getattr(backends.router, "call_bias", None),
         "name_prior": getattr(backends.router, "name_prior", None),
     }
-    report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress)
+    report = evaluate(router, cases, out, meta=meta, progress=not args.no_progress,
+                      explain=args.explain)
     print(headline(report))
     for name in ("report.json", "report.md", "confusion.png", "failures.jsonl",
                  "predictions.jsonl"):

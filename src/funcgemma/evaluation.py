@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from .errors import FuncgemmaError, InvalidRequest, ModelOutputError
 from .metrics import NONE, CaseOutcome, argument_matches, compute_metrics
-from .types import Call, Completion
+from .misses import summarise as summarise_misses
+from .types import Call, Completion, Message
 
 if TYPE_CHECKING:
     from .router import Router
@@ -57,6 +58,7 @@ class EvalRun:
     partial: bool = False
     planned: int = 0
     model: str = ""
+    explained: bool = False  # rows carry if_called where a function was missed (--explain)
 
 
 _KINDS = {str: "a string", dict: "an object", list: "a list", (str, type(None)): "a string or null"}
@@ -154,8 +156,29 @@ class _Recorder:
         return " ".join(parts + ([self.last.text] if self.last.text else []))
 
 
+def _explain(router: Router, backend: Any, case: Case, calls: Sequence[Call]
+             ) -> dict[str, Any]:
+    """The call margin the embedded router recorded for this case, and, where a function
+    was expected and not called, the names it would have picked if made to call
+    (`misses.py`). Empty for backends that record neither."""
+    out: dict[str, Any] = {}
+    stats = getattr(backend, "last_stats", None)
+    if isinstance(stats, dict) and isinstance(stats.get("call_margin"), (int, float)):
+        out["call_margin"] = stats["call_margin"]
+    if_called = getattr(backend, "if_called", None)
+    first = calls[0].name if calls else None
+    if callable(if_called) and case.expected_function and first != case.expected_function:
+        try:
+            names = if_called([Message(role="user", content=case.text)], router.registry.tools())
+        except FuncgemmaError as exc:
+            log.warning("could not explain line %d: %s", case.line, exc.message)
+        else:
+            out["if_called"] = dict(list(names.items())[:3])
+    return out
+
+
 def _route_one(
-    router: Router, recorder: _Recorder, case: Case
+    router: Router, recorder: _Recorder, case: Case, *, explain: bool = False
 ) -> tuple[CaseOutcome, dict[str, Any], FuncgemmaError | None]:
     start = time.perf_counter()
     calls: list[Call] = []
@@ -181,6 +204,8 @@ def _route_one(
         "predicted": [c.model_dump() for c in calls], "source": source, "raw": raw,
         "error": error, "latency_ms": latency,
     }
+    if explain and source != "error":
+        entry.update(_explain(router, recorder.inner, case, calls))
     return outcome, entry, failed
 
 
@@ -198,19 +223,28 @@ def _failure_kind(outcome: CaseOutcome) -> str | None:
     return None
 
 
-def run_cases(router: Router, cases: Sequence[Case], *, progress: bool = True) -> EvalRun:
+def run_cases(router: Router, cases: Sequence[Case], *, progress: bool = True,
+              explain: bool = False) -> EvalRun:
     """Route every case; Ctrl-C stops early and returns what was routed (partial).
+    ``explain``: record where each missed function was lost (`misses.py`; the embedded
+    backend only, else InvalidRequest).
 
     When the first ABORT_AFTER cases all fail with backend errors (not bad model
     output) the error is raised: a report of an unreachable backend measures nothing."""
-    run = EvalRun(planned=len(cases), model=getattr(router.backend, "model", ""))
+    if explain and not callable(getattr(router.backend, "if_called", None)):
+        raise InvalidRequest(
+            f"--explain needs the embedded router (--backend llamacpp); the "
+            f"{getattr(router.backend, 'name', 'chosen')} backend does not show its call "
+            "decision.")
+    run = EvalRun(planned=len(cases), model=getattr(router.backend, "model", ""),
+                  explained=explain)
     recorder = _Recorder(router.backend)
     router.backend = recorder  # type: ignore[assignment]
     backend_errors = 0
     try:
         with tqdm(total=len(cases), disable=not progress, unit="case", desc="routing") as bar:
             for case in cases:
-                outcome, entry, failed = _route_one(router, recorder, case)
+                outcome, entry, failed = _route_one(router, recorder, case, explain=explain)
                 run.outcomes.append(outcome)
                 backend_errors += failed is not None
                 if failed and backend_errors == len(run.outcomes) == min(ABORT_AFTER, len(cases)):
@@ -248,6 +282,7 @@ def build_report(
         **compute_metrics(run.outcomes, functions),
         "errors": run.failures[:MAX_FAILURES],
         "errors_total": run.failure_count,
+        **({"misses": summarise_misses(run.predictions)} if run.explained else {}),
     }
 
 
@@ -276,12 +311,12 @@ def write_report(report: Mapping[str, Any], out_dir: str | Path,
 
 def evaluate(
     router: Router, cases: Sequence[Case], out_dir: str | Path, *,
-    meta: Mapping[str, Any] | None = None, progress: bool = True,
+    meta: Mapping[str, Any] | None = None, progress: bool = True, explain: bool = False,
 ) -> dict[str, Any]:
     """Route ``cases``, write the three report files and return the report."""
     if not cases:
         raise InvalidRequest("No cases to evaluate (check --data, --lang and --limit).")
-    run = run_cases(router, cases, progress=progress)
+    run = run_cases(router, cases, progress=progress, explain=explain)
     report = build_report(run, functions=router.registry.names, meta=meta)
     write_report(report, out_dir, run.failures, run.predictions)
     return report
@@ -384,6 +419,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             [[f"`{w['expected']}`", f"`{w['predicted']}`", w["count"],
               "<br>".join(_cell(t, 60) for t in w["examples"])]
              for w in report["worst_confusions"]],
+        )
+    if report.get("misses"):
+        out += ["## Where missed functions were lost", "",
+                "No call: the call margin stayed under the call bias; of those, how many the "
+                "model would have named right had it called. Another function: lost at the "
+                "name.", ""] + _table(
+            ["expected", "missed", "no call", "no call, right name if called",
+             "median margin (no call)", "another function"],
+            [[f"`{name}`", m["missed"], m["no_call"], m["no_call_right_name"],
+              _fmt(m["no_call_median_margin"], 2), m["other_function"]]
+             for name, m in report["misses"].items()],
         )
     if report.get("errors"):
         out += [f"## Failures (first {len(report['errors'])} of {report.get('errors_total')})", ""]

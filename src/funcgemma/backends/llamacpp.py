@@ -296,6 +296,38 @@ class LlamaCppRouter:
             duration_ms=(time.perf_counter() - start) * 1000,
         )
 
+    def if_called(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]
+                  ) -> dict[str, float]:
+        """The name the model would pick if it were made to call: each declared function's
+        log-probability among the declared ones (the first token of its name, after the
+        call marker, with the name prior applied as `complete` applies it), best first.
+        With the call margin `complete` records (``last_stats``) it tells where a missed
+        case was lost: at the call decision or at the name (`evaluate.py --explain`).
+        Functions whose names start with the same token share that token's figure."""
+        tools = list(tools)
+        if not tools:
+            return {}
+        segments = render.render_prompt(tools, messages)
+        ids = self.encode(segments)
+        decoder = self._decoder(tools)
+        tail = [self.markers[render.START_CALL], *self.tokenize("call:")]
+        with self.lock.hold():
+            try:
+                n_prefix = self._prefix_len(segments)
+                if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
+                    self.engine.prefill(ids[:n_prefix])
+                name_bias = self.name_bias(tools, decoder, n_prefix)
+                logits, _ = self.engine.prefill(ids + tail, reuse_at_most=n_prefix)
+            except RuntimeError as exc:
+                self.engine.truncate(0)
+                raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
+        heads = {t["function"]["name"]: self.tokenize(t["function"]["name"])[0] for t in tools}
+        score = {h: float(logits[h]) + name_bias.get(h, 0.0) for h in set(heads.values())}
+        top = max(score.values())
+        norm = top + float(np.log(sum(np.exp(v - top) for v in score.values())))
+        ranked = sorted(heads, key=lambda n: -score[heads[n]])
+        return {n: round(score[heads[n]] - norm, 4) for n in ranked}
+
     def stream(self, messages: Sequence[Message], *, options: CompletionOptions | None = None
                ) -> Iterator[str]:
         raise BackendError("The router model does not chat; use the chat backend.")
