@@ -491,6 +491,26 @@ def test_llamacpp_if_called_ranks_the_declared_names_and_leaves_routing_as_it_wa
         router_backend.name_prior = saved
 
 
+@pytest.mark.parametrize("text", ["What's the weather in Kyoto tomorrow?",
+                                  "remind me to water the plants at 8pm",
+                                  "hello there, how are you?"])
+def test_llamacpp_if_called_names_what_a_forced_call_writes(router_backend: LlamaCppRouter,
+                                                            text: str) -> None:
+    """if_called reads the same position as the decoder: made to call (a call bias below
+    every margin), complete() writes the name if_called ranks first."""
+    tools = default_registry().tools()
+    msgs = [Message(role="user", content=text)]
+    saved = router_backend.call_bias
+    try:
+        router_backend.call_bias = -1e9
+        out = render.restore_markers(router_backend.complete(
+            msgs, tools=tools, options=CompletionOptions(temperature=0.0, max_tokens=24)).text)
+    finally:
+        router_backend.call_bias = saved
+    written = out.removeprefix(render.START_CALL + "call:").split("{")[0]
+    assert written == next(iter(router_backend.if_called(msgs, tools)))
+
+
 def test_llamacpp_evaluation_explains_where_a_missed_function_was_lost(
         router: Router, tmp_path: Path) -> None:
     """`evaluate.py --explain` on the real embedded router: every row has its call margin;
