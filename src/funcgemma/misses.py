@@ -15,12 +15,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .metrics import NONE
-
-
-def _first(names: Sequence[Mapping[str, Any]]) -> str:
-    return names[0]["name"] if names else NONE
-
 
 def summarise(predictions: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per expected function, over the cases that expected it and were routed elsewhere:
@@ -31,12 +25,12 @@ def summarise(predictions: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, A
     out: dict[str, dict[str, Any]] = {}
     for row in predictions:
         expected = row.get("expected")
-        if not expected or row.get("kind") not in ("misroute",):
+        if not expected or row.get("kind") != "misroute":
             continue
         entry = out.setdefault(expected, {"missed": 0, "no_call": 0, "no_call_right_name": 0,
                                           "other_function": 0, "margins": []})
         entry["missed"] += 1
-        if _first(row.get("predicted") or []) != NONE:
+        if row.get("predicted"):
             entry["other_function"] += 1
             continue
         entry["no_call"] += 1

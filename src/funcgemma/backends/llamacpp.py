@@ -206,6 +206,30 @@ class LlamaCppRouter:
             self._prefix = (segments[0].text, len(self.encode(segments[:1])))
         return self._prefix[1]
 
+    def _call_opening(self) -> list[int]:
+        """The tokens a call starts with, up to its name: the call marker and `call:`."""
+        return [self.markers[render.START_CALL], *self.tokenize("call:")]
+
+    def _prompt_logits(self, tools: Sequence[dict[str, Any]], decoder: CallDecoder,
+                       segments: Sequence[render.Segment], ids: list[int]
+                       ) -> tuple[np.ndarray, int, dict[int, float]]:
+        """(logits after ``ids``, tokens evaluated, name bias). Same prompt, same logits,
+        whatever ran before: the declarations are always evaluated on their own (and then
+        reused), the rest in one batch. (llama.cpp's numbers depend on how tokens are
+        batched; reusing a cached user turn once moved the call margin by 0.2.) Call with
+        the lock held; a llama_decode failure empties the engine and is a BackendError."""
+        try:
+            n_prefix = self._prefix_len(segments)
+            by_itself = 0
+            if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
+                _, by_itself = self.engine.prefill(ids[:n_prefix])
+            name_bias = self.name_bias(tools, decoder, n_prefix)
+            logits, evaluated = self.engine.prefill(ids, reuse_at_most=n_prefix)
+        except RuntimeError as exc:
+            self.engine.truncate(0)
+            raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
+        return logits, evaluated + by_itself, name_bias
+
     def name_bias(self, tools: Sequence[dict[str, Any]], decoder: CallDecoder,
                   n_prefix: int) -> dict[int, float]:
         """What to add to each declared name's first-token logit where the model picks a
@@ -222,7 +246,7 @@ class LlamaCppRouter:
         bias: dict[int, float] = {}
         heads = decoder.heads
         if self.name_prior and len(heads) > 1:
-            tail = [self.markers[render.START_CALL], *self.tokenize("call:")]
+            tail = self._call_opening()
             total = np.zeros(len(heads))
             for text in CONTENT_FREE:
                 ids = self.encode(render.render_prompt(
@@ -257,18 +281,8 @@ class LlamaCppRouter:
         decoder = self._decoder(tools)
         start = time.perf_counter()
         with self.lock.hold():
+            logits, evaluated, name_bias = self._prompt_logits(tools, decoder, segments, ids)
             try:
-                # Same prompt, same logits, whatever ran before: the declarations are
-                # always evaluated on their own (and then reused), the rest in one batch.
-                # (llama.cpp's numbers depend on how tokens are batched; reusing a cached
-                # user turn once moved the call margin by 0.2.)
-                n_prefix = self._prefix_len(segments)
-                by_itself = 0
-                if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
-                    _, by_itself = self.engine.prefill(ids[:n_prefix])
-                name_bias = self.name_bias(tools, decoder, n_prefix)
-                logits, evaluated = self.engine.prefill(ids, reuse_at_most=n_prefix)
-                evaluated += by_itself
                 start_call = self.markers[render.START_CALL]
                 call_logit = float(logits[start_call])
                 logits[start_call] = -np.inf
@@ -308,19 +322,10 @@ class LlamaCppRouter:
         if not tools:
             return {}
         segments = render.render_prompt(tools, messages)
-        ids = self.encode(segments)
-        decoder = self._decoder(tools)
-        tail = [self.markers[render.START_CALL], *self.tokenize("call:")]
+        ids = self.encode(segments) + self._call_opening()
         with self.lock.hold():
-            try:
-                n_prefix = self._prefix_len(segments)
-                if self.engine.tokens[:n_prefix] != ids[:n_prefix]:
-                    self.engine.prefill(ids[:n_prefix])
-                name_bias = self.name_bias(tools, decoder, n_prefix)
-                logits, _ = self.engine.prefill(ids + tail, reuse_at_most=n_prefix)
-            except RuntimeError as exc:
-                self.engine.truncate(0)
-                raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
+            logits, _, name_bias = self._prompt_logits(tools, self._decoder(tools), segments,
+                                                       ids)
         heads = {t["function"]["name"]: self.tokenize(t["function"]["name"])[0] for t in tools}
         score = {h: float(logits[h]) + name_bias.get(h, 0.0) for h in set(heads.values())}
         top = max(score.values())
