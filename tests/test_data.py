@@ -59,7 +59,7 @@ def test_data_holdout_shares_no_text_with_training_data(path: Path) -> None:
     neither the training split nor the extra-function messages (finetune
     --extra-functions)."""
     train = [c.text for c in read_cases(DATA / "train.jsonl")]
-    train += [c.text for folder in ("extra", "extra2")
+    train += [c.text for folder in ("extra", "extra2", "extra3")
               for c in read_cases(DATA / folder / "cases.jsonl")]
     held = [c.text for c in read_cases(path)]
     pairs = near_duplicate_pairs(train + held)

@@ -100,7 +100,7 @@ def test_load_extra_names_the_problem(tmp_path: Path, tools: list[dict], row: di
 
 
 # the extra-function folders we train with (finetune.py --extra-functions, repeatable)
-EXTRA_DIRS = [DATA / "extra", DATA / "extra2"]
+EXTRA_DIRS = [DATA / "extra", DATA / "extra2", DATA / "extra3"]
 
 
 @pytest.mark.parametrize("folder", EXTRA_DIRS, ids=lambda p: p.name)
