@@ -99,8 +99,9 @@ def test_load_extra_names_the_problem(tmp_path: Path, tools: list[dict], row: di
         load_extra(folder, default_registry().names)
 
 
-# the extra-function folders we train with (finetune.py --extra-functions, repeatable)
-EXTRA_DIRS = [DATA / "extra", DATA / "extra2", DATA / "extra3"]
+# every extra-function folder of data/ (finetune.py --extra-functions, repeatable), so a
+# new one is checked without being listed here
+EXTRA_DIRS = sorted(p.parent for p in DATA.glob("extra*/functions.json"))
 
 
 @pytest.mark.parametrize("folder", EXTRA_DIRS, ids=lambda p: p.name)
