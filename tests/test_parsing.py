@@ -242,6 +242,25 @@ def test_extract_calls_functiongemma_syntax(text: str, expected: Expected, saw: 
     assert outcome.saw_call_syntax is saw
 
 
+@pytest.mark.parametrize(("text", "unknown"), [
+    # the shipped adapter on "What's the total worth in euro of Messi according to latest
+    # data?": a function nobody declared, its `{` left out (was a 502 bad_model_output)
+    (f"{SC}call:currency_system:{E}EUR{E},item:{E}Messi{E}}}{EC}", ("currency_system",)),
+    (f"{SC}call: stock_price (AAPL){EC}", ("stock_price",)),
+])
+def test_extract_calls_reads_the_name_of_a_broken_undeclared_call(
+        text: str, unknown: tuple[str, ...]) -> None:
+    outcome = extract_calls(text, NAMES)
+    assert outcome.calls == []
+    assert outcome.unknown == unknown
+    assert outcome.saw_call_syntax
+
+
+def test_extract_calls_prose_after_a_marker_is_no_name() -> None:
+    outcome = extract_calls(f"{SC}Sure, I can help", NAMES)
+    assert outcome.unknown == () and outcome.calls == [] and outcome.saw_call_syntax
+
+
 @pytest.mark.parametrize(("text", "expected", "saw"), JSON_CASES)
 def test_extract_calls_json_style(text: str, expected: Expected, saw: bool) -> None:
     outcome = extract_calls(text, NAMES)

@@ -28,10 +28,15 @@ _NAME = r"[^\W\d][\w.\-]*+"
 CALL_NAME = regex.compile(rf"call\s*+:\s*+({_NAME})\s*+\{{")
 # Where a call may start. Bare `call:` needs a name and `{` right after it, so prose
 # like "I'll call: mom" is not call syntax. JSON candidates start at `{"`.
+# After a marker, `call:NAME` names the function even when what follows is broken
+# (`call:currency_system:<escape>EUR...`, a function nobody declared, written the way
+# the model saw the declared ones written): a name without `call:` needs `{` or the end
+# marker, so that prose after a marker ("Sure, ...") is not read as a name.
 _CANDIDATE = regex.compile(
     rf"(?P<marker>{regex.escape(START_CALL)}|{regex.escape(START_RESP)})\s*+"
-    rf"(?P<body>(?:call\s*+:\s*+)?+(?P<name>{_NAME})\s*+"
-    rf"(?:(?P<brace>\{{)|(?={regex.escape(END_CALL)})))?"
+    rf"(?P<body>call\s*+:\s*+(?P<name>{_NAME})\s*+(?P<brace>\{{)?+"
+    rf"|(?P<plain_name>{_NAME})\s*+"
+    rf"(?:(?P<plain_brace>\{{)|(?={regex.escape(END_CALL)})))?"
     rf"|(?<!\w)(?P<bare>call:(?P<bare_name>{_NAME})\{{)"
     r"|(?P<json>\{)\s*+\""
 )
@@ -277,12 +282,12 @@ def extract_calls(text: str, names: Iterable[str]) -> ParseOutcome:
             pos = end
             continue
         start = m.start("body") if m.group("marker") is not None else m.start("bare")
-        name = m.group("name") or m.group("bare_name")
+        name = m.group("name") or m.group("plain_name") or m.group("bare_name")
         if name is None:  # a marker with nothing readable after it
             pos = m.end()
             continue
         saw = True
-        if m.group("brace") is not None or m.group("bare") is not None:
+        if (m.group("brace") or m.group("plain_brace") or m.group("bare")) is not None:
             args, end = parser.arguments(m.end())
         else:
             args, end = {}, m.end("name")

@@ -63,6 +63,9 @@ class FunctionSpec:
     # A one-line statement of a successful result the user can trust as it is (what
     # was saved, the forecast as fetched), shown beside the chat model's reply.
     confirm: Callable[[dict[str, Any]], str] | None = None
+    # True for arguments that name nothing to act on (a reminder whose task is only its
+    # own time or a question word, "what about tomorrow?"): the router makes no call.
+    names_nothing: Callable[[dict[str, Any]], bool] | None = None
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):

@@ -18,10 +18,10 @@ from typing import Literal
 
 import regex
 
-from . import parsing, render
+from . import parsing, render, typedcalls
 from .backends.base import Backend
 from .errors import InvalidRequest, ModelOutputError, TextTooLong
-from .registry import FunctionRegistry
+from .registry import FunctionRegistry, FunctionSpec
 from .settings import Settings
 from .types import Call, Completion, CompletionOptions, Message, RouteResult
 
@@ -77,10 +77,19 @@ class Router:
     def route(self, text: str) -> RouteResult:
         text = check_text(text, max_chars=self.settings.max_text_chars)
         start = time.perf_counter()
+        # Call syntax the user typed is data: the request's own words are routed, and no
+        # argument may come from inside a typed call (funcgemma.typedcalls).
+        aside = typedcalls.set_aside(text, self.registry.names)
+        if aside.typed:
+            log.debug("set aside %d piece(s) of call syntax typed in the message",
+                      len(aside.typed))
+        if _HOLLOW.fullmatch(aside.said):
+            return self._result([], "none", start, self.backend.model)
         # Ollama renders the prompt itself and parses control tokens inside user
         # text; neutralise them so typed markers stay data. The embedded backend
         # tokenises user text with special parsing off instead.
-        sent = render.neutralise_control_tokens(text) if self.backend.name == "ollama" else text
+        said = aside.said
+        sent = render.neutralise_control_tokens(said) if self.backend.name == "ollama" else said
         messages = [Message(role="user", content=sent)]
         tools = self.registry.tools()
         options = self.options.model_copy(update={"copied": self.registry.copied()})
@@ -92,12 +101,19 @@ class Router:
             log.debug("router output hit the token limit; retrying with a larger budget")
             bigger = options.model_copy(update={"max_tokens": options.max_tokens * 4})
             completion = self.backend.complete(messages, tools=tools, options=bigger)
-        calls, source = self._calls_from(completion, user_text=text)
+        calls, source = self._calls_from(completion, user_text=text, said=said)
+        calls = [c for call in calls
+                 if (c := _not_from_typed(self.registry.get(call.name), call, aside))]
+        return self._result(calls, source if calls else "none", start,
+                            completion.model or self.backend.model)
+
+    def _result(self, calls: list[Call], source: Literal["tools_api", "fallback", "none"],
+                start: float, model: str) -> RouteResult:
         result = RouteResult(
             calls=calls,
             source=source,
             latency_ms=round((time.perf_counter() - start) * 1000, 3),
-            model=completion.model or self.backend.model,
+            model=model,
         )
         log.info(
             "routed function=%s source=%s latency_ms=%.1f backend=%s",
@@ -120,8 +136,11 @@ class Router:
         return not raw.strip() or render.START_CALL in raw
 
     def _calls_from(
-        self, completion: Completion, *, user_text: str
+        self, completion: Completion, *, user_text: str, said: str
     ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
+        """The usable calls in ``completion``. ``user_text`` is the message as typed (to
+        tell an echo of it), ``said`` its own words with typed call syntax set aside (what
+        arguments are grounded in)."""
         typed, user_syntax = self._typed_calls(user_text)
         native: list[Call] = []
         failed = echoes = hollow = 0
@@ -140,7 +159,7 @@ class Router:
             elif _echoes(call, typed):
                 echoes += 1
             else:
-                native.append(self._grounded(call, user_text))
+                native.append(self._grounded(call, said))
         if native and not failed:
             return _dedupe(native), "tools_api"
         raw = render.restore_markers(completion.text)
@@ -162,7 +181,7 @@ class Router:
             elif _echoes(call, typed):
                 echoes += 1
             else:
-                parsed.append(self._grounded(call, user_text))
+                parsed.append(self._grounded(call, said))
         calls = _dedupe(native + parsed)
         if calls:
             return calls, ("fallback" if parsed else "tools_api")
@@ -205,6 +224,8 @@ class Router:
         if call.name not in self.registry.names:
             return call  # validation reports the unknown name
         spec = self.registry.get(call.name)
+        if spec.names_nothing is not None and spec.names_nothing(call.arguments):
+            return None
         empty = [k for k in spec.copied if isinstance(call.arguments.get(k), str)
                  and _HOLLOW.fullmatch(call.arguments[k])]
         if not empty:
@@ -232,6 +253,26 @@ class Router:
         function, so such calls are never returned."""
         found = parsing.extract_calls(user_text, self.registry.names)
         return list(found.calls), found.saw_call_syntax
+
+
+def _not_from_typed(spec: FunctionSpec, call: Call, aside: typedcalls.SetAside) -> Call | None:
+    """``call`` less the text arguments that only typed call syntax holds (in the typed
+    call, not in the message's own words); None when one of those is required."""
+    if not aside.typed:
+        return call
+    said = _squash(aside.said)
+    typed = [_squash(_unmarked(piece)) for piece in aside.typed]
+    injected = {k for k, v in call.arguments.items()
+                if isinstance(v, str) and (value := _squash(v))
+                and value not in said and any(value in piece for piece in typed)}
+    if not injected:
+        return call
+    log.debug("dropped %s of %s: only typed call syntax holds them", sorted(injected), call.name)
+    if any(spec.params.model_fields[k].is_required() for k in injected
+           if k in spec.params.model_fields):
+        return None
+    return Call(name=call.name,
+                arguments={k: v for k, v in call.arguments.items() if k not in injected})
 
 
 def _echoes(call: Call, typed: list[parsing.ParsedCall]) -> bool:
