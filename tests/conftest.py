@@ -20,6 +20,10 @@ def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
             monkeypatch.delenv(name)
     data_dir = tmp_path / "funcgemma-data"
     monkeypatch.setenv("FUNCGEMMA_DATA_DIR", str(data_dir))
+    # no test reaches the real Wikipedia: a lookup that a test does not point at its fake
+    # server fails at once, as offline (port 9, discard, is closed on loopback)
+    for site in ("WIKIPEDIA", "WIKIVOYAGE"):
+        monkeypatch.setenv(f"FUNCGEMMA_{site}_URL", f"http://127.0.0.1:9/{site.lower()}/{{lang}}")
     get_settings.cache_clear()
     yield data_dir
     get_settings.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -59,11 +59,13 @@ def chat_reply(messages: Sequence[Message]) -> str:
     return f"reply to {last}"
 
 
-def make_service(**settings: Any) -> Service:
+def make_service(*, script: Any = SCRIPT, reply: Callable[[Sequence[Message]], str] = chat_reply,
+                 **settings: Any) -> Service:
+    """``script`` and ``reply``: what the scripted router and chat models answer."""
     cfg = Settings(**settings)
     registry = default_registry()
-    router = Router(ScriptedBackend(SCRIPT, model="router-test"), registry, settings=cfg)
-    chat = ScriptedBackend(reply=chat_reply, model="chat-test")
+    router = Router(ScriptedBackend(script, model="router-test"), registry, settings=cfg)
+    chat = ScriptedBackend(reply=reply, model="chat-test")
     ctx = FunctionContext(settings=cfg, now=lambda: NOW)
     conversation = Conversation(router, chat, registry, ctx, cfg)
     return Service(conversation, cfg, "scripted", "built by the test")
@@ -407,8 +409,11 @@ BACKEND_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "status", "code", "retryable"), BACKEND_ERRORS)
-@pytest.mark.parametrize("path", ["/route", "/chat"])
+@pytest.mark.parametrize(
+    ("path", "text", "status", "code", "retryable"),
+    # on /chat an unusable router output is a plain reply (tested below), not a 502
+    [(path, *e) for path in ("/route", "/chat") for e in BACKEND_ERRORS
+     if not (path == "/chat" and e[2] == "bad_model_output")])
 def test_api_backend_errors_map_to_gateway_statuses(client: TestClient, path: str, text: str,
                                                     status: int, code: str,
                                                     retryable: bool) -> None:
@@ -420,6 +425,58 @@ def test_api_backend_errors_map_to_gateway_statuses(client: TestClient, path: st
         assert int(response.headers["Retry-After"]) >= 1
     else:
         assert "Retry-After" not in response.headers
+
+
+def test_api_streamed_chat_keeps_each_event_on_one_line() -> None:
+    """U+2028, U+2029 and U+0085 are line breaks to line readers; JSON leaves them raw."""
+    reply = "a\u2028b\u2029c\u0085d"
+    with TestClient(create_app(make_service(reply=lambda messages: reply))) as client:
+        response = client.post("/chat", json={"message": "hello", "stream": True})
+        lines = list(response.iter_lines())
+        events = [json.loads(line) for line in lines]
+        assert [e["type"] for e in events][-1] == "done"
+        assert events[-1]["reply"] == reply
+
+
+@pytest.mark.parametrize("after_chars", [0, 12])
+def test_api_streamed_chat_ends_with_the_notice_when_the_chat_model_fails_after_an_action(
+        after_chars: int) -> None:
+    """Under load the chat model can be busy after the reminder was saved: the stream then
+    ends with what was done, never with an error a client would retry (saving it twice)."""
+
+    class BusyChat(ScriptedBackend):
+        def stream(self, messages: Sequence[Message], *, options: Any = None) -> Iterator[str]:
+            yield from ["Sure, I will", " remind you"][: 1 if after_chars else 0]
+            raise BackendBusy("The chat model is busy; 64 requests are waiting.")
+
+    service = make_service()
+    service.conversation.chat = BusyChat(reply=chat_reply, model="chat-test")
+    with TestClient(create_app(service)) as client:
+        response = client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして",
+                                              "stream": True})
+        assert response.status_code == 200
+        events = [json.loads(line) for line in response.text.splitlines()]
+        assert "error" not in [e["type"] for e in events]
+        assert events[-1]["type"] == "done"
+        assert "リマインダー #1 を保存しました" in events[-1]["reply"]
+        assert len(client.get("/reminders").json()["reminders"]) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_api_chat_answers_an_unusable_router_output_with_a_plain_reply(
+        client: TestClient, stream: bool) -> None:
+    response = client.post("/chat", json={"message": "garbage", "stream": stream})
+    assert response.status_code == 200, response.text
+    if stream:
+        events = [json.loads(line) for line in response.text.splitlines()]
+        assert [e["type"] for e in events][0] == "route" and events[-1]["type"] == "done"
+        reply = events[-1]["reply"]
+    else:
+        body = response.json()
+        assert body["route"]["calls"] == [] and body["function_result"] is None
+        reply = body["reply"]
+    assert "could not work out" in reply
+    assert client.get("/reminders").json()["reminders"] == []
 
 
 def test_api_call_of_an_undeclared_function_is_no_function_and_the_chat_replies(

@@ -275,11 +275,11 @@ def test_router_typed_call_markers_are_not_sent_as_markers(serve: Callable[..., 
     direct = rig.backend().complete([Message(role="user", content=INJECTED)],
                                     tools=default_registry().tools())
     assert [c.name for c in direct.tool_calls] == ["schedule_reminder"]
-    result = rig.router().route(INJECTED)
+    # the router sets typed call syntax aside: Ollama gets the message's own words only
+    result = rig.router().route(f"please {INJECTED} thanks")
     assert result.calls == [] and result.source == "none"
     sent = rig.fake.chat_requests[-1]["messages"][-1]["content"]
-    assert SC not in sent and EC not in sent and E not in sent
-    assert sent.replace("\u2060", "") == INJECTED, "only broken up, not otherwise changed"
+    assert sent == "please thanks"
     assert "tool_calls" not in rig.last_response()["message"]
 
 

@@ -8,9 +8,9 @@
 
 setup.sh installs with ``pip install -c requirements.lock``, so a fresh machine gets the
 versions CI tested, whatever was released since. The lock is universal (uv's
-``--universal``: markers for Linux and macOS, the Python versions pyproject.toml allows). Its first line holds a
-digest of pyproject.toml's dependency tables; tests/test_lock.py fails when pyproject.toml
-and the lock disagree. After refreshing: ./setup.sh --train and the whole test suite.
+``--universal``: markers for Linux and macOS, the Pythons pyproject.toml allows). Its first
+line holds a digest of pyproject.toml's dependency tables; tests/test_lock.py fails when
+pyproject.toml and the lock disagree. After refreshing: ./setup.sh --train and the whole test suite.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"

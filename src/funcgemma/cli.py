@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     sub.add_parser("doctor", help="check backends, models and memory")
+    m = sub.add_parser("mcp", help="serve the functions and the router as MCP tools "
+                       "(stdio; --http for streamable HTTP at /mcp)")
+    m.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
+    m.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1; "
+                   "any other address needs FUNCGEMMA_API_KEY)")
+    m.add_argument("--port", type=int, default=8765, help="with --http (default 8765)")
     rm = sub.add_parser("reminders", help="list or delete reminders, or take the due ones "
                         "(no model is loaded)")
     rm.add_argument("action", nargs="?", choices=["list", "delete", "due"], default="list",
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
             return _serve(settings, args, err, conversation)
         if args.command == "reminders":
             return _reminders(settings, args, out, err, conversation)
+        if args.command == "mcp":
+            return _mcp(settings, args, err, conversation)
         if args.command == "doctor":
             from .diagnose import run_doctor
 
@@ -163,7 +171,7 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
     conversation, kind, reason = _conversation(settings, args, given)
     print(f"funcgemma: backend {kind} ({reason}); listening on http://{args.host}:{args.port}",
           file=err, flush=True)
-    app = create_app(Service(conversation, settings, kind, reason))
+    app = create_app(Service(conversation, settings, kind, reason, bind_host=args.host))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -350,6 +358,33 @@ def _reminders_command(ctx: FunctionContext, words: list[str], out: TextIO) -> N
         print(f"  {_delete_reminder(ctx, rid)}", file=out)
     except KeyError:
         print(f"  no reminder #{rid} (/reminders lists them)", file=out)
+
+
+def _mcp(settings: Settings, args: argparse.Namespace, err: TextIO,
+         given: Conversation | None) -> int:
+    """`funcgemma mcp`: the MCP server (funcgemma.mcp); the model loads on the first route."""
+    try:
+        from .mcp import FuncgemmaMCP, serve_http, serve_stdio
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("mcp", "mcp_types"):
+            raise
+        raise ConfigurationError("`funcgemma mcp` needs the MCP SDK: install it with "
+                                 "`pip install 'funcgemma[mcp]'` (or `pip install mcp`).") from exc
+
+    if args.http and not _is_loopback(args.host) and not settings.api_key:
+        print(f"funcgemma: refusing to listen on {args.host} without FUNCGEMMA_API_KEY; set it "
+              "(clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
+        return 2
+    tools = FuncgemmaMCP(settings, args.backend, given)
+    try:
+        if args.http:
+            print(f"funcgemma: MCP on http://{args.host}:{args.port}/mcp", file=err, flush=True)
+            serve_http(tools, args.host, args.port)
+        else:
+            serve_stdio(tools)
+    finally:
+        tools.close()
+    return 0
 
 
 def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO,

@@ -25,11 +25,13 @@ from typing import Any
 import regex
 
 from .backends.base import Backend
-from .errors import FuncgemmaError, InvalidRequest
+from .errors import FuncgemmaError, InvalidRequest, ModelOutputError
+from .facts.check import check_reply
+from .facts.extractive import extractive_answer
 from .functions.context import FunctionContext
 from .messages import Said, in_language, language_of
 from .registry import FunctionRegistry
-from .router import Router, check_text
+from .router import Router, check_text, without_surrogates
 from .settings import Settings
 from .types import ChatReply, CompletionOptions, Message, RouteResult
 
@@ -43,6 +45,17 @@ SYSTEM_PROMPT = (
     "You are funcgemma, a friendly assistant running on the user's own computer. "
     "Answer briefly and in the language the user wrote in."
 )
+# the reply to a message whose router output could not be used (/route: a 502)
+NOT_WORKED_OUT = Said(
+    "Sorry, I could not work out what to do with that request. Could you say it another way?",
+    ja="すみません、そのご依頼をどう扱えばよいか分かりませんでした。別の言い方で試していただけますか？")
+CANNOT_TRANSLATE = Said(
+    "I cannot translate here: the built-in chat model is too small to translate reliably, "
+    "and I will not show a made-up translation. With Ollama and its chat model "
+    "(`ollama pull gemma3:4b`, then start funcgemma again) I can.",
+    ja="ここでは翻訳できません。内蔵のチャットモデルは小さすぎて正しく翻訳できないため、"
+    "でたらめな訳はお見せしません。Ollama とそのチャットモデル（`ollama pull gemma3:4b` の後、"
+    "funcgemma を起動し直してください）があれば翻訳できます。")
 # where no tool ran, the chat model must not claim an action ("Done, I booked it!"):
 # the requests funcgemma cannot serve reach it this way
 NO_TOOL = ("\nNo tool was run for this message, so nothing was done: never say that you "
@@ -94,6 +107,23 @@ class Turn:
         self.reply = "".join(self._parts).strip()
         self._on_done(self.reply)
 
+    def replies(self) -> Iterator[str]:
+        """``chunks()``, except that when the chat model fails after a function did its
+        job (a reminder is saved) the reply ends with what the function did, its notice,
+        instead of an error: an error would be retried and repeat the action."""
+        try:
+            yield from self.chunks()
+        except FuncgemmaError as exc:
+            if not (self.notice and self.replied_by_model):
+                raise
+            log.warning("chat model failed (%s); the reply is what the function did",
+                        exc.message)
+            tail = f" {self.notice}" if self._parts else self.notice
+            self._parts.append(tail)
+            self.reply = "".join(self._parts).strip()
+            self._on_done(self.reply)
+            yield tail
+
     def close(self) -> None:
         """Stop the reply where it is (the client went away); history is not updated."""
         close = getattr(self._stream, "close", None)
@@ -104,18 +134,8 @@ class Turn:
                 pass
 
     def collect(self) -> ChatReply:
-        try:
-            for _ in self.chunks():
-                pass
-        except FuncgemmaError as exc:
-            # The function already did its job (a reminder is saved): an error here would
-            # be retried and save it twice, so what was done is the reply.
-            if not (self.notice and self.replied_by_model):
-                raise
-            log.warning("chat model failed (%s); the reply is what the function did",
-                        exc.message)
-            self.reply = self.notice
-            self._on_done(self.reply)
+        for _ in self.replies():
+            pass
         return ChatReply(
             session_id=self.session_id,
             reply=self.reply,
@@ -176,11 +196,15 @@ class Conversation:
         """Run every routed call in order. A failing handler never raises: its error
         text is kept so the chat model can apologise instead of making up a result."""
         outcomes = []
-        for call in route.calls:
+        for index, call in enumerate(route.calls):
             spec = self.registry.get(call.name)
+            if spec.needs_translation and not self.chat.translates:
+                outcomes.append(CallOutcome(call.name, {"error": CANNOT_TRANSLATE}, None))
+                continue
             try:
                 params = spec.params.model_validate(call.arguments)
-                result = spec.handler(params, self.ctx)
+                with self.ctx.calling(index):  # keys its writes when the request has a key
+                    result = spec.handler(params, self.ctx)
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a polite reply
                 # one line for the user's terminal; the traceback with -vv (debug)
                 log.warning("function %s failed: %s: %s", call.name, type(exc).__name__, exc)
@@ -204,15 +228,30 @@ class Conversation:
             raise InvalidRequest("`session_id` must be 1-128 characters with no spaces, "
                                  "control characters or lone surrogates.")
         sid = session_id or uuid.uuid4().hex
-        route = self.router.route(message)
-        outcomes = self.run_calls(route)
         lang = language_of(message)  # funcgemma's own words in the user's language
+        try:
+            route = self.router.route(message)
+        except ModelOutputError as exc:
+            # /route answers 502 with the raw text; a chat user gets a plain reply
+            log.warning("the router's output could not be used; replied that it was not "
+                        "worked out")
+            log.debug("unusable router output: %r", exc.raw[:500])
+            return self._said_ourselves(sid, message, in_language(NOT_WORKED_OUT, lang))
+        with self.ctx.for_message(message):  # a handler may read what was asked
+            outcomes = self.run_calls(route)
         failures = [in_language(f, lang) for o in outcomes if (f := o.failure)]
+        sourced = [s for o in outcomes if (s := Sourced.of(o))]
         if outcomes and len(failures) == len(outcomes):  # nothing was done: say so ourselves
             stream: Iterator[str] = iter([" ".join(failures)])
+        elif sourced and not self.chat.answers_from_sources:
+            # a small chat model invents beside any source: the answer is the source's own
+            stream = iter([" ".join([*(s.extract(lang) for s in sourced), *failures])])
         else:
             messages = self._chat_messages(sid, message, outcomes)
-            stream = self.chat.stream(messages, options=self.options)
+            # a chat model's text may hold a lone surrogate, which no UTF-8 reply can carry
+            stream = _clean(self.chat.stream(messages, options=self.options))
+            if sourced:
+                stream = _checked(stream, sourced, message, lang)
         first = outcomes[0] if outcomes else CallOutcome("", None, None)
         return Turn(
             session_id=sid,
@@ -224,6 +263,14 @@ class Conversation:
             _stream=stream,
             _on_done=lambda reply: self._remember(sid, message, reply),
         )
+
+    def _said_ourselves(self, sid: str, message: str, reply: str) -> Turn:
+        """A turn whose reply funcgemma wrote itself, with no function run."""
+        return Turn(session_id=sid, route=RouteResult(calls=[], source="none", latency_ms=0.0,
+                                                      model=self.router.backend.model),
+                    function_result=None, function_error=None, notice=None,
+                    replied_by_model=False, _stream=iter([reply]),
+                    _on_done=lambda text: self._remember(sid, message, text))
 
     def ask(self, message: str, session_id: str | None = None) -> ChatReply:
         return self.start(message, session_id).collect()
@@ -261,6 +308,72 @@ class Conversation:
                 )
         return [Message(role="system", content=system), *self.history(sid),
                 Message(role="user", content=message)]
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A function's result that carries fetched source text (celebrity_info, travel_guide:
+    funcgemma.facts): the reply may state only what that text or the message says."""
+
+    summary: str
+    passage: str | None
+    asked: str | None
+    lang: str
+
+    @classmethod
+    def of(cls, outcome: CallOutcome) -> Sourced | None:
+        result = outcome.result
+        if outcome.error or not result or result.get("found") is not True:
+            return None
+        summary = result.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            return None
+        passage = result.get("passage")
+        asked = result.get("asked")
+        return cls(summary, passage if isinstance(passage, str) else None,
+                   asked if isinstance(asked, str) else None, str(result.get("lang") or "en"))
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for t in (self.summary, self.passage) if t]
+
+    def extract(self, lang: str) -> str:
+        return extractive_answer(self.summary, self.passage, self.asked, self.lang or lang)
+
+
+def _closing(stream: Iterator[str]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+def _clean(stream: Iterator[str]) -> Iterator[str]:
+    """The chat model's pieces with any lone surrogate as U+FFFD (no UTF-8 reply can carry
+    one); closing this closes the model's stream (a client that went away)."""
+    try:
+        for piece in stream:
+            yield without_surrogates(piece)
+    finally:
+        _closing(stream)
+
+
+def _checked(stream: Iterator[str], sourced: list[Sourced], message: str,
+             lang: str) -> Iterator[str]:
+    """The chat model's reply, held back until it is checked against the fetched text: a
+    name, number or date that neither the source nor the message holds replaces the reply
+    with the source's own sentences (funcgemma.facts.check)."""
+    try:
+        reply = "".join(stream)
+    finally:
+        _closing(stream)
+    check = check_reply(reply, [t for s in sourced for t in s.texts], message)
+    if check.ok:
+        yield reply
+        return
+    log.info("the chat model's reply stated %d thing(s) the source does not; answered from "
+             "the source instead", len(check.unsupported))
+    log.debug("unsupported in the reply: %r", check.unsupported)
+    yield " ".join(s.extract(lang) for s in sourced)
 
 
 def build_conversation(

@@ -66,6 +66,10 @@ class FunctionSpec:
     # True for arguments that name nothing to act on (a reminder whose task is only its
     # own time or a question word, "what about tomorrow?"): the router makes no call.
     names_nothing: Callable[[dict[str, Any]], bool] | None = None
+    # The answer is the chat model's own translation, not data the function fetched: a
+    # chat model that cannot translate (Backend.translates) is not asked, and the user is
+    # told what would (an invented translation is never shown).
+    needs_translation: bool = False
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):

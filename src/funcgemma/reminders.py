@@ -10,19 +10,21 @@ is: the user's data in it must survive.
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 from pydantic import BaseModel
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DatabaseUnusable
+from .idempotency import LIFETIME as KEY_LIFETIME
 from .recurrence import Repeat, zone_key, zone_of
 
 SCHEMA = """
@@ -37,6 +39,15 @@ CREATE TABLE IF NOT EXISTS reminders (
     tz TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_utc);
+-- a write done for a request with an Idempotency-Key (idempotency.py), recorded in the
+-- write's own transaction: the same write asked again returns `result` instead
+CREATE TABLE IF NOT EXISTS reminder_keys (
+    key TEXT PRIMARY KEY,
+    action TEXT NOT NULL,        -- add | claim_due | delete
+    result TEXT NOT NULL,        -- JSON: what the write returned
+    created_utc TEXT NOT NULL    -- forgotten idempotency.LIFETIME after it
+);
+CREATE INDEX IF NOT EXISTS reminder_keys_created ON reminder_keys (created_utc);
 """
 # what a database must hold to be ours (the first version's columns)...
 REQUIRED = ("id", "what", "said", "due_utc", "created_utc", "notified")
@@ -88,9 +99,11 @@ class ReminderStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigurationError(
-                f"Cannot create {self.path.parent} for the reminder database: {exc}. "
-                "Set FUNCGEMMA_DATA_DIR to a writable directory."
+            fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
+            raise DatabaseUnusable(  # the path in `detail` only: the message reaches clients
+                f"Cannot create the data directory for the reminder database "
+                f"({exc.strerror or type(exc).__name__}). {fix}",
+                detail=f"Cannot create {self.path.parent} for the reminder database: {exc}. {fix}",
             ) from exc
         with self._connect() as db:
             # Two processes creating the file at once: switching a new file to WAL while
@@ -134,11 +147,11 @@ class ReminderStore:
             held = "a reminders table with columns " + ", ".join(sorted(found))
         else:
             held = "tables " + ", ".join(sorted(tables))
-        raise ConfigurationError(
-            f"{self.path} is an SQLite database but not funcgemma's reminders (it holds "
-            f"{held[:200]}); it was left as it is. Move it away, or set FUNCGEMMA_DATA_DIR "
-            "to another directory."
-        )
+        problem = (f"is an SQLite database but not funcgemma's reminders (it holds "
+                   f"{held[:200]}); it was left as it is. Move it away, or set "
+                   "FUNCGEMMA_DATA_DIR to another directory.")
+        raise DatabaseUnusable(f"The reminder database {problem}",
+                               detail=f"{self.path} {problem}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -157,7 +170,31 @@ class ReminderStore:
         finally:
             db.close()
 
-    def _failed(self, exc: sqlite3.Error) -> ConfigurationError:
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection to this database file, for the service's other tables in it
+        (idempotency keys): autocommit (BEGIN yourself), waits for a lock, SQLite's errors
+        raised as ConfigurationError naming the fix."""
+        return self._connect()
+
+    def _recorded(self, db: sqlite3.Connection, key: str | None) -> str | None:
+        """The result recorded for the keyed write ``key`` (JSON), or None."""
+        if key is None:
+            return None
+        row = db.execute("SELECT result FROM reminder_keys WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _record(self, db: sqlite3.Connection, key: str | None, action: str,
+                result: object) -> None:
+        """Record a keyed write's result, in the write's transaction (and forget the
+        expired ones as we pass)."""
+        if key is None:
+            return
+        now = datetime.now(timezone.utc)
+        db.execute("DELETE FROM reminder_keys WHERE created_utc < ?", (_utc(now - KEY_LIFETIME),))
+        db.execute("INSERT INTO reminder_keys (key, action, result, created_utc) "
+                   "VALUES (?, ?, ?, ?)", (key, action, json.dumps(result), _utc(now)))
+
+    def _failed(self, exc: sqlite3.Error) -> DatabaseUnusable:
         # sqlite_errorname is Python 3.11+; 3.10 has only the text
         if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or (
                 "not a database" in str(exc) or "malformed" in str(exc)):
@@ -169,24 +206,40 @@ class ReminderStore:
                    "funcgemma stuck? Try again.")
         else:
             fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
-        return ConfigurationError(f"The reminder database {self.path} failed: {exc}. {fix}")
+        # the path in `detail` only (the log, the terminal): the message reaches clients
+        return DatabaseUnusable(f"The reminder database failed: {exc}. {fix}",
+                                detail=f"The reminder database {self.path} failed: {exc}. {fix}",
+                                retryable=_locked(exc))
 
-    def add(self, what: str, due: datetime, *, said: str = "", repeat: Repeat | None = None
-            ) -> Reminder:
+    def add(self, what: str, due: datetime, *, said: str = "", repeat: Repeat | None = None,
+            key: str | None = None) -> Reminder:
         """Save a reminder; with ``repeat`` it comes due again at each of its times, in
-        ``due``'s time zone, until it is deleted."""
+        ``due``'s time zone, until it is deleted. With ``key`` (a retried request's,
+        idempotency.py) it is saved once: the same key again returns that reminder (as
+        it is now; as it was saved if deleted since) and saves nothing."""
         now = datetime.now(timezone.utc)
         zone = zone_key(due.tzinfo) if repeat else ""
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
+            recorded = self._recorded(db, key)
+            if recorded is not None:
+                db.execute("ROLLBACK")
+                first = Reminder.model_validate_json(recorded)
+                try:
+                    return self.get(first.id)
+                except (KeyError, ConfigurationError):
+                    return first
             cur = db.execute(
                 "INSERT INTO reminders (what, said, due_utc, created_utc, repeat, tz) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (what, said, _utc(due), _utc(now), repeat.encode() if repeat else "", zone),
             )
-            db.execute("COMMIT")
             rid = cur.lastrowid
-        assert rid is not None
+            assert rid is not None
+            if key is not None:
+                row = db.execute(SELECT + " WHERE id = ?", (rid,)).fetchone()
+                self._record(db, key, "add", self._row(row).model_dump(mode="json"))
+            db.execute("COMMIT")
         return self.get(rid)
 
     def get(self, rid: int) -> Reminder:
@@ -239,15 +292,20 @@ class ReminderStore:
             log.warning("%s", bad.problem)
         return items
 
-    def claim_due(self, now: datetime) -> builtins.list[Reminder]:
+    def claim_due(self, now: datetime, *, key: str | None = None) -> builtins.list[Reminder]:
         """The reminders due by `now` and not shown yet, marked shown in the same
         transaction: of two processes showing reminders (two chats, a chat and a
         script), each due reminder goes to exactly one. A row that cannot be read is
-        left as it is (and logged): the others are still shown."""
+        left as it is (and logged): the others are still shown. With ``key`` the same
+        key again returns the reminders that the first call took."""
         claimed: builtins.list[Reminder] = []
         now = now if now.tzinfo is not None else now.astimezone()
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")  # the write lock first, then read what is ours
+            recorded = self._recorded(db, key)
+            if recorded is not None:
+                db.execute("ROLLBACK")
+                return [Reminder.model_validate(r) for r in json.loads(recorded)]
             rows = db.execute(DUE, (_utc(now),)).fetchall()
             shown, again = [], []
             for reminder in self._readable(rows):
@@ -261,27 +319,36 @@ class ReminderStore:
                     again.append((_utc(upcoming), reminder.id))
             db.executemany("UPDATE reminders SET notified = 1 WHERE id = ?", shown)
             db.executemany("UPDATE reminders SET due_utc = ? WHERE id = ?", again)
+            self._record(db, key, "claim_due", [r.model_dump(mode="json") for r in claimed])
             db.execute("COMMIT")
         return claimed
 
-    def delete(self, rid: int) -> Reminder | None:
+    def delete(self, rid: int, *, key: str | None = None) -> Reminder | None:
         """Remove reminder `rid`; KeyError if there is none. Returns it as it was, or
         None for a row that could not be read (edited by hand): deleting is how a user
-        gets rid of one."""
+        gets rid of one. With ``key`` the same key again returns what the first call
+        deleted, not a KeyError."""
         if not _storable(rid):
             raise KeyError(rid)
         with self._lock, self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
+            recorded = self._recorded(db, key)
+            if recorded is not None:
+                db.execute("ROLLBACK")
+                first = json.loads(recorded)
+                return None if first is None else Reminder.model_validate(first)
             row = db.execute(SELECT + " WHERE id = ?", (rid,)).fetchone()
             if row is None:
                 db.execute("ROLLBACK")
                 raise KeyError(rid)
+            try:
+                gone: Reminder | None = self._row(row)
+            except ConfigurationError:
+                gone = None
             db.execute("DELETE FROM reminders WHERE id = ?", (rid,))
+            self._record(db, key, "delete", gone.model_dump(mode="json") if gone else None)
             db.execute("COMMIT")
-        try:
-            return self._row(row)
-        except ConfigurationError:
-            return None
+        return gone
 
     def mark_notified(self, ids: Iterable[int]) -> None:
         ids = list(ids)
@@ -306,11 +373,11 @@ class ReminderStore:
                 zone=zone or "",
             )
         except (TypeError, ValueError) as exc:  # a row edited by hand or another program
-            raise ConfigurationError(
-                f"Reminder #{rid} in {self.path} cannot be read ({exc}); delete it (chat: "
-                f"`/reminders delete {rid}`; API: `DELETE /reminders/{rid}`) or fix that "
-                "row with the `sqlite3` tool. Nothing was changed."
-            ) from exc
+            fix = (f"cannot be read ({exc}); delete it (chat: `/reminders delete {rid}`; API: "
+                   f"`DELETE /reminders/{rid}`) or fix that row with the `sqlite3` tool. "
+                   "Nothing was changed.")
+            raise DatabaseUnusable(f"Reminder #{rid} in the reminder database {fix}",
+                                   detail=f"Reminder #{rid} in {self.path} {fix}") from exc
 
 
 def _aware(dt: datetime) -> datetime:

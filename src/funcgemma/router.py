@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import regex
 
 from . import parsing, render, typedcalls
 from .backends.base import Backend
-from .errors import InvalidRequest, ModelOutputError, TextTooLong
+from .errors import InvalidRequest, ModelOutputError, TextTooLong, ToolChoiceUnmet
 from .registry import FunctionRegistry, FunctionSpec
 from .settings import Settings
 from .types import Call, Completion, CompletionOptions, Message, RouteResult
@@ -74,9 +75,24 @@ class Router:
         self.settings = settings or Settings()
         self.options = CompletionOptions(temperature=0.0, max_tokens=max_tokens)
 
-    def route(self, text: str) -> RouteResult:
+    def route(self, text: str, *, call: Literal["auto", "none", "required"] = "auto",
+              only: Sequence[str] | None = None) -> RouteResult:
+        """Route ``text``. ``call``: "none" returns no call without asking the model;
+        "required" raises ToolChoiceUnmet when no usable call comes back. ``only``: the
+        names a call may have (the backend is told; a call of another is no function)."""
         text = check_text(text, max_chars=self.settings.max_text_chars)
         start = time.perf_counter()
+        if call == "none":
+            return self._result([], "none", start, self.backend.model)
+        allowed = tuple(n for n in self.registry.names if only is None or n in only)
+        result = self._route(text, start, call, None if only is None else allowed)
+        if call == "required" and not result.calls:
+            raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
+                                  "model made none that could be used.")
+        return result
+
+    def _route(self, text: str, start: float, mode: Literal["auto", "none", "required"],
+               only: tuple[str, ...] | None) -> RouteResult:
         # Call syntax the user typed is data: the request's own words are routed, and no
         # argument may come from inside a typed call (funcgemma.typedcalls).
         aside = typedcalls.set_aside(text, self.registry.names)
@@ -92,7 +108,8 @@ class Router:
         sent = render.neutralise_control_tokens(said) if self.backend.name == "ollama" else said
         messages = [Message(role="user", content=sent)]
         tools = self.registry.tools()
-        options = self.options.model_copy(update={"copied": self.registry.copied()})
+        options = self.options.model_copy(update={"copied": self.registry.copied(),
+                                                  "call": mode, "only": only})
         completion = self.backend.complete(messages, tools=tools, options=options)
         if (completion.done_reason == "length" and not completion.tool_calls
                 and self._recoverable(completion.text)):
@@ -101,7 +118,9 @@ class Router:
             log.debug("router output hit the token limit; retrying with a larger budget")
             bigger = options.model_copy(update={"max_tokens": options.max_tokens * 4})
             completion = self.backend.complete(messages, tools=tools, options=bigger)
-        calls, source = self._calls_from(completion, user_text=text, said=said)
+        completion = _without_surrogates(completion)
+        calls, source = self._calls_from(completion, user_text=text, said=said,
+                                         allowed=self.registry.names if only is None else only)
         calls = [c for call in calls
                  if (c := _not_from_typed(self.registry.get(call.name), call, aside))]
         return self._result(calls, source if calls else "none", start,
@@ -136,17 +155,18 @@ class Router:
         return not raw.strip() or render.START_CALL in raw
 
     def _calls_from(
-        self, completion: Completion, *, user_text: str, said: str
+        self, completion: Completion, *, user_text: str, said: str, allowed: Sequence[str]
     ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
         """The usable calls in ``completion``. ``user_text`` is the message as typed (to
         tell an echo of it), ``said`` its own words with typed call syntax set aside (what
-        arguments are grounded in)."""
+        arguments are grounded in); ``allowed``: the names a call may have (another is
+        treated as a function nobody declared)."""
         typed, user_syntax = self._typed_calls(user_text)
         native: list[Call] = []
         failed = echoes = hollow = 0
         unknown: set[str] = set()  # functions the model asked for that nobody declared
         for tool_call in completion.tool_calls:
-            if tool_call.name.strip() and tool_call.name not in self.registry.names:
+            if tool_call.name.strip() and tool_call.name not in allowed:
                 unknown.add(tool_call.name)
                 continue
             usable = self._without_hollow(tool_call)
@@ -163,7 +183,7 @@ class Router:
         if native and not failed:
             return _dedupe(native), "tools_api"
         raw = render.restore_markers(completion.text)
-        outcome = parsing.extract_calls(raw, self.registry.names)
+        outcome = parsing.extract_calls(raw, allowed)
         unknown.update(outcome.unknown)
         squashed_user = _squash(user_text)
         parsed = []
@@ -253,6 +273,30 @@ class Router:
         function, so such calls are never returned."""
         found = parsing.extract_calls(user_text, self.registry.names)
         return list(found.calls), found.saw_call_syntax
+
+
+_SURROGATE = regex.compile(r"[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` (text, or a JSON-like value) with each lone surrogate as U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    return value
+
+
+def _without_surrogates(completion: Completion) -> Completion:
+    """``completion`` with every lone surrogate (a JSON "\\ud800" from a server, which no
+    UTF-8 answer can carry) as U+FFFD: model output never fails to be sent back."""
+    return completion.model_copy(update={
+        "text": without_surrogates(completion.text),
+        "tool_calls": [c.model_copy(update={"name": without_surrogates(c.name),
+                                            "arguments": without_surrogates(c.arguments)})
+                       for c in completion.tool_calls]})
 
 
 def _not_from_typed(spec: FunctionSpec, call: Call, aside: typedcalls.SetAside) -> Call | None:

@@ -32,6 +32,12 @@ class CompletionOptions(BaseModel):
     # a name, a quoted text). A backend that decodes calls itself keeps such a value to
     # text the message contains; others ignore it.
     copied: dict[str, list[str]] = Field(default_factory=dict)
+    # Whether the model must call a function: "auto" (its choice), "none" (never; the
+    # router does not ask the model at all) or "required" (always). ``only``: the names a
+    # call may have (None: any declared). A backend that decodes itself forces these while
+    # decoding; others send only those tools and the router validates after.
+    call: Literal["auto", "none", "required"] = "auto"
+    only: tuple[str, ...] | None = None
 
 
 class Completion(BaseModel):

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .backends import ggufcheck
 from .errors import ConfigurationError
 from .settings import Settings
 
@@ -142,16 +143,66 @@ def router_name_prior(settings: Settings, lora: Path | None) -> float:
     return _adapter_meta(lora, "name_prior")
 
 
+# role -> (setting, its variable, what the default is, how to fix a bad default)
+_ROLES = {
+    "router": ("router_gguf", "FUNCGEMMA_ROUTER_GGUF", "router model", "reinstall with ./setup.sh"),
+    "chat": ("chat_gguf", "FUNCGEMMA_CHAT_GGUF", "chat model", "reinstall with ./setup.sh"),
+    "router_lora": ("router_lora", "FUNCGEMMA_ROUTER_LORA", "shipped router adapter",
+                    "reinstall funcgemma, or set FUNCGEMMA_USE_DEFAULT_ADAPTER=false"),
+}
+
+
+def label(role: str, path: Path, settings: Settings) -> str:
+    """How an error names a weights file: by the setting that chose it, else as a default."""
+    attr, env, what, _ = _ROLES[role]
+    return f"{env}={path}" if getattr(settings, attr) else f"the {what} {path}"
+
+
+def check(role: str, path: Path, settings: Settings, base: ggufcheck.Header | None = None
+          ) -> ggufcheck.Header:
+    """Read the GGUF's header (ggufcheck) before llama.cpp sees the file, which a bad file
+    could crash natively: a model must be one, an adapter must fit ``base`` (the router's
+    header; None when that could not be read). ConfigurationError in one line if not."""
+    try:
+        if role != "router_lora":
+            return ggufcheck.check_model(path, label(role, path, settings))
+        router = (f"FUNCGEMMA_ROUTER_GGUF={settings.router_gguf}" if settings.router_gguf
+                  else "the default router model")
+        return ggufcheck.check_adapter(path, label(role, path, settings), base, router)
+    except ConfigurationError as exc:
+        attr, _, _, fix = _ROLES[role]
+        if getattr(settings, attr):
+            raise
+        raise ConfigurationError(f"{exc.message} ({fix})") from exc
+
+
+def checked(settings: Settings) -> tuple[Path, Path | None, Path]:
+    """(router GGUF, its adapter or None, chat GGUF), located and each checked."""
+    router = router_gguf(settings)
+    base = check("router", router, settings)
+    lora = router_lora(settings)
+    if lora is not None:
+        check("router_lora", lora, settings, base)
+    chat = chat_gguf(settings)
+    check("chat", chat, settings)
+    return router, lora, chat
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    base: ggufcheck.Header | None = None
     for role, find in (("router", router_gguf), ("chat", chat_gguf), ("router_lora", router_lora)):
         try:
             path = find(settings)
+            header = None if path is None else check(role, path, settings, base)
         except ConfigurationError as exc:
             out[role] = {"error": exc.message}
             continue
-        out[role] = None if path is None else {
-            "path": str(path), "size_mb": round(path.stat().st_size / 1e6, 1)}
+        if role == "router":
+            base = header
+        out[role] = None if path is None or header is None else {
+            "path": str(path), "size_mb": round(path.stat().st_size / 1e6, 1),
+            "architecture": header.architecture, "tensors": len(header.tensors)}
     return out
 
 
@@ -164,7 +215,8 @@ def main() -> int:
         elif "error" in info:
             print(f"{role}: ERROR {info['error']}")
         else:
-            print(f"{role}: {info['path']} ({info['size_mb']} MB, sha256 ok)")
+            print(f"{role}: {info['path']} ({info['size_mb']} MB, {info['architecture']}, "
+                  f"{info['tensors']} tensors, checked)")
     return 1 if any(isinstance(i, dict) and "error" in i for i in report.values()) else 0
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..conversation import Conversation
-from ..errors import TextTooLong, Unauthorized
+from ..errors import FuncgemmaError, StorageUnavailable, TextTooLong, Unauthorized
 from ..settings import Settings
+from .browser import BrowserGuard, is_loopback
 from .errors import error_response, install_error_handlers
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -24,6 +30,26 @@ class Service:
     settings: Settings
     backend_kind: str
     backend_reason: str
+    # the address `serve` listens on; on a loopback one only loopback Host headers are
+    # answered (DNS rebinding). None (an app built in-process, tests): not checked.
+    bind_host: str | None = None
+
+    def backend_state(self) -> dict[str, tuple[bool, str]]:
+        """Whether the router and chat models can serve now, and why not: each backend's
+        own probe (Ollama's is cached for a few seconds, so polling it is cheap)."""
+        conv = self.conversation
+        return {"router": _probe(conv.router.backend), "chat": _probe(conv.chat)}
+
+
+def _probe(backend: Any) -> tuple[bool, str]:
+    ready = getattr(backend, "ready", None)
+    if ready is None:  # a backend written before the probe existed serves when asked
+        return True, "no readiness probe"
+    try:
+        ok, why = ready()
+    except FuncgemmaError as exc:
+        return False, exc.message
+    return bool(ok), str(why)
 
 
 class _BodyLimit:
@@ -69,6 +95,12 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     install_error_handlers(app)
 
+    @app.exception_handler(StorageUnavailable)
+    async def _storage(request: Request, exc: StorageUnavailable) -> JSONResponse:
+        # the client's message names no file; the log has the path (DatabaseUnusable)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return error_response(exc)
+
     # inside `guard`: the 413 is raised in the route's own body read, not across the
     # task that BaseHTTPMiddleware runs the route in (which would wrap it)
     app.add_middleware(_BodyLimit)
@@ -90,8 +122,16 @@ def create_app(service: Service) -> FastAPI:
             return error_response(TextTooLong(f"Request body over {MAX_BODY_BYTES} bytes."))
         return await call_next(request)
 
+    # outermost: a browser's preflight carries no bearer token, and a page that may not
+    # use the API is refused before anything else runs
+    app.add_middleware(
+        BrowserGuard, origins=service.settings.origin_patterns,
+        check_host=service.bind_host is not None and is_loopback(service.bind_host))
+
+    from .openai_compat import install as install_openai
     from .routes import router
 
     app.include_router(router)
+    install_openai(app)  # /v1 (OpenAI's shapes), its error shape around every middleware
     return app
 

@@ -11,14 +11,24 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from ..errors import FuncgemmaError, NotFound
+from ..errors import BackendUnavailable, FuncgemmaError, NotFound
 from ..types import ChatReply, RouteResult
 from .app import Service
+from .idempotency import IdempotencyKey, Keyed, replay
 
 if TYPE_CHECKING:
+    from ..conversation import Turn
     from ..reminders import Reminder, ReminderStore
 
 router = APIRouter()
+# line separators that JSON leaves as they are but line readers (httpx's iter_lines,
+# str.splitlines) split on: escaped, so one event is always one line
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
+
+
+def _ndjson(event: dict[str, Any]) -> str:
+    """One NDJSON line for a streamed /chat event."""
+    return json.dumps(event, ensure_ascii=False, default=str).translate(_LINE_BREAKS) + "\n"
 
 
 class RouteRequest(BaseModel):
@@ -50,30 +60,61 @@ def route(body: RouteRequest, request: Request, response: Response) -> RouteResu
     responses={200: {"content": {"application/x-ndjson": {}}, "description": "JSON, or NDJSON "
                      "events (route, delta, done | error) when stream is true"}},
 )
-def chat(body: ChatRequest, request: Request) -> Any:
-    turn = _service(request).conversation.start(body.message, body.session_id)
+def chat(body: ChatRequest, request: Request, key: IdempotencyKey) -> Any:
+    conversation = _service(request).conversation
+    if key is not None and (stored := key.begin()) is not None:  # a retry: the first answer
+        return replay(stored, _replayed_events if body.stream else None)
+    turn = (key.run(lambda: conversation.start(body.message, body.session_id)) if key
+            else conversation.start(body.message, body.session_id))
     if not body.stream:
-        return turn.collect()
+        return key.finish(key.run(turn.collect)) if key else turn.collect()
 
     def events() -> Iterator[str]:
         head = {"type": "route", "session_id": turn.session_id, "route": turn.route.model_dump(),
                 "function_result": turn.function_result, "function_error": turn.function_error,
                 "notice": turn.notice}
         try:
-            yield json.dumps(head, ensure_ascii=False, default=str) + "\n"
-            for piece in turn.chunks():
-                yield json.dumps({"type": "delta", "text": piece}, ensure_ascii=False) + "\n"
+            yield _ndjson(head)
+            for piece in turn.replies():
+                yield _ndjson({"type": "delta", "text": piece})
+            if key is not None:  # stored before `done` is sent
+                key.finish(_reply_of(turn))
         except FuncgemmaError as exc:
-            yield json.dumps({"type": "error", **exc.to_dict()}, ensure_ascii=False) + "\n"
+            if key is not None:
+                key.release()
+            yield _ndjson({"type": "error", **exc.to_dict()})
             return
         finally:
             turn.close()  # a client that went away stops the generation
-        yield json.dumps({"type": "done", "reply": turn.reply}, ensure_ascii=False) + "\n"
+        yield _ndjson({"type": "done", "reply": turn.reply})
 
     # Starlette does not close a sync body iterator when the client disconnects; the
     # background task runs after the response either way.
     return StreamingResponse(events(), media_type="application/x-ndjson",
-                             background=BackgroundTask(turn.close))
+                             background=BackgroundTask(_closed, turn, key))
+
+
+def _closed(turn: Turn, key: Keyed | None) -> None:
+    turn.close()
+    if key is not None:  # the client went away before `done`: a retry runs it again
+        key.release()
+
+
+def _reply_of(turn: Turn) -> ChatReply:
+    return ChatReply(session_id=turn.session_id, reply=turn.reply, route=turn.route,
+                     function_result=turn.function_result,
+                     function_error=turn.function_error, notice=turn.notice)
+
+
+def _replayed_events(reply: dict[str, Any]) -> Iterator[str]:
+    """A streamed reply given again (Idempotency-Key): its route event, the whole reply
+    as one delta, and done."""
+    head = {"type": "route", **{name: reply.get(name) for name in (
+        "session_id", "route", "function_result", "function_error", "notice")}}
+    yield _ndjson(head)
+    if reply.get("reply"):
+        yield _ndjson({"type": "delta", "text": reply["reply"]})
+    yield _ndjson({"type": "done", "reply": reply.get("reply", "")})
 
 
 @router.get("/functions")
@@ -114,10 +155,14 @@ def due_reminders(request: Request) -> dict[str, Any]:
 
 
 @router.post("/reminders/due")
-def take_due_reminders(request: Request) -> dict[str, Any]:
+def take_due_reminders(request: Request, key: IdempotencyKey) -> Any:
     """The reminders whose time has come and that were not shown yet, marked shown as
     they are returned: of several clients (a chat, a notifier) each gets a reminder once."""
-    return _listed(_store(request).claim_due(_service(request).conversation.ctx.now()))
+    def take(action: str | None) -> dict[str, Any]:
+        now = _service(request).conversation.ctx.now()
+        return _listed(_store(request).claim_due(now, key=action))
+
+    return key.respond(take) if key else take(None)
 
 
 def _reminder_not_found(reminder_id: int) -> NotFound:
@@ -134,25 +179,50 @@ def reminder(reminder_id: int, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/reminders/{reminder_id}")
-def delete_reminder(reminder_id: int, request: Request) -> dict[str, Any]:
+def delete_reminder(reminder_id: int, request: Request, key: IdempotencyKey) -> Any:
     """Delete a reminder, shown or not; answers with it as it was."""
-    try:
-        gone = _store(request).delete(reminder_id)
-    except KeyError:
-        raise _reminder_not_found(reminder_id) from None
-    # a row edited by hand so that it cannot be read is deleted all the same
-    return {"deleted": gone.model_dump(mode="json") if gone else {"id": reminder_id}}
+    def delete(action: str | None) -> dict[str, Any]:
+        try:
+            gone = _store(request).delete(reminder_id, key=action)
+        except KeyError:
+            raise _reminder_not_found(reminder_id) from None
+        # a row edited by hand so that it cannot be read is deleted all the same
+        return {"deleted": gone.model_dump(mode="json") if gone else {"id": reminder_id}}
+
+    return key.respond(delete) if key else delete(None)
+
+
+def _states(state: dict[str, tuple[bool, str]]) -> dict[str, str]:
+    return {role: "ready" if ok else f"not ready: {why}" for role, (ok, why) in state.items()}
 
 
 @router.get("/health")
 def health(request: Request) -> dict[str, Any]:
+    """Liveness: `status` "ok" and 200 while the process answers, with the backend's state:
+    `ready` is false while a model cannot serve (Ollama unreachable, a model missing)."""
     svc = _service(request)
     conv = svc.conversation
+    state = svc.backend_state()
+    ready = all(ok for ok, _ in state.values())
     return {
-        "status": "ok",
+        "status": "ok",  # liveness: the server answers (readiness is "ready")
         "backend": svc.backend_kind,
         "reason": svc.backend_reason,
         "router": conv.router.backend.describe(),
         "chat": conv.chat.describe(),
         "functions": conv.registry.names,
+        "ready": ready,
+        "backend_state": _states(state),
     }
+
+
+@router.get("/health/ready", responses={503: {"description": "backend_unavailable, with "
+                                              "Retry-After, until the backend can serve"}})
+def health_ready(request: Request) -> dict[str, Any]:
+    """Readiness, for a load balancer: 200 when the router and chat models can serve,
+    503 `backend_unavailable` (with Retry-After) until they can."""
+    state = _service(request).backend_state()
+    problems = [f"{role}: {why}" for role, (ok, why) in state.items() if not ok]
+    if problems:
+        raise BackendUnavailable("The backend cannot serve yet: " + "; ".join(problems))
+    return {"ready": True, "backend_state": _states(state)}

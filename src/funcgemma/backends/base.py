@@ -13,6 +13,11 @@ class Backend(Protocol):
     name: str  # "ollama", "llamacpp", "scripted"
     model: str  # model name/path shown in RouteResult.model
     supports_native_tools: bool  # True when the backend returns parsed tool_calls itself
+    # As a chat model: whether it can be trusted to phrase an answer from fetched text
+    # without adding facts, and to translate. The embedded SmolLM2-135M can do neither:
+    # facts are then answered extractively and a translation is declined.
+    answers_from_sources: bool
+    translates: bool
 
     def complete(
         self,
@@ -33,4 +38,9 @@ class Backend(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Health/diagnostic information (model, loaded, sizes...)."""
+        ...
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the model can serve now, and why (GET /health, /health/ready): cheap
+        enough to poll, never raises."""
         ...

@@ -26,6 +26,12 @@ tokens one at a time costs ~25 ms each on a 2-core CPU, so this decoder
   so the output is exactly what plain greedy decoding would give whenever the model
   agrees with the structure).
 
+When the caller requires a call of given names (OpenAI's ``tool_choice``), the name, and
+each key, is chosen among the declared ones by the model's logits, token by token (a model
+trained on other functions writes their keys); a string argument declared with
+an ``enum`` is kept to one of its values the same way (numeric bounds are checked after,
+by validation).
+
 Forced text is tokenised piece by piece exactly as the trainer tokenises the target (the
 Gemma tokenizer splits at punctuation, so `call:` + `weather` + `_info{` tokenises as
 `call:weather_info{`). If the model strays from the declared structure, decoding
@@ -108,6 +114,14 @@ def _argmax(row: np.ndarray) -> int:
     return int(np.argmax(row))
 
 
+def _type_of(prop: Mapping[str, Any]) -> str:
+    """A declared argument's JSON type (the first that is not null of a list of them)."""
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    return str(kind)
+
+
 class _Source:
     """The user's message as bytes, for checking that a copied value is a piece of it
     (token pieces can split a UTF-8 character, so the check is on bytes; ASCII letters
@@ -128,12 +142,18 @@ class CallDecoder:
         self.vocab = vocab
         self.params: dict[str, dict[str, str]] = {}
         self.required: dict[str, set[str]] = {}
+        # function -> string argument -> its allowed values (the declaration's `enum`)
+        self.enums: dict[str, dict[str, list[bytes]]] = {}
         for tool in tools:
             fn = tool.get("function", tool)
             schema = fn.get("parameters") or {}
             props = schema.get("properties") or {}
-            self.params[fn["name"]] = {k: str(v.get("type", "string")) for k, v in props.items()}
+            self.params[fn["name"]] = {k: _type_of(v) for k, v in props.items()}
             self.required[fn["name"]] = set(schema.get("required") or ()) & set(props)
+            self.enums[fn["name"]] = {
+                k: [str(e).encode("utf-8") for e in v["enum"]] for k, v in props.items()
+                if self.params[fn["name"]][k] == "string" and isinstance(v.get("enum"), list)
+                and v["enum"] and all(isinstance(e, str) for e in v["enum"])}
         self.m = {name: vocab.markers[name] for name in render.FUNCTION_MARKERS}
         # the token each declared name starts with, as the trainer tokenises the target
         self.heads = sorted({toks[0] for n in self.params if (toks := vocab.tokenize(n))})
@@ -230,12 +250,15 @@ class CallDecoder:
 
     def decode(self, engine: Engine, first: int, *, user_text: str, max_tokens: int,
                copied: Mapping[str, Collection[str]] | None = None,
-               name_bias: Mapping[int, float] | None = None) -> DecodeResult:
+               name_bias: Mapping[int, float] | None = None,
+               names: Collection[str] | None = None) -> DecodeResult:
         """Decode from the open model turn. ``first`` is the model's first token (argmax of
         the prompt's last logits); ``copied``: function -> arguments whose value is a
         piece of ``user_text``; ``name_bias``: first token of a declared name -> what to
         add to its logit where the name is chosen (the router's correction for the
-        model's prior over names, see LlamaCppRouter.name_bias)."""
+        model's prior over names, see LlamaCppRouter.name_bias); ``names``: a call
+        started must be of one of these declared names, with declared keys (None: the
+        model may stray, and the parser judges what it writes)."""
         st = _State()
         m = self.m
         nxt = first
@@ -248,13 +271,21 @@ class CallDecoder:
         # one per message: a call's copied values share its word-start tokens
         source = _Source(user_text) if copied else None
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
-        if name_bias and st.logits is not None and nxt in name_bias:
+        allowed = list(self.params) if names is None else [n for n in self.params
+                                                           if n in names]
+        if names is not None and allowed and st.logits is not None:
+            # a call of these names only: the best first token among theirs
+            row, bias = st.logits, name_bias or {}
+            heads = sorted({toks[0] for n in allowed if (toks := self.vocab.tokenize(n))})
+            nxt = max(heads, key=lambda t: float(row[t]) + bias.get(t, 0.0))
+        elif name_bias and st.logits is not None and nxt in name_bias:
             # only while the model is on the declared path (its choice starts a name)
             row = st.logits
             nxt = max(sorted(name_bias), key=lambda t: float(row[t]) + name_bias[t])
-        name = self._match(engine, st, nxt, list(self.params), max_tokens, suffix="{",
+        name = self._match(engine, st, nxt, allowed, max_tokens, suffix="{",
                            then=lambda n: self._key_tokens(
-                               n, self._sole_key(n, list(self.params[n]), must=False)))
+                               n, self._sole_key(n, list(self.params[n]), must=False)),
+                           strict=names is not None)
         if name is None:
             return self._free(engine, st, self._last, max_tokens)
         nxt = self._last
@@ -277,7 +308,8 @@ class CallDecoder:
                 if not left:
                     return self._free(engine, st, nxt, max_tokens)
                 matched = self._match(engine, st, nxt, left, max_tokens, suffix=":",
-                                      then=lambda k: self._after_key(name, k))
+                                      then=lambda k: self._after_key(name, k),
+                                      strict=names is not None)
                 if matched is None:
                     return self._free(engine, st, self._last, max_tokens)
                 key, nxt = matched, self._last
@@ -286,7 +318,8 @@ class CallDecoder:
             complete = True  # the value is closed, so a `,` may follow it
             if types[key] == "string":
                 closed = self._string(engine, st, nxt, user_text, max_tokens,
-                                      source=source if key in copied.get(name, ()) else None)
+                                      source=source if key in copied.get(name, ()) else None,
+                                      enum=self.enums[name].get(key))
                 if closed is None:
                     return self._result(st, "length")
                 nxt = closed
@@ -313,13 +346,21 @@ class CallDecoder:
     _last: int = 0
 
     def _match(self, engine: Engine, st: _State, nxt: int, options: list[str], max_tokens: int,
-               *, suffix: str, then: Callable[[str], list[int]] | None = None) -> str | None:
-        """Let the model spell one of ``options``; force the rest once it is unique."""
+               *, suffix: str, then: Callable[[str], list[int]] | None = None,
+               strict: bool = False) -> str | None:
+        """Let the model spell one of ``options``; force the rest once it is unique.
+        ``strict``: where the model's token leaves every option, take its best token
+        among those that go on spelling one."""
         typed = ""
         while len(st.tokens) < max_tokens:
             piece = self.vocab.piece(nxt).decode("utf-8", errors="ignore")
             cand = typed + piece
             alive = [o for o in options if o.startswith(cand) or cand == o + suffix]
+            if (strict and (not alive or nxt in self.vocab.marker_of)
+                    and (on := self._spelling(st, typed, options, suffix)) is not None):
+                nxt, piece = on, self.vocab.piece(on).decode("utf-8", errors="ignore")
+                cand = typed + piece
+                alive = [o for o in options if o.startswith(cand) or cand == o + suffix]
             if not alive or nxt in self.vocab.marker_of:
                 self._last = nxt
                 return None
@@ -339,20 +380,25 @@ class CallDecoder:
         return None
 
     def _string(self, engine: Engine, st: _State, nxt: int, user: str, max_tokens: int,
-                *, source: _Source | None = None) -> int | None:
-        """Decode a string value; ``source``: the message, if the value is copied from it."""
+                *, source: _Source | None = None, enum: list[bytes] | None = None
+                ) -> int | None:
+        """Decode a string value; ``source``: the message, if the value is copied from it;
+        ``enum``: the values it may take."""
         esc = self.m[render.ESCAPE]
         value = ""
         start = len(st.tokens)
         while len(st.tokens) < max_tokens:
-            if source is not None:
+            if enum is not None:
+                written = b"".join(self.vocab.piece(t) for t in st.tokens[start:])
+                nxt = self._keep_enum(st, written, nxt, enum)
+            elif source is not None:
                 written = b"".join(self.vocab.piece(t) for t in st.tokens[start:])
                 nxt = self._keep_copied(st, written, nxt, source)
             if nxt == esc:
                 return nxt  # the caller decides what follows the closing <escape>
             if nxt in self.stop_ids:
                 return nxt
-            if value:
+            if value and enum is None:  # drafts from the message are not checked
                 before = len(st.tokens)
                 nxt, value = self._draft(engine, st, value, user, nxt)
                 if len(st.tokens) > before:
@@ -360,6 +406,43 @@ class CallDecoder:
             value += self.vocab.piece(nxt).decode("utf-8", errors="ignore")
             nxt = self._push(engine, st, nxt, [])
         return None
+
+    def _spelling(self, st: _State, typed: str, options: Sequence[str], suffix: str
+                  ) -> int | None:
+        """The model's best token among those that go on spelling an option after
+        ``typed`` (or end it with ``suffix``); None if there is none."""
+        if st.logits is None:
+            return None
+        row = st.logits
+        heads = {toks[0] for o in options if o.startswith(typed)
+                 if (toks := self.vocab.tokenize(o[len(typed):] + suffix))}
+        heads = {t for t in heads if 0 <= t < row.shape[0]}
+        return max(sorted(heads), key=lambda t: float(row[t])) if heads else None
+
+    def _keep_enum(self, st: _State, written: bytes, nxt: int, enum: list[bytes]) -> int:
+        """``nxt`` if the value stays (a prefix of) one of ``enum`` with it, or closes a
+        value that is one of them; otherwise the model's best token among those that do."""
+        esc = self.m[render.ESCAPE]
+        if nxt == esc and written in enum:
+            return nxt
+        if nxt != esc and nxt not in self.vocab.marker_of:
+            grown = written + self.vocab.piece(nxt)
+            if len(grown) > len(written) and any(v.startswith(grown) for v in enum):
+                return nxt
+        options = {esc} if written in enum else set()
+        for value in enum:
+            rest = value[len(written):]
+            # a rest that starts inside a character cannot be tokenised as text
+            if value.startswith(written) and rest and (rest[0] & 0xC0) != 0x80:
+                options.update(self.vocab.tokenize(rest.decode("utf-8", errors="ignore"))[:1])
+        row = st.logits
+        if row is None:
+            return nxt
+        options = {t for t in options if 0 <= t < row.shape[0] and np.isfinite(row[t])}
+        if not options:
+            return nxt
+        st.steered += 1
+        return max(sorted(options), key=lambda t: float(row[t]))
 
     def _keep_copied(self, st: _State, written: bytes, nxt: int, source: _Source) -> int:
         """``nxt`` if the value stays a piece of the message with it (or ``nxt`` ends the
@@ -406,10 +489,20 @@ class CallDecoder:
         return out
 
     def _bare(self, engine: Engine, st: _State, nxt: int, max_tokens: int) -> int | None:
+        """A value that is not a string (a number, a boolean, an array or object, whose
+        own commas and strings belong to it), up to the `,` or `}` after it."""
         ends = {self.vocab.tokenize(",")[0], self.vocab.tokenize("}")[0]}
+        esc = self.m[render.ESCAPE]
+        depth, quoted = 0, False
         while len(st.tokens) < max_tokens:
-            if nxt in ends or nxt in self.vocab.marker_of:
+            if nxt in self.stop_ids or depth <= 0 and (nxt in ends or nxt in self.vocab.marker_of):
                 return nxt
+            if nxt == esc:
+                quoted = not quoted
+            elif not quoted:
+                piece = self.vocab.piece(nxt)
+                depth += piece.count(b"[") + piece.count(b"{") - piece.count(b"]") \
+                    - piece.count(b"}")
             nxt = self._push(engine, st, nxt, [])
         return None
 

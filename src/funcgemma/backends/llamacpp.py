@@ -27,6 +27,7 @@ from .. import render
 from ..errors import BackendError, ConfigurationError, TextTooLong
 from ..settings import Settings
 from ..types import Completion, CompletionOptions, Message
+from . import ggufcheck
 from .calldecoder import CallDecoder, Vocab
 from .chatformat import chat_segments, detect_format
 from .fairlock import FairLock
@@ -61,6 +62,11 @@ def _import_llama() -> Any:
 
 def load_llama(path: Path, *, n_ctx: int, n_threads: int | None, lora: Path | None = None,
                n_batch: int = 256) -> Any:
+    """A Llama over ``path`` (and ``lora``), their headers checked first (ggufcheck, a
+    tenth of a second): llama.cpp can crash the process on a file it does not expect."""
+    base = ggufcheck.check_model(path, str(path))
+    if lora is not None:
+        ggufcheck.check_adapter(lora, str(lora), base, str(path))
     llama_cpp = _import_llama()
     kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": n_ctx, "n_batch": n_batch,
                               "n_threads": n_threads or max(1, min(4, os.cpu_count() or 1)),
@@ -154,6 +160,8 @@ class LlamaCppRouter:
 
     name = "llamacpp"
     supports_native_tools = False
+    answers_from_sources = False  # the router does not chat
+    translates = False
 
     def __init__(self, llm: Any, *, model: str, lock: FairLock, adapter: str | None = None,
                  call_bias: float = 0.0, name_prior: float = 0.0) -> None:
@@ -287,10 +295,17 @@ class LlamaCppRouter:
                 call_logit = float(logits[start_call])
                 logits[start_call] = -np.inf
                 margin = call_logit - float(logits.max())
-                first = start_call if margin > self.call_bias else int(np.argmax(logits))
+                # tool_choice: "required" always starts a call, "none" never does
+                call = (options.call == "required" or options.call == "auto"
+                        and margin > self.call_bias)
+                first = start_call if call else int(np.argmax(logits))
+                # a forced call, or one restricted to some names, is of a declared name
+                names = (options.only if options.only is not None else list(decoder.params)
+                         ) if options.call == "required" or options.only is not None else None
                 result = decoder.decode(self.engine, first, user_text=user_text,
                                         max_tokens=options.max_tokens,
-                                        copied=options.copied, name_bias=name_bias)
+                                        copied=options.copied, name_bias=name_bias,
+                                        names=names)
             except RuntimeError as exc:  # llama_decode failure
                 self.engine.truncate(0)
                 raise BackendError(f"llama.cpp failed while routing: {exc}") from exc
@@ -337,6 +352,10 @@ class LlamaCppRouter:
                ) -> Iterator[str]:
         raise BackendError("The router model does not chat; use the chat backend.")
 
+    def ready(self) -> tuple[bool, str]:
+        # the weights were checked and loaded in-process when this object was built
+        return True, f"{self.model} loaded in-process"
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "role": "router", "model": self.model,
                 "adapter": self.adapter, "queue_waiting": self.lock.waiting,
@@ -349,6 +368,9 @@ class LlamaCppChat:
 
     name = "llamacpp"
     supports_native_tools = False
+    # SmolLM2-135M invents ("Miyazaki, creator of Frozen, born 1890") and cannot translate
+    answers_from_sources = False
+    translates = False
 
     def __init__(self, llm: Any, *, model: str, lock: FairLock) -> None:
         self.llm = llm
@@ -472,6 +494,10 @@ class LlamaCppChat:
         return {"backend": self.name, "role": "chat", "model": self.model,
                 "format": self.format.name, "queue_waiting": self.lock.waiting}
 
+    def ready(self) -> tuple[bool, str]:
+        # the weights were checked and loaded in-process when this object was built
+        return True, f"{self.model} loaded in-process"
+
 
 _LOAD_LOCK = threading.Lock()
 
@@ -481,9 +507,8 @@ def make_embedded(settings: Settings) -> tuple[LlamaCppRouter, LlamaCppChat]:
     from .. import weights
 
     with _LOAD_LOCK:
-        router_path = weights.router_gguf(settings)
-        lora = weights.router_lora(settings)
-        chat_path = weights.chat_gguf(settings)
+        # every file checked before any is loaded, errors naming the settings
+        router_path, lora, chat_path = weights.checked(settings)
         router_llm = load_llama(router_path, n_ctx=settings.embedded_router_n_ctx,
                                 n_threads=settings.n_threads, lora=lora)
         chat_llm = load_llama(chat_path, n_ctx=settings.embedded_chat_n_ctx,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -36,6 +38,9 @@ from ..settings import Settings
 from ..types import Call, Completion, CompletionOptions, Message
 
 log = logging.getLogger(__name__)
+# how long a readiness probe (GET /api/tags) is reused: a load balancer polling
+# /health/ready every second reaches Ollama at most once in this time per model
+PROBE_CACHE_S = 2.0
 
 
 def make_client(
@@ -160,6 +165,10 @@ def _is_call_token(token: str) -> bool:
 class OllamaBackend:
     name = "ollama"
     supports_native_tools = True
+    # gemma3:4b (the default chat model) phrases from given text and translates; its
+    # replies from sources are still checked against them (funcgemma.facts.check)
+    answers_from_sources = True
+    translates = True
 
     def __init__(self, client: ollama.Client, model: str, *, keep_alive: str | float = "30m",
                  num_ctx: int = 2048, role: str = "router", raw_prompt: bool = False,
@@ -173,6 +182,8 @@ class OllamaBackend:
         self.call_bias = call_bias
         self.supports_native_tools = not raw_prompt
         self._keep_alive = _wire_keep_alive(keep_alive)
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[float, tuple[bool, str]] | None = None
 
     def _fix(self) -> str:
         """How to get this backend's model when Ollama lacks it."""
@@ -186,6 +197,12 @@ class OllamaBackend:
     def complete(self, messages: Sequence[Message], *, tools: Sequence[dict[str, Any]] | None
                  = None, options: CompletionOptions | None = None) -> Completion:
         options = options or CompletionOptions()
+        # tool_choice: Ollama cannot force a call, so it is sent only the tools it may call
+        # (none for "none"); the router validates what comes back
+        if options.call == "none":
+            tools = None
+        elif tools and options.only is not None:
+            tools = [t for t in tools if t.get("function", t).get("name") in options.only]
         if self.raw_prompt and tools:
             return self._complete_raw(messages, tools, options)
         with _translate(self.client, self.model, fix=self._fix()):
@@ -211,6 +228,14 @@ class OllamaBackend:
     def _complete_raw(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]],
                       options: CompletionOptions) -> Completion:
         prompt = render.raw_prompt(render.render_prompt(tools, messages))
+        if options.call == "required":
+            # our own rendering: the call is forced by writing its opening (and the name,
+            # where only one may be called) as the start of the model's turn
+            only = options.only or ()
+            opening = RAW_CALL + (f"call:{only[0]}{{" if len(only) == 1 else "")
+            forced = self._generate(prompt + opening, options)
+            return self._completion(forced, render.restore_markers(
+                opening + (forced.response or "")), [])
         resp = self._generate(prompt, options)
         text = resp.response or ""
         first = resp.logprobs[0] if resp.logprobs else None
@@ -256,6 +281,16 @@ class OllamaBackend:
             ):
                 if chunk.message.content:
                     yield chunk.message.content
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether Ollama answers and has this model (is_ready), probed at most once every
+        PROBE_CACHE_S; callers that arrive during a probe wait for its answer."""
+        with self._probe_lock:
+            if self._probe is None or time.monotonic() - self._probe[0] >= PROBE_CACHE_S:
+                built = [self.model] if self.raw_prompt else []
+                found = is_ready(self.client, [self.model], built=built)
+                self._probe = (time.monotonic(), found)
+            return self._probe[1]
 
     def describe(self) -> dict[str, Any]:
         out = {"backend": self.name, "role": self.role, "model": self.model,

@@ -29,12 +29,17 @@ class ScriptedBackend:
         native_tools: bool = True,
         reply: Callable[[Sequence[Message]], str] | None = None,
         delay_s: float = 0.0,
+        not_ready: str | None = None,
+        capable: bool = True,
     ) -> None:
         self.model = model
         self.supports_native_tools = native_tools
+        # as a chat model: like Ollama's (True) or like the embedded SmolLM2 (False)
+        self.answers_from_sources = self.translates = capable
         self._script = script
         self._reply = reply
         self.delay_s = delay_s
+        self.not_ready = not_ready  # why ready() says no (a test of /health/ready sets it)
         self.calls: list[tuple[list[Message], list[dict[str, Any]] | None]] = []
         self._lock = threading.Lock()
 
@@ -81,6 +86,11 @@ class ScriptedBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "loaded": True}
+
+    def ready(self) -> tuple[bool, str]:
+        if self.not_ready is not None:
+            return False, self.not_ready
+        return True, "scripted"
 
 
 def tool_call(name: str, **arguments: Any) -> Completion:

@@ -1,4 +1,8 @@
-"""celebrity_info: who a famous person is, answered by the chat model."""
+"""celebrity_info: who a famous person is, from Wikipedia (funcgemma.facts).
+
+The chat model answers from the page's summary and the passage that holds what was
+asked (a birth date, their films), never from its own memory: a name Wikipedia does not
+know, or a lookup that fails, is said plainly."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 import regex
 from pydantic import BaseModel, Field, field_validator
 
+from ..facts import WikiClient, lookup_person, notice, sources_off
 from ..registry import FunctionSpec
 from .context import FunctionContext
 
@@ -19,7 +24,7 @@ class CelebrityInfoParams(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_possessive(cls, value: str) -> str:
-        """"Timothée Chalamet's girlfriend" is about Timothée Chalamet: a possessive the
+        """ "Timothée Chalamet's girlfriend" is about Timothée Chalamet: a possessive the
         model copies with the name ("Chalamet's", "Williams'") is not part of it."""
         return _POSSESSIVE.sub("", value) or value
 
@@ -28,18 +33,19 @@ _POSSESSIVE = regex.compile(r"(?<=\p{L})(?:['’]s|(?<=s)['’])$")
 
 
 def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> dict[str, Any]:
-    return {
-        "name": params.name,
-        "answer_with": (
-            f"Who {params.name} is in two or three sentences: what they are known for and "
-            "their best-known work. Do not guess recent news or dates you are unsure of; "
-            "say so instead."
-        ),
-    }
+    if not ctx.settings.facts_sources:
+        return sources_off(params.name, "wikipedia")
+    return lookup_person(WikiClient.for_context(ctx), params.name, ctx.message)
+
+
+def confirm(result: dict[str, Any]) -> str:
+    """The page the answer comes from: ``source: Wikipedia, <title> <url>``."""
+    return notice(result)
 
 
 SPEC = FunctionSpec(
     name="celebrity_info",
+    confirm=confirm,
     grounded=("name",),
     copied=("name",),
     params=CelebrityInfoParams,

@@ -1,9 +1,12 @@
-"""What a handler may use: settings, an HTTP client, the reminder store, a clock."""
+"""What a handler may use: settings, an HTTP client, the reminder store, a clock, and the
+key its writes are recorded under when the request has an Idempotency-Key."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -19,6 +22,27 @@ from ..timeparse import locale_date_order
 if TYPE_CHECKING:
     from ..reminders import ReminderStore
     from ..settings import Settings
+
+
+# The request being served when it came with an Idempotency-Key (its run's id, set by the
+# API) and the number of the routed call being run: per thread of work, not per context
+# object, since one FunctionContext serves every request at once.
+_REQUEST_KEY: ContextVar[str | None] = ContextVar("funcgemma_request_key", default=None)
+_CALL_INDEX: ContextVar[int] = ContextVar("funcgemma_call_index", default=0)
+# The user's message the routed calls were made for (set by the conversation): a handler
+# reads what was asked of a name ("When was X born?") and the user's language from it.
+_MESSAGE: ContextVar[str | None] = ContextVar("funcgemma_message", default=None)
+
+
+@contextmanager
+def keyed_request(key: str | None) -> Iterator[None]:
+    """Run a request under ``key`` (idempotency.Run.run_id): the handlers it runs record
+    their writes under it, so that the request run again writes nothing twice."""
+    token = _REQUEST_KEY.set(key)
+    try:
+        yield
+    finally:
+        _REQUEST_KEY.reset(token)
 
 
 def _now() -> datetime:
@@ -49,6 +73,35 @@ class FunctionContext:
                     "use one like 'Asia/Tokyo' or 'Europe/Paris'."
                 ) from exc
             self.now = partial(datetime.now, zone)
+
+    def action_key(self) -> str | None:
+        """The key a handler's write is recorded under (ReminderStore.add(key=...)): the
+        request's and the call's number; None for a request without Idempotency-Key."""
+        key = _REQUEST_KEY.get()
+        return None if key is None else f"{key}#{_CALL_INDEX.get()}"
+
+    @contextmanager
+    def calling(self, index: int) -> Iterator[None]:
+        """Around the handler of a request's routed call number ``index``."""
+        token = _CALL_INDEX.set(index)
+        try:
+            yield
+        finally:
+            _CALL_INDEX.reset(token)
+
+    @contextmanager
+    def for_message(self, text: str | None) -> Iterator[None]:
+        """Around the handlers run for the user's message ``text`` (``message`` inside)."""
+        token = _MESSAGE.set(text)
+        try:
+            yield
+        finally:
+            _MESSAGE.reset(token)
+
+    @property
+    def message(self) -> str | None:
+        """The user's message being answered; None outside ``for_message`` (a /route)."""
+        return _MESSAGE.get()
 
     def date_order(self) -> str:
         """How the user writes a numeric date: FUNCGEMMA_DATE_ORDER, else their locale's."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import unicodedata
+from datetime import datetime, timezone
 from typing import Any
 
+import regex
 from pydantic import BaseModel, Field
 
 from ..messages import Said
@@ -19,6 +21,36 @@ class ScheduleReminderParams(BaseModel):
 
     task: str = Field(description="What to remind the user of, e.g. 'call mom'.")
     time: str | None = Field(None, description="When, as said, e.g. 'tomorrow at 9am'.")
+
+
+# Words that ask, join or point but name nothing to be reminded of ("what about", "and
+# at", 「は？」, "remind me"); a task left empty once they, its own time and any other
+# time are taken out is a fragment ("what about tomorrow?", 「明日は？」), not a task.
+_FILLER = regex.compile(
+    r"\b(?:what(?:'s|s)?|how|about|and|or|then|so|also|again|at|on|in|by|for|the|is|it|"
+    r"that|this|ok(?:ay)?|please|me|remind(?:er|ers)?|set|a|an|do|does|can|could|would|"
+    r"will|you|i|just|one|now|same|time|when)\b|リマインド|お知らせ|教えて|[はもってのにでをがかねよ]",
+    regex.IGNORECASE,
+)
+
+
+_NAMED = regex.compile(r"[\p{L}\p{N}]")
+
+
+def names_nothing(arguments: dict[str, Any]) -> bool:
+    """True when the task is only a time, a question word or a particle."""
+    task = arguments.get("task")
+    if not isinstance(task, str):
+        return False
+    rest = unicodedata.normalize("NFKC", task)
+    said_time = arguments.get("time")
+    if isinstance(said_time, str) and said_time.strip():
+        rest = rest.replace(unicodedata.normalize("NFKC", said_time.strip()), " ")
+    rest = " ".join(_FILLER.sub(" ", rest).split())
+    if not _NAMED.search(rest):
+        return True
+    # what is left is itself a time ("tomorrow", "金曜"): a time with nothing to do at it
+    return parse_when(rest, now=datetime.now(timezone.utc), order="YMD") is not None
 
 
 def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> dict[str, Any]:
@@ -57,7 +89,9 @@ def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> d
 def _saved(ctx: FunctionContext, task: str, said: str, due: datetime,
            repeat: Repeat | None) -> dict[str, Any]:
     """Save the reminder (first due at ``due``; again at each time of ``repeat``)."""
-    reminder = ctx.reminder_store().add(task, due, said=said, repeat=repeat)
+    # a retried request (Idempotency-Key) gets the reminder its first run saved
+    reminder = ctx.reminder_store().add(task, due, said=said, repeat=repeat,
+                                        key=ctx.action_key())
     result: dict[str, Any] = {
         "saved": True,
         "id": reminder.id,
@@ -98,6 +132,7 @@ def confirm(result: dict[str, Any]) -> str:
 SPEC = FunctionSpec(
     name="schedule_reminder",
     confirm=confirm,
+    names_nothing=names_nothing,
     grounded=("task", "time"),
     copied=("task", "time"),
     when=("time",),

@@ -30,6 +30,7 @@ def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) ->
 
 SPEC = FunctionSpec(
     name="translation_assist",
+    needs_translation=True,
     grounded=("text", "target_language"),
     copied=("text",),
     verbatim=("text",),

@@ -1,4 +1,6 @@
-"""travel_guide: focused travel advice for one place, written by the chat model."""
+"""travel_guide: travel advice for one place, from Wikivoyage (its "See" section, or the
+part that holds what was asked), else Wikipedia (funcgemma.facts). The chat model
+writes the guide from that text only; a failed lookup is said plainly."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..facts import WikiClient, lookup_place, notice, sources_off
 from ..registry import FunctionSpec
 from .context import FunctionContext
 
@@ -19,20 +22,23 @@ class TravelGuideParams(BaseModel):
 
 
 def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> dict[str, Any]:
-    plan = f"a {params.days}-day itinerary" if params.days else "the highlights"
-    return {
-        "destination": params.destination,
-        "days": params.days,
-        "answer_with": (
-            f"A focused travel guide to {params.destination}: {plan}, two or three "
-            "must-see places, one local dish, how to get around, and the best season. "
-            "Say if you are unsure of a fact."
-        ),
-    }
+    if not ctx.settings.facts_sources:
+        return {
+            "destination": params.destination,
+            "days": params.days,
+            **sources_off(params.destination, "wikivoyage"),
+        }
+    return lookup_place(WikiClient.for_context(ctx), params.destination, ctx.message, params.days)
+
+
+def confirm(result: dict[str, Any]) -> str:
+    """The page the guide comes from: ``source: Wikivoyage, <title> <url>``."""
+    return notice(result)
 
 
 SPEC = FunctionSpec(
     name="travel_guide",
+    confirm=confirm,
     grounded=("destination",),
     copied=("destination",),
     durations=("days",),
