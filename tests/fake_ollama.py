@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 VERSION = "0.13.5"
 ROUTER_MODEL = "functiongemma"
@@ -171,7 +171,39 @@ def num_predict(request: dict[str, Any]) -> int:
     return int((request.get("options") or {}).get("num_predict", 128))
 
 
-class FakeOllama:
+class ThreadedServer:
+    """A fake's HTTP server (``self._server``) answering on a daemon thread; the fakes of
+    Ollama, Wikipedia and OpenAI-compatible servers share this lifecycle. ``_stopping`` is
+    set first, so that a slow reply in progress is cut short."""
+
+    _server: ThreadingHTTPServer
+    _stopping: threading.Event
+    _thread: threading.Thread | None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop answering and close the port."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeOllama(ThreadedServer):
     def __init__(
         self,
         script: Script | None = None,
@@ -207,28 +239,6 @@ class FakeOllama:
     def url(self) -> str:
         host = str(self._server.server_address[0])
         return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"
-
-    def start(self) -> FakeOllama:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering and close the port (a slow reply in progress is cut short)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:

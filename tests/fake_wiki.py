@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from fake_ollama import free_port
+from fake_ollama import ThreadedServer, free_port
 
 DATA = Path(__file__).parent / "data" / "wiki"
 
@@ -84,7 +84,7 @@ def default_pages() -> list[Page]:
     return load_pages("pages.json")
 
 
-class FakeWiki:
+class FakeWiki(ThreadedServer):
     def __init__(self, pages: list[Page] | None = None) -> None:
         self.pages = default_pages() if pages is None else list(pages)
         self.delay_s = 0.0
@@ -117,28 +117,6 @@ class FakeWiki:
     def requests(self) -> list[Exchange]:
         with self._lock:
             return list(self.exchanges)
-
-    def start(self) -> FakeWiki:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop answering and close the port (a slow reply in progress is cut short)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeWiki:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- the wiki ---------------------------------------------------------------------
 

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from fake_ollama import CHAT_TEXT, free_port
+from processes import child_env, start, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
 FAKE_OLLAMA = Path(__file__).parent / "fake_ollama.py"
-SRC = Path(__file__).parents[1] / "src"
-START_TIMEOUT_S = 60.0
 ROUTE_TIMEOUT_S = 1.5  # the e2e fake takes 30 s over "slow"
 
 
@@ -39,41 +36,13 @@ class Stack:
                          for name, path in self.logs.items())
 
 
-def _wait_until(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str,
-                log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if ready():
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{what} not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Both processes, started once for the module and always stopped."""
     tmp = tmp_path_factory.mktemp("e2e")
     ollama_port, api_port = free_port(), free_port()
     ollama_url = f"http://127.0.0.1:{ollama_port}"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FUNCGEMMA_") and k != "OLLAMA_HOST"}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+    env = child_env(
         FUNCGEMMA_BACKEND="ollama",
         FUNCGEMMA_OLLAMA_HOST=ollama_url,
         FUNCGEMMA_DATA_DIR=str(tmp / "data"),
@@ -83,22 +52,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                   {"fake ollama": tmp / "ollama.log", "funcgemma serve": tmp / "serve.log"})
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        with stack.logs["fake ollama"].open("wb") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, str(FAKE_OLLAMA), "--port", str(ollama_port),
-                 "--scenario", "e2e"], stdout=log, stderr=subprocess.STDOUT, env=env))
-        _wait_until(lambda: httpx.get(f"{ollama_url}/api/version", timeout=1).is_success,
-                    procs[0], "fake ollama", stack.logs["fake ollama"])
-        with stack.logs["funcgemma serve"].open("wb") as log:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "funcgemma", "serve", "--host", "127.0.0.1",
-                 "--port", str(api_port)], stdout=log, stderr=subprocess.STDOUT, env=env))
-        _wait_until(lambda: httpx.get(f"{stack.url}/health", timeout=1).is_success,
-                    procs[1], "funcgemma serve", stack.logs["funcgemma serve"])
+        procs.append(start([str(FAKE_OLLAMA), "--port", str(ollama_port), "--scenario", "e2e"],
+                           env=env, log=stack.logs["fake ollama"]))
+        wait_until(lambda: httpx.get(f"{ollama_url}/api/version", timeout=1).is_success,
+                   procs[0], "fake ollama", stack.logs["fake ollama"])
+        procs.append(start(["-m", "funcgemma", "serve", "--host", "127.0.0.1",
+                            "--port", str(api_port)], env=env, log=stack.logs["funcgemma serve"]))
+        wait_until(lambda: httpx.get(f"{stack.url}/health", timeout=1).is_success,
+                   procs[1], "funcgemma serve", stack.logs["funcgemma serve"])
         yield stack
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
     serve_log = stack.logs["funcgemma serve"].read_text(errors="replace")
     assert "Traceback" not in serve_log, serve_log
 

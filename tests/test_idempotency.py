@@ -24,6 +24,7 @@ import httpx
 import pytest
 from fake_ollama import CHAT_TEXT, NO_CALL_TEXT, FakeOllama, Reply, call, free_port, last_user_text
 from fastapi.testclient import TestClient
+from processes import child_env, start, stop, wait_until
 
 from funcgemma.api import Service, create_app
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
@@ -500,46 +501,20 @@ class Model:
 
 
 def _serve(fake: FakeOllama, data: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A `funcgemma serve` this test can kill -9 (so not processes.funcgemma's context)."""
     port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FUNCGEMMA_") and k != "OLLAMA_HOST"
-    }
-    src = str(Path(__file__).parents[1] / "src")
-    env.update(
-        PYTHONPATH=os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        FUNCGEMMA_BACKEND="ollama",
-        FUNCGEMMA_OLLAMA_HOST=fake.url,
-        FUNCGEMMA_DATA_DIR=str(data),
-    )
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "funcgemma",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    env = child_env(FUNCGEMMA_BACKEND="ollama", FUNCGEMMA_OLLAMA_HOST=fake.url,
+                    FUNCGEMMA_DATA_DIR=str(data))
+    proc = start(["-m", "funcgemma", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                 env=env, log=log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVE_START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"funcgemma serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).is_success:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail(f"funcgemma serve not ready after {SERVE_START_S} s:\n{log.read_text()}")
+    try:
+        wait_until(lambda: httpx.get(f"{url}/health", timeout=1).is_success, proc,
+                   "funcgemma serve", log, SERVE_START_S)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, url
 
 
 def _chat_requests(fake: FakeOllama, *, wait: bool | None = None) -> int:

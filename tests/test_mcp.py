@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from fake_ollama import FakeOllama, free_port
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from processes import child_env, funcgemma
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
@@ -41,7 +40,6 @@ from funcgemma.settings import Settings
 T = TypeVar("T")
 NOW = datetime(2025, 3, 12, 14, 30, tzinfo=ZoneInfo("Asia/Tokyo"))
 REMIND = "remind me to call mom tomorrow at 9am"
-SRC = Path(__file__).parents[1] / "src"
 START_TIMEOUT_S = 30.0
 
 
@@ -375,16 +373,8 @@ def fake_ollama() -> Iterator[FakeOllama]:
 
 
 def server_env(ollama: FakeOllama, data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FUNCGEMMA_") and k != "OLLAMA_HOST"
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")])),
-        FUNCGEMMA_OLLAMA_HOST=ollama.url,
-        FUNCGEMMA_DATA_DIR=str(data_dir),
-        FUNCGEMMA_TIMEZONE="Asia/Tokyo",
-    )
-    return env
+    return child_env(FUNCGEMMA_OLLAMA_HOST=ollama.url, FUNCGEMMA_DATA_DIR=str(data_dir),
+                     FUNCGEMMA_TIMEZONE="Asia/Tokyo")
 
 
 def saved_reminders(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -459,45 +449,9 @@ def http_server(
     fake_ollama: FakeOllama, data_dir: Path, tmp_path: Path
 ) -> Iterator[tuple[str, dict[str, str]]]:
     env = server_env(fake_ollama, data_dir)
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "funcgemma",
-                "--backend",
-                "ollama",
-                "mcp",
-                "--http",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
-        yield url, env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    assert "Traceback" not in log.read_text(), log.read_text()
+    with funcgemma(["--backend", "ollama", "mcp", "--http"], env=env,
+                   log=tmp_path / "server.log", ready_path="/mcp") as url:
+        yield f"{url}/mcp", env
 
 
 @pytest.mark.slow

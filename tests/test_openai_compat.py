@@ -6,10 +6,6 @@ process; and, slow, the embedded backend)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +15,9 @@ import httpx
 import ollama
 import openai
 import pytest
-from fake_ollama import CHAT_TEXT, NO_CALL_TEXT, Call, FakeOllama, Reply, free_port, last_user_text
+from fake_ollama import CHAT_TEXT, NO_CALL_TEXT, Call, FakeOllama, Reply, last_user_text
 from fastapi.testclient import TestClient
+from processes import child_env, funcgemma
 from pydantic import ValidationError
 from test_api import make_service
 from test_calldecoder import ScriptedModel, ToyVocab
@@ -38,7 +35,6 @@ from funcgemma.settings import Settings
 from funcgemma.types import Call as OurCall
 from funcgemma.types import CompletionOptions, Message
 
-SRC = Path(__file__).parents[1] / "src"
 KEY = "test-key-123"
 S, E, C = render.START_CALL, render.ESCAPE, render.END_CALL
 
@@ -442,79 +438,22 @@ class Stack:
         return [r for r in self.fake.chat_requests if last_user_text(r) == text]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FUNCGEMMA_") and k != "OLLAMA_HOST"
-    }
-    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return {**env, **extra}
-
-
-def _serve(env: dict[str, str], log: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "funcgemma",
-                *args,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"funcgemma serve exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(
-                f"{url}/health", timeout=1, headers={"Authorization": f"Bearer {KEY}"}
-            ).is_success:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    pytest.fail(f"funcgemma serve not ready:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("v1")
     fake = FakeOllama(fake_model, loaded=("functiongemma:latest", "gemma3:4b")).start()
     try:
-        env = _env(
+        env = child_env(
             FUNCGEMMA_BACKEND="ollama",
             FUNCGEMMA_OLLAMA_HOST=fake.url,
             FUNCGEMMA_DATA_DIR=str(tmp / "data"),
             FUNCGEMMA_API_KEY=KEY,
         )
-        proc, url = _serve(env, tmp / "serve.log")
-        try:
+        with funcgemma(["serve"], env=env, log=tmp / "serve.log") as url:
             yield Stack(url, fake, tmp / "serve.log")
-        finally:
-            _stop(proc)
         assert fake.problems() == []  # every request funcgemma sent Ollama conforms
     finally:
         fake.stop()
-    assert "Traceback" not in (tmp / "serve.log").read_text(errors="replace")
 
 
 @pytest.fixture
@@ -792,13 +731,9 @@ def test_v1_auth_and_origin_guard_answer_in_openais_shape(stack: Stack) -> None:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("llama_cpp")
     tmp = tmp_path_factory.mktemp("v1-embedded")
-    env = _env(FUNCGEMMA_DATA_DIR=str(tmp / "data"), FUNCGEMMA_API_KEY=KEY)
-    proc, url = _serve(env, tmp / "serve.log", "--backend", "llamacpp")
-    try:
+    env = child_env(FUNCGEMMA_DATA_DIR=str(tmp / "data"), FUNCGEMMA_API_KEY=KEY)
+    with funcgemma(["--backend", "llamacpp", "serve"], env=env, log=tmp / "serve.log") as url:
         yield url
-    finally:
-        _stop(proc)
-    assert "Traceback" not in (tmp / "serve.log").read_text(errors="replace")
 
 
 @pytest.mark.slow

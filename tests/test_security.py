@@ -5,9 +5,6 @@ In-process over create_app, then end to end through a real `funcgemma serve`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_ollama import free_port
+from fake_ollama import FakeOllama, free_port
 from fastapi.testclient import TestClient
-from test_e2e_ollama import FAKE_OLLAMA, SRC, _stop, _wait_until
+from processes import child_env, funcgemma
 
 from funcgemma.api import Service, create_app
 from funcgemma.api.browser import OriginList, is_loopback, loopback_host_header
@@ -378,74 +375,13 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The fake Ollama and `funcgemma serve` on 127.0.0.1, FUNCGEMMA_ORIGINS set."""
     tmp = tmp_path_factory.mktemp("security")
-    ollama_port, api_port = free_port(), free_port()
-    ollama_url = f"http://127.0.0.1:{ollama_port}"
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FUNCGEMMA_") and k != "OLLAMA_HOST"
-    }
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        FUNCGEMMA_OLLAMA_HOST=ollama_url,
-        FUNCGEMMA_DATA_DIR=str(tmp / "data"),
-        FUNCGEMMA_ORIGINS=APP_ORIGIN,
-    )
-    logs = {"fake ollama": tmp / "ollama.log", "funcgemma serve": tmp / "serve.log"}
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        with logs["fake ollama"].open("wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(FAKE_OLLAMA),
-                        "--port",
-                        str(ollama_port),
-                        "--scenario",
-                        "e2e",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            )
-        _wait_until(
-            lambda: httpx.get(f"{ollama_url}/api/version", timeout=1).is_success,
-            procs[0],
-            "fake ollama",
-            logs["fake ollama"],
-        )
-        with logs["funcgemma serve"].open("wb") as log:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "funcgemma",
-                        "--backend",
-                        "ollama",
-                        "serve",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(api_port),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            )
-        url = f"http://127.0.0.1:{api_port}"
-        _wait_until(
-            lambda: httpx.get(f"{url}/health/ready", timeout=1).is_success,
-            procs[1],
-            "funcgemma serve",
-            logs["funcgemma serve"],
-        )
-        yield Served(url, api_port, tmp / "data")
-    finally:
-        for proc in reversed(procs):
-            _stop(proc)
-    assert "Traceback" not in logs["funcgemma serve"].read_text(errors="replace")
+    port = free_port()
+    with FakeOllama.from_scenario("e2e") as fake:
+        env = child_env(FUNCGEMMA_OLLAMA_HOST=fake.url, FUNCGEMMA_DATA_DIR=str(tmp / "data"),
+                        FUNCGEMMA_ORIGINS=APP_ORIGIN)
+        with funcgemma(["--backend", "ollama", "serve"], env=env, log=tmp / "serve.log",
+                       port=port, ready_path="/health/ready") as url:
+            yield Served(url, port, tmp / "data")
 
 
 @pytest.fixture
