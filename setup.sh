@@ -57,7 +57,7 @@ if [ "$EMBEDDED" = 1 ]; then
 fi
 
 say "installing funcgemma and dev tools"
-EXTRAS="dev,eval,mcp"
+EXTRAS="dev,eval,mcp,openai"
 [ "$EMBEDDED" = 1 ] && EXTRAS="$EXTRAS,embedded"
 [ "$TRAIN" = 1 ] && EXTRAS="$EXTRAS,train"
 quiet_pip install -c "$LOCK" --find-links "$WHEELS" -e ".[$EXTRAS]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -47,7 +46,7 @@ def _shown(text: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="funcgemma", description="Local function-routing chat.")
-    p.add_argument("--backend", choices=["auto", "ollama", "llamacpp"], default=None,
+    p.add_argument("--backend", choices=["auto", "ollama", "llamacpp", "openai"], default=None,
                    help="model backend (default: FUNCGEMMA_BACKEND or auto)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     sub = p.add_subparsers(dest="command")
@@ -75,13 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+def _open_without_key(host: str, settings: Settings, err: TextIO) -> bool:
+    """True (and says why) when ``host`` is not loopback and no API key is set: `serve`
+    and `mcp --http` then refuse to start."""
+    from .api.browser import is_loopback
+
+    if is_loopback(host) or settings.api_key:
         return False
+    print(f"funcgemma: refusing to listen on {host} without FUNCGEMMA_API_KEY; set it "
+          "(clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
+    return True
 
 
 def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
@@ -164,9 +166,7 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
 
     from .api import Service, create_app
 
-    if not _is_loopback(args.host) and not settings.api_key:
-        print(f"funcgemma: refusing to listen on {args.host} without FUNCGEMMA_API_KEY; set it "
-              "(clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
+    if _open_without_key(args.host, settings, err):
         return 2
     conversation, kind, reason = _conversation(settings, args, given)
     print(f"funcgemma: backend {kind} ({reason}); listening on http://{args.host}:{args.port}",
@@ -371,9 +371,7 @@ def _mcp(settings: Settings, args: argparse.Namespace, err: TextIO,
         raise ConfigurationError("`funcgemma mcp` needs the MCP SDK: install it with "
                                  "`pip install 'funcgemma[mcp]'` (or `pip install mcp`).") from exc
 
-    if args.http and not _is_loopback(args.host) and not settings.api_key:
-        print(f"funcgemma: refusing to listen on {args.host} without FUNCGEMMA_API_KEY; set it "
-              "(clients then send `Authorization: Bearer <key>`) or use 127.0.0.1.", file=err)
+    if args.http and _open_without_key(args.host, settings, err):
         return 2
     tools = FuncgemmaMCP(settings, args.backend, given)
     try:

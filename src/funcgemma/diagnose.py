@@ -56,10 +56,27 @@ def data_report(settings: Settings) -> dict[str, Any]:
     return report
 
 
-def unusable(kind: str, ollama: dict[str, Any], embedded: dict[str, Any]) -> str | None:
+def openai_report(settings: Settings) -> dict[str, Any]:
+    """The OpenAI-compatible server's probe (GET /models) for the router and the chat
+    model, as the backends `--backend openai` builds see it."""
+    from .factory import make_openai
+
+    backends = make_openai(settings, "doctor")
+    report: dict[str, Any] = {}
+    for role, backend in (("router", backends.router), ("chat", backends.chat)):
+        ok, why = backend.ready()
+        report[role] = {**backend.describe(), "ready": ok, "detail": why}
+    return report
+
+
+def unusable(kind: str, ollama: dict[str, Any], embedded: dict[str, Any],
+             openai: dict[str, Any] | None = None) -> str | None:
     """Why the selected backend cannot serve, from the reports above, or None. `auto`
     checked this when it chose; a backend named with --backend / FUNCGEMMA_BACKEND is
     taken as is (chat and serve then fail on first use), so doctor checks it here."""
+    if kind == "openai":
+        problems = [str(r["detail"]) for r in (openai or {}).values() if not r["ready"]]
+        return "; ".join(dict.fromkeys(problems)) or None
     if kind == "ollama":
         if not ollama["reachable"]:
             return str(ollama.get("error") or f"Ollama at {ollama['host']} is unreachable")
@@ -104,7 +121,12 @@ def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
         print(f"no usable backend: {exc.message}", file=out)
         return 1
     print(f"backend: {selection.kind} ({selection.reason})", file=out)
-    problem = unusable(selection.kind, report, embedded)
+    served = None
+    if selection.kind == "openai":
+        print("== OpenAI-compatible server", file=out)
+        served = openai_report(settings)
+        print(json.dumps(served, indent=2, ensure_ascii=False), file=out)
+    problem = unusable(selection.kind, report, embedded, served)
     if problem:
         print(f"no usable backend: {problem}", file=out)
         return 1

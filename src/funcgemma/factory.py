@@ -1,8 +1,11 @@
 """Build the router and chat backends from settings, including `auto` selection.
 
 `auto` picks Ollama when it is reachable and has both models, else the embedded
-llama.cpp backend, and always says which one and why. `select_backend` decides without
-loading anything (what `funcgemma doctor` shows); `make_backends` then builds.
+llama.cpp backend, and always says which one and why. An OpenAI-compatible server
+(`openai`) is used only where it is named: `auto` never picks it, since it cannot tell
+a server that serves the router from one that does not without asking it to route.
+`select_backend` decides without loading anything (what `funcgemma doctor` shows);
+`make_backends` then builds.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ log = logging.getLogger(__name__)
 class Backends:
     router: Backend
     chat: Backend
-    kind: str  # "ollama" | "llamacpp" | "scripted"
+    kind: str  # "ollama" | "llamacpp" | "openai" | "scripted"
     reason: str
 
 
 @dataclass(frozen=True)
 class Selection:
-    kind: str  # "ollama" | "llamacpp"
+    kind: str  # "ollama" | "llamacpp" | "openai"
     reason: str
 
 
@@ -59,6 +62,33 @@ def make_ollama(settings: Settings, reason: str) -> Backends:
     return Backends(router=router, chat=chat, kind="ollama", reason=reason)
 
 
+def make_openai(settings: Settings, reason: str) -> Backends:
+    from . import weights
+
+    try:
+        from .backends.openai import OpenAIBackend, make_client
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"--backend openai needs the `openai` package ({exc}): install it with "
+            "`.venv/bin/pip install 'openai>=3.60'`."
+        ) from exc
+
+    # The router gets its own client: routing has its own, shorter deadline.
+    raw = settings.openai_router_prompt == "raw"
+    router = OpenAIBackend(
+        make_client(settings, timeout=settings.route_timeout_s), settings.openai_router_model,
+        role="router", raw_prompt=raw,
+        # a raw-prompt router is funcgemma's fine-tune: its calibrated threshold applies
+        call_bias=weights.router_call_bias(
+            settings, settings.router_lora or weights.DEFAULT_ADAPTER) if raw else 0.0,
+    )
+    chat = OpenAIBackend(
+        make_client(settings, base_url=settings.openai_chat_base_url or settings.openai_base_url),
+        settings.openai_chat_model, role="chat",
+    )
+    return Backends(router=router, chat=chat, kind="openai", reason=reason)
+
+
 def make_llamacpp(settings: Settings, reason: str) -> Backends:
     from .backends.llamacpp import make_embedded
 
@@ -73,8 +103,12 @@ def select_backend(settings: Settings, backend: str | None = None) -> Selection:
         return Selection("ollama", "chosen with --backend ollama / FUNCGEMMA_BACKEND")
     if choice == "llamacpp":
         return Selection("llamacpp", "chosen with --backend llamacpp / FUNCGEMMA_BACKEND")
+    if choice == "openai":  # never picked by auto
+        return Selection("openai", f"chosen with --backend openai / FUNCGEMMA_BACKEND "
+                                   f"({settings.openai_base_url})")
     if choice != "auto":
-        raise BackendUnavailable(f"Unknown backend {choice!r}; use auto, ollama or llamacpp.")
+        raise BackendUnavailable(f"Unknown backend {choice!r}; use auto, ollama, llamacpp or "
+                                 "openai.")
     from .backends.ollama import is_ready, make_client
 
     client = make_client(settings, timeout=min(settings.timeout_s, 5.0))
@@ -100,4 +134,6 @@ def make_backends(settings: Settings, backend: str | None = None) -> Backends:
     log.info("backend %s (%s)", selection.kind, selection.reason)
     if selection.kind == "ollama":
         return make_ollama(settings, selection.reason)
+    if selection.kind == "openai":
+        return make_openai(settings, selection.reason)
     return make_llamacpp(settings, selection.reason)

@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUNCGEMMA_", extra="ignore",
                                       populate_by_name=True)
 
-    backend: Literal["auto", "ollama", "llamacpp"] = "auto"
+    # `openai` is never chosen by `auto`: it is used where it is named
+    backend: Literal["auto", "ollama", "llamacpp", "openai"] = "auto"
     # Ollama
     ollama_host: str = Field(
         default="http://127.0.0.1:11434",
@@ -81,6 +82,17 @@ class Settings(BaseSettings):
     chat_num_ctx: int = 4096
     timeout_s: float = Field(default=60.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
     route_timeout_s: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
+    # An OpenAI-compatible server (vLLM, llama-server, LM Studio, a hosted endpoint).
+    # The key is sent as the bearer token ("none" when unset); OPENAI_API_KEY is not read.
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_api_key: str | None = None
+    openai_router_model: str = "google/functiongemma-270m-it"
+    openai_chat_model: str = "google/gemma-3-4b-it"
+    openai_chat_base_url: str | None = None  # None: the router's server
+    # "tools": /v1/chat/completions with tools (the server parses the calls, e.g. vLLM's
+    # FunctionGemma parser). "raw": funcgemma renders the prompt and calls /v1/completions,
+    # for a server that serves funcgemma's fine-tuned router without a tool parser.
+    openai_router_prompt: Literal["tools", "raw"] = "tools"
     # Embedded llama.cpp
     router_gguf: Path | None = None
     chat_gguf: Path | None = None
@@ -161,6 +173,23 @@ class Settings(BaseSettings):
         if regex.search(r"/(?:v1|api)(?:/.*)?$", parts.path.rstrip("/"), regex.I):
             raise ValueError(f"{value!r} ends in {parts.path}; funcgemma needs Ollama's own "
                              f"address, without /v1 or /api: {fix}")
+        return value
+
+    @field_validator("openai_base_url", "openai_chat_base_url")
+    @classmethod
+    def _openai_url_is_a_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        value = value.strip().rstrip("/")
+        fix = (f"set FUNCGEMMA_{str(info.field_name).upper()} to the server's OpenAI "
+               "address, e.g. http://127.0.0.1:8080/v1")
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # reading the port is what checks it
+        except ValueError:
+            raise ValueError(f"{value[:80]!r} is not a URL; {fix}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value[:80]!r} is not an http:// or https:// URL; {fix}")
         return value
 
     @field_validator("router_num_ctx", "embedded_router_n_ctx", "chat_num_ctx",

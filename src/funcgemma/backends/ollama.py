@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..settings import Settings
 from ..types import Call, Completion, CompletionOptions, Message
+from .rawprompt import RAW_CALL, RAW_STOPS, TOP_LOGPROBS, call_decision, forced_opening
 
 log = logging.getLogger(__name__)
 # how long a readiness probe (GET /api/tags) is reused: a load balancer polling
@@ -152,16 +153,6 @@ def _wire_keep_alive(keep_alive: str | float) -> str | float:
     return keep_alive
 
 
-# Raw mode: the call marker as the model writes it, and where its turn ends.
-RAW_CALL = render.RESERVED_ALIASES[render.START_CALL]
-RAW_STOPS = (render.RESERVED_ALIASES[render.START_RESP], render.END_TURN)
-TOP_LOGPROBS = 5
-
-
-def _is_call_token(token: str) -> bool:
-    return token in (RAW_CALL, render.START_CALL)
-
-
 class OllamaBackend:
     name = "ollama"
     supports_native_tools = True
@@ -231,8 +222,7 @@ class OllamaBackend:
         if options.call == "required":
             # our own rendering: the call is forced by writing its opening (and the name,
             # where only one may be called) as the start of the model's turn
-            only = options.only or ()
-            opening = RAW_CALL + (f"call:{only[0]}{{" if len(only) == 1 else "")
+            opening = forced_opening(options.only)
             forced = self._generate(prompt + opening, options)
             return self._completion(forced, render.restore_markers(
                 opening + (forced.response or "")), [])
@@ -240,16 +230,15 @@ class OllamaBackend:
         text = resp.response or ""
         first = resp.logprobs[0] if resp.logprobs else None
         if first is not None and first.top_logprobs:
-            others = [t.logprob for t in first.top_logprobs if not _is_call_token(t.token)]
-            calls = [t.logprob for t in first.top_logprobs if _is_call_token(t.token)]
-            if _is_call_token(first.token):
-                # the model chose a call: keep it only if it wins by the calibrated margin
-                margin = first.logprob - max(others, default=-float("inf"))
-                if margin <= self.call_bias:
-                    log.debug("call margin %.3f <= bias %.3f: no function", margin,
-                              self.call_bias)
-                    text = render.NO_CALL_REPLY
-            elif calls and calls[0] - first.logprob > self.call_bias:
+            decision = call_decision(first.token, first.logprob,
+                                     [(t.token, t.logprob) for t in first.top_logprobs],
+                                     self.call_bias)
+            if decision.action == "no_call":
+                # the model chose a call that did not win by the calibrated margin
+                log.debug("call margin %.3f <= bias %.3f: no function", decision.margin,
+                          self.call_bias)
+                text = render.NO_CALL_REPLY
+            elif decision.action == "decode_call":
                 # a negative bias: the call was close enough to win; decode it
                 more = self._generate(prompt + RAW_CALL, options)
                 text = RAW_CALL + (more.response or "")

@@ -1,0 +1,478 @@
+"""OpenAIBackend: the router and chat models served by any OpenAI-compatible server
+(vLLM, llama.cpp's llama-server, llama-cpp-python's server, LM Studio, a hosted endpoint).
+
+The router has two modes:
+
+- ``tools`` (default): `/v1/chat/completions` with ``tools`` and ``tool_choice``. The
+  server renders the model's prompt and parses its calls (vLLM's FunctionGemma tool
+  parser); its ``tool_calls`` come back as native calls, and its ``content`` is read by
+  the router's fallback parser (FunctionGemma text a server did not parse).
+- ``raw``: for a server without a tool parser that serves funcgemma's fine-tuned router
+  (llama-server with the shipped adapter). funcgemma renders the prompt itself
+  (render.py, as the embedded backend and the trainer do) and sends it to
+  `/v1/completions`; the adapter's calibrated call bias is applied from the first
+  token's log-probabilities (rawprompt.py, shared with the raw Ollama router). The reply
+  is streamed, so that reading stops where the model's turn ends even on a server that
+  does not print special tokens, where a stop string never matches.
+
+User text is neutralised (render.neutralise_control_tokens) in both modes and roles: a
+server parses special tokens in what it is sent.
+
+A server-side model is assumed capable: ``answers_from_sources`` and ``translates`` are
+True unless the factory is told otherwise (the embedded SmolLM2 is the one that is not).
+
+Library exceptions become funcgemma errors in one place, `_translate`. (The module runs
+past 400 lines because both router modes share that one translation point; OpenAI's wire
+shapes are in openaiwire.py.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx2
+import openai
+
+from .. import render
+from ..errors import (
+    BackendBusy,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    FuncgemmaError,
+)
+from ..settings import Settings
+from ..types import Completion, CompletionOptions, Message
+from . import openaiwire as wire
+from .rawprompt import (
+    CALL_TOKENS,
+    HIDDEN,
+    RAW_CALL,
+    RAW_STOPS,
+    TOP_LOGPROBS,
+    MarkerRestorer,
+    call_decision,
+    forced_opening,
+)
+
+log = logging.getLogger(__name__)
+# how long a readiness probe (GET /models) is reused, as for Ollama
+PROBE_CACHE_S = 2.0
+PROBE_TIMEOUT_S = 5.0
+_MODEL_WORD = re.compile(r"\bmodel\b", re.IGNORECASE)
+# in raw mode an empty token at the start of the model's turn is the call marker a
+# server did not print (rawprompt.HIDDEN)
+_RAW_CALL_TOKENS = CALL_TOKENS | {HIDDEN}
+
+
+def make_client(
+    settings: Settings, *, base_url: str | None = None, timeout: float | None = None, **kwargs: Any
+) -> openai.OpenAI:
+    """The one factory for OpenAI clients (tests pass `http_client=`). ``timeout``
+    defaults to FUNCGEMMA_TIMEOUT_S (the router's client gets FUNCGEMMA_ROUTE_TIMEOUT_S).
+    The client does not retry: a deadline is the router's, and a busy server's
+    Retry-After goes back to funcgemma's caller. A key is always sent ("none" when
+    FUNCGEMMA_OPENAI_API_KEY is unset; the client requires one); OPENAI_API_KEY is not
+    read, so a key for OpenAI never goes to another server."""
+    return openai.OpenAI(
+        base_url=base_url or settings.openai_base_url,
+        api_key=settings.openai_api_key or "none",
+        timeout=settings.timeout_s if timeout is None else timeout,
+        max_retries=0,
+        **kwargs,
+    )
+
+
+def _base_url(client: openai.OpenAI) -> str:
+    return str(client.base_url).rstrip("/")
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        for key in ("message", "detail", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:300]
+            if isinstance(body.get(key), Mapping) and isinstance(body[key].get("message"), str):
+                return str(body[key]["message"])[:300]
+    text = body if isinstance(body, str) else exc.response.text
+    return (text or exc.response.reason_phrase or "").strip()[:300]
+
+
+def _retry_after(exc: openai.APIStatusError) -> int | None:
+    """Retry-After in whole seconds (at least 1), when the server sent a number."""
+    value = exc.response.headers.get("retry-after", "")
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(1, math.ceil(seconds)) if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class OpenAIBackend:
+    name = "openai"
+    supports_native_tools = True
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        model: str,
+        *,
+        role: str = "router",
+        raw_prompt: bool = False,
+        call_bias: float = 0.0,
+        answers_from_sources: bool = True,
+        translates: bool = True,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.role = role
+        self.raw_prompt = raw_prompt
+        self.call_bias = call_bias
+        self.supports_native_tools = not raw_prompt
+        self.answers_from_sources = answers_from_sources
+        self.translates = translates
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[float, tuple[bool, str]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return _base_url(self.client)
+
+    def _model_setting(self) -> str:
+        return (
+            "FUNCGEMMA_OPENAI_CHAT_MODEL"
+            if self.role == "chat"
+            else "FUNCGEMMA_OPENAI_ROUTER_MODEL"
+        )
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Library exceptions as funcgemma errors, each naming the setting that fixes it."""
+        url = self.base_url
+        url_setting = (
+            "FUNCGEMMA_OPENAI_CHAT_BASE_URL (or FUNCGEMMA_OPENAI_BASE_URL)"
+            if self.role == "chat"
+            else "FUNCGEMMA_OPENAI_BASE_URL"
+        )
+        try:
+            yield
+        except FuncgemmaError:
+            raise
+        # APITimeoutError is an APIConnectionError: it goes first. The httpx2 errors come
+        # through as they are while a streamed reply is being read.
+        except (openai.APITimeoutError, httpx2.TimeoutException) as exc:
+            raise BackendTimeout(
+                f"The OpenAI-compatible server at {url} did not answer in time (model "
+                f"{self.model}). Raise FUNCGEMMA_ROUTE_TIMEOUT_S (routing) or "
+                "FUNCGEMMA_TIMEOUT_S (chat), or check the server is not overloaded."
+            ) from exc
+        except openai.APIConnectionError as exc:
+            raise BackendUnavailable(
+                f"Cannot reach the OpenAI-compatible server at {url}. Is it running? "
+                f"Set {url_setting} if it listens elsewhere."
+            ) from exc
+        except httpx2.HTTPError as exc:
+            raise BackendUnavailable(
+                f"Lost the connection to the OpenAI-compatible server "
+                f"at {url}: {type(exc).__name__}."
+            ) from exc
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, url, url_setting) from exc
+        except openai.APIError as exc:  # an error event inside a 200 stream, a bad body
+            raise BackendError(
+                f"The OpenAI-compatible server at {url} failed while "
+                f"answering ({self.model}): {exc.message[:300]}"
+            ) from exc
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            # a body that is not the JSON, or not the shape, an OpenAI server sends
+            raise BackendError(
+                f"The OpenAI-compatible server at {url} sent a response "
+                f"funcgemma cannot read: {type(exc).__name__}: "
+                f"{str(exc)[:200]}"
+            ) from exc
+
+    def _status_error(
+        self, exc: openai.APIStatusError, url: str, url_setting: str
+    ) -> FuncgemmaError:
+        status, message = exc.status_code, _server_message(exc)
+        if status in (429, 503):  # a full queue or a rate limit: come back later
+            return BackendBusy(
+                f"The OpenAI-compatible server at {url} is busy ({status}: "
+                f"{message}); try again shortly.",
+                retry_after=_retry_after(exc),
+            )
+        if status == 404:
+            path = exc.request.url.path
+            # vLLM: "The model `x` does not exist."; a 404 for GET /models is a wrong address
+            if not path.endswith("/models") and (
+                self.model in message or _MODEL_WORD.search(message)
+            ):
+                return BackendUnavailable(
+                    f"The server at {url} has no model {self.model!r} ({message}): set "
+                    f"{self._model_setting()} to a model it serves (GET {url}/models)."
+                )
+            need = (
+                " (FUNCGEMMA_OPENAI_ROUTER_PROMPT=raw needs /v1/completions; "
+                "`tools` uses /v1/chat/completions)"
+                if self.raw_prompt
+                else ""
+            )
+            return BackendUnavailable(
+                f"{url} answered 404 for {path}{need}: set {url_setting} to the server's "
+                "OpenAI address, ending in /v1, such as http://127.0.0.1:8080/v1."
+            )
+        if status in (401, 403):
+            error = BackendError(
+                f"The server at {url} refused funcgemma ({status}: "
+                f"{message}): set FUNCGEMMA_OPENAI_API_KEY to its key."
+            )
+            error.retryable = False
+            return error
+        error = BackendError(
+            f"The OpenAI-compatible server at {url} answered {status} for {self.model}: {message}"
+        )
+        # the server refused the request itself: the same request gets the same answer
+        error.retryable = not (400 <= status < 500 and status != 408)
+        return error
+
+    # -- the router ------------------------------------------------------------------
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        options: CompletionOptions | None = None,
+    ) -> Completion:
+        options = options or CompletionOptions()
+        if tools and options.only is not None:
+            tools = [t for t in tools if t.get("function", t).get("name") in options.only]
+        if self.raw_prompt and tools:
+            if options.call == "none":  # as the router does: the model is not asked
+                return Completion(text=render.NO_CALL_REPLY, model=self.model)
+            return self._complete_raw(messages, tools, options)
+        start = time.perf_counter()
+        sent = [t if "function" in t else {"type": "function", "function": t} for t in tools or ()]
+        with self._translate():
+            resp = self.client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, wire.wire_messages(messages)),
+                stream=False,
+                temperature=options.temperature,
+                max_tokens=options.max_tokens,
+                seed=openai.omit if options.seed is None else options.seed,
+                tools=cast(Any, sent) if sent else openai.omit,
+                tool_choice=wire.tool_choice(options, sent) if sent else openai.omit,
+            )
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            calls, unparsed = wire.tool_calls(choice.message.tool_calls or ())
+            usage = resp.usage
+            prompt_tokens = usage.prompt_tokens if usage else 0
+            cached = 0
+            if usage and usage.prompt_tokens_details:
+                cached = usage.prompt_tokens_details.cached_tokens or 0
+            return Completion(
+                # a call whose arguments are not JSON goes to the fallback parser as text
+                text="\n".join([text, *unparsed]) if unparsed else text,
+                tool_calls=calls,
+                done_reason=choice.finish_reason,
+                model=resp.model or self.model,
+                prompt_tokens=prompt_tokens,
+                prompt_eval_tokens=max(0, prompt_tokens - cached),
+                completion_tokens=usage.completion_tokens if usage else 0,
+                duration_ms=(time.perf_counter() - start) * 1000,
+            )
+
+    def _complete_raw(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        options: CompletionOptions,
+    ) -> Completion:
+        prompt = render.raw_prompt(render.render_prompt(tools, messages))
+        if options.call == "required":
+            # the call is forced by writing its opening as the start of the model's turn
+            return self._generate(
+                prompt, forced_opening(options.only), options, decide=False
+            ).completion(self.model)
+        first = self._generate(prompt, "", options, decide=True)
+        if first.decode_call:
+            # a negative bias: the call was close enough to win; decode it
+            return self._generate(prompt, RAW_CALL, options, decide=False).completion(self.model)
+        return first.completion(self.model)
+
+    def _deadline_s(self) -> float | None:
+        timeout = self.client.timeout
+        if isinstance(timeout, (int, float)):
+            return float(timeout)
+        if isinstance(timeout, httpx2.Timeout):
+            return timeout.read
+        return None
+
+    def _generate(
+        self, prompt: str, opening: str, options: CompletionOptions, *, decide: bool
+    ) -> _Generated:
+        """One streamed completion of ``prompt`` after ``opening`` (the start of the
+        model's turn written for it). ``decide``: apply the call bias to the first token,
+        and stop there when it says no call or to decode one."""
+        out = _Generated(restorer=MarkerRestorer(opening))
+        start = time.perf_counter()
+        limit = self._deadline_s()
+        deadline = None if limit is None else time.monotonic() + limit
+        with self._translate():
+            stream = self.client.completions.create(
+                model=self.model,
+                prompt=prompt + opening,
+                stream=True,
+                max_tokens=options.max_tokens,
+                temperature=options.temperature,
+                stop=list(RAW_STOPS),
+                logprobs=TOP_LOGPROBS,
+                # vLLM drops special tokens from the text unless told not to; other
+                # servers ignore the field
+                extra_body={"skip_special_tokens": False},
+                seed=openai.omit if options.seed is None else options.seed,
+            )
+            with stream:
+                for chunk in stream:
+                    out.model = chunk.model or out.model
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise openai.APITimeoutError(request=stream.response.request)
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    if self._read(out, choice, decide) or out.restorer.done:
+                        break
+                    if choice.finish_reason:
+                        out.done_reason = choice.finish_reason
+        out.duration_ms = (time.perf_counter() - start) * 1000
+        if decide and not out.decided and self.call_bias:
+            log.debug("the server sent no logprobs; the call bias is not applied")
+        return out
+
+    def _read(self, out: _Generated, choice: Any, decide: bool) -> bool:
+        """Take in one streamed choice; True when reading can stop (the first token
+        decided no call, or to decode one)."""
+        entries = wire.logprob_entries(choice.logprobs)
+        if not entries:
+            # no token boundaries: the text as it comes (an empty piece is no marker)
+            if choice.text:
+                out.restorer.feed(choice.text)
+                out.tokens += 1
+            return False
+        for token, logprob, top in entries:
+            if decide and not out.decided:
+                out.decided = True
+                if top:
+                    decision = call_decision(token, logprob, top, self.call_bias, _RAW_CALL_TOKENS)
+                    if decision.action == "no_call":
+                        log.debug(
+                            "call margin %.3f <= bias %.3f: no function",
+                            decision.margin,
+                            self.call_bias,
+                        )
+                        out.restorer = MarkerRestorer(render.NO_CALL_REPLY)
+                        out.done_reason = "stop"
+                        return True
+                    if decision.action == "decode_call":
+                        out.decode_call = True
+                        return True
+            out.restorer.feed(token)
+            out.tokens += 1
+            if out.restorer.done:
+                out.done_reason = "stop"  # the model's turn ended at an unprinted marker
+                return True
+        return False
+
+    # -- the chat model --------------------------------------------------------------
+    def stream(
+        self, messages: Sequence[Message], *, options: CompletionOptions | None = None
+    ) -> Iterator[str]:
+        options = options or CompletionOptions(temperature=0.7, max_tokens=512)
+        with self._translate():
+            stream = self.client.chat.completions.create(
+                model=self.model,
+                messages=cast(Any, wire.wire_messages(messages)),
+                stream=True,
+                temperature=options.temperature,
+                max_tokens=options.max_tokens,
+                seed=openai.omit if options.seed is None else options.seed,
+            )
+            with stream:
+                for chunk in stream:
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+
+    # -- health ----------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        """Whether the server answers GET /models and lists this model, probed at most
+        once every PROBE_CACHE_S; callers that arrive during a probe wait for its answer."""
+        with self._probe_lock:
+            if self._probe is None or time.monotonic() - self._probe[0] >= PROBE_CACHE_S:
+                self._probe = (time.monotonic(), self._check())
+            return self._probe[1]
+
+    def _check(self) -> tuple[bool, str]:
+        url = self.base_url
+        try:
+            with self._translate():
+                page = self.client.with_options(timeout=PROBE_TIMEOUT_S).models.list()
+                ids = [str(m.id) for m in page.data]
+        except FuncgemmaError as exc:
+            return False, exc.message
+        if self.model in ids:
+            return True, f"the server at {url} serves {self.model}"
+        if not ids:  # some servers list nothing and serve what they were started with
+            return True, f"the server at {url} answers (it lists no models)"
+        return False, (
+            f"the server at {url} serves {', '.join(ids[:5])}, not "
+            f"{self.model!r}: set {self._model_setting()} to one of them (or "
+            "name the model so when starting the server: vLLM "
+            "--served-model-name, llama-server --alias)"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "backend": self.name,
+            "role": self.role,
+            "model": self.model,
+            "base_url": self.base_url,
+        }
+        if self.role == "router":
+            out["prompt"] = "raw" if self.raw_prompt else "tools"
+        if self.raw_prompt:
+            out["call_bias"] = self.call_bias
+        return out
+
+
+@dataclass
+class _Generated:
+    """What one streamed raw completion gave."""
+
+    restorer: MarkerRestorer
+    model: str = ""
+    done_reason: str | None = None
+    tokens: int = 0
+    duration_ms: float = 0.0
+    decided: bool = False
+    decode_call: bool = False
+
+    def completion(self, model: str) -> Completion:
+        return Completion(
+            text=render.restore_markers(self.restorer.text),
+            tool_calls=[],
+            done_reason=self.done_reason,
+            model=self.model or model,
+            completion_tokens=self.tokens,
+            duration_ms=self.duration_ms,
+        )
