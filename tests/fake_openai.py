@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fake_ollama import ThreadedServer
+
 ROUTER_MODEL = "google/functiongemma-270m-it"
 CHAT_MODEL = "google/gemma-3-4b-it"
 
@@ -85,7 +87,7 @@ class Exchange:
     closed_early: bool = False
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     def __init__(
         self, script: Script | None = None, *, models: Sequence[str] = (ROUTER_MODEL, CHAT_MODEL)
     ) -> None:
@@ -102,27 +104,6 @@ class FakeOpenAI:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def start(self) -> FakeOpenAI:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def requests(self, path: str) -> list[dict[str, Any]]:
         return [e.request for e in self.exchanges if e.path == f"/v1/{path}"]

@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import httpx
 import pytest
 from fake_ollama import free_port
 from fake_openai import CHAT_MODEL, ROUTER_MODEL, FakeOpenAI, Reply, Token, tokens, tool_call
+from processes import start, stop, wait_until
 
 from funcgemma import render
 from funcgemma.backends.openai import OpenAIBackend, make_client
@@ -708,52 +707,17 @@ def llama_server() -> Iterator[str]:
     assert lora is not None
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"funcgemma-llama-server-{port}.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--lora_path",
-                str(lora),
-                "--model_alias",
-                "funcgemma-router",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "1024",
-                "--n_threads",
-                str(min(2, os.cpu_count() or 1)),
-                "--verbose",
-                "False",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start(["-m", "llama_cpp.server", "--model", str(gguf), "--lora_path", str(lora),
+                  "--model_alias", "funcgemma-router", "--host", "127.0.0.1", "--port", str(port),
+                  "--n_ctx", "1024", "--n_threads", str(min(2, os.cpu_count() or 1)),
+                  "--verbose", "False"], env=dict(os.environ), log=log)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "llama_cpp.server did not start"
-            time.sleep(0.5)
+        wait_until(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, proc,
+                   "llama_cpp.server", log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 INJECTED = (
