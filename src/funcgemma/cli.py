@@ -34,6 +34,7 @@ HELP = ("/functions  list functions · /reminders  list reminders · /reminders 
         "delete reminder #N · /reset  new session · /help  this list · /quit  exit")
 REMINDERS_USAGE = "usage: /reminders  (list them) · /reminders delete N  (delete reminder #N)"
 CALLER_SUPPLIED = "conversation supplied by the caller"
+MAX_WORKERS = 64
 # control characters other than newline and tab: an escape sequence in a reply or a stored
 # reminder would be obeyed by the terminal (retitle it, write the clipboard, hide text)
 _CONTROL = regex.compile(r"[^\P{Cc}\n\t]")
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help=f"worker processes (1-{MAX_WORKERS}, default 1); each loads its own "
+                   "models, so the embedded backend takes N times the memory. Chat sessions "
+                   "are shared through the data directory's database")
     sub.add_parser("doctor", help="check backends, models and memory")
     m = sub.add_parser("mcp", help="serve the functions and the router as MCP tools "
                        "(stdio; --http for streamable HTTP at /mcp)")
@@ -166,14 +171,65 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
 
     from .api import Service, create_app
 
+    if not 1 <= args.workers <= MAX_WORKERS:
+        print(f"funcgemma: --workers must be 1-{MAX_WORKERS} (got {args.workers}).", file=err)
+        return 2
     if _open_without_key(args.host, settings, err):
         return 2
+    if args.workers > 1:
+        return _serve_workers(settings, args, err, given)
     conversation, kind, reason = _conversation(settings, args, given)
     print(f"funcgemma: backend {kind} ({reason}); listening on http://{args.host}:{args.port}",
           file=err, flush=True)
     app = create_app(Service(conversation, settings, kind, reason, bind_host=args.host))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace, err: TextIO,
+                   given: Conversation | None) -> int:
+    """`serve --workers N`: uvicorn starts N processes, each building its own app
+    (api.app.from_environment) with the backend chosen here, once, without loading it."""
+    import tempfile
+
+    import uvicorn
+
+    from .api.app import WORKER_ENV
+    from .factory import select_backend
+
+    if given is not None:
+        print("funcgemma: --workers needs the conversation built from settings; a caller's "
+              "own conversation is served by one process (leave out --workers).", file=err)
+        return 2
+    try:
+        chosen = select_backend(settings, args.backend)
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"no model backend is available: {exc.message} "
+                                 "(`funcgemma doctor` shows what was tried)") from exc
+    fd, failed = tempfile.mkstemp(prefix="funcgemma-workers-")
+    os.close(fd)
+    worker = {"host": args.host, "reason": chosen.reason, "failed": failed,
+              "log_level": logging.getLogger().getEffectiveLevel()}
+    print(f"funcgemma: backend {chosen.kind} ({chosen.reason}); listening on "
+          f"http://{args.host}:{args.port} with {args.workers} workers", file=err, flush=True)
+    # the workers are new processes (spawned): the environment is what reaches them
+    saved = {name: os.environ.get(name) for name in ("FUNCGEMMA_BACKEND", WORKER_ENV)}
+    os.environ["FUNCGEMMA_BACKEND"] = chosen.kind
+    os.environ[WORKER_ENV] = json.dumps(worker)
+    try:
+        uvicorn.run("funcgemma.api.app:from_environment", factory=True, host=args.host,
+                    port=args.port, workers=args.workers, log_level="warning")
+        with open(failed, encoding="utf-8") as reasons:
+            # uvicorn stops once a worker cannot start (its log line says why): exit 1
+            return 1 if reasons.read().strip() else 0
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        with contextlib.suppress(OSError):
+            os.remove(failed)
 
 
 def _input_history(settings: Settings) -> Any:

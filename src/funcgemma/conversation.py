@@ -7,17 +7,16 @@ not asked: a small chat model told "the forecast could not be fetched" still wro
 its own, so the facts never depend on the chat model's phrasing.
 
 History is kept per session with a bounded number of turns, and the number of
-sessions is bounded too (least recently used dropped first). A handler that fails
-becomes a polite reply, never a crash.
+sessions is bounded too (least recently used dropped first), in the service's SQLite
+database (funcgemma.sessions), so any worker, or the service after a restart, goes on
+with a session. A handler that fails becomes a polite reply, never a crash.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from .functions.context import FunctionContext
 from .messages import Said, in_language, language_of
 from .registry import FunctionRegistry
 from .router import Router, check_text, without_surrogates
+from .sessions import SessionStore
 from .settings import Settings
 from .types import ChatReply, CompletionOptions, Message, RouteResult
 
@@ -154,36 +154,25 @@ class Conversation:
         registry: FunctionRegistry,
         ctx: FunctionContext,
         settings: Settings,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.router = router
         self.chat = chat
         self.registry = registry
         self.ctx = ctx
         self.settings = settings
-        self._sessions: OrderedDict[str, deque[Message]] = OrderedDict()
-        self._lock = threading.Lock()
+        # the database is opened at the first turn, in the context's reminder file
+        self.sessions = sessions or SessionStore(ctx.reminder_store, settings)
         self.options = CompletionOptions(temperature=0.7, max_tokens=512)
 
     def history(self, session_id: str) -> list[Message]:
-        with self._lock:
-            return list(self._sessions.get(session_id, ()))
+        return self.sessions.history(session_id)
 
     def reset(self, session_id: str) -> None:
-        with self._lock:
-            self._sessions.pop(session_id, None)
+        self.sessions.reset(session_id)
 
     def _remember(self, session_id: str, user: str, reply: str) -> None:
-        if self.settings.history_turns == 0:  # FUNCGEMMA_HISTORY_TURNS=0: no memory at all
-            return
-        with self._lock:
-            hist = self._sessions.setdefault(
-                session_id, deque(maxlen=2 * self.settings.history_turns)
-            )
-            self._sessions.move_to_end(session_id)
-            hist.append(Message(role="user", content=user))
-            hist.append(Message(role="assistant", content=reply))
-            while len(self._sessions) > self.settings.max_sessions:
-                self._sessions.popitem(last=False)
+        self.sessions.remember(session_id, user, reply)
 
     def run_function(self, route: RouteResult) -> tuple[dict[str, Any] | None, str | None]:
         """Run the first routed call: (result, None), or (None, error) when it fails."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -135,3 +136,55 @@ def create_app(service: Service) -> FastAPI:
     install_openai(app)  # /v1 (OpenAI's shapes), its error shape around every middleware
     return app
 
+
+# `funcgemma serve --workers N`: what the parent chose for its workers, as JSON
+# {"host", "reason", "log_level", "failed": a file a worker that cannot start writes
+# its reason to, so the parent exits 1}; the backend itself goes in FUNCGEMMA_BACKEND
+WORKER_ENV = "FUNCGEMMA_SERVE_WORKER"
+# uvicorn's exit status for a worker that could not start: its supervisor then stops
+# instead of starting the worker again and again (uvicorn.config.STARTUP_FAILURE)
+STARTUP_FAILURE = 3
+
+
+def from_environment() -> FastAPI:
+    """The app one worker of `funcgemma serve --workers N` serves (uvicorn imports it by
+    name, ``funcgemma.api.app:from_environment``, in each worker process): settings from
+    the environment, the backend the parent chose, and its own models. Run under uvicorn
+    by hand, it answers as a loopback server unless FUNCGEMMA_SERVE_WORKER names the
+    host (see cli._serve)."""
+    import json
+    import os
+    import sys
+
+    from pydantic import ValidationError
+
+    from ..conversation import build_conversation
+    from ..settings import describe_invalid, get_settings
+
+    try:
+        worker = json.loads(os.environ.get(WORKER_ENV) or "{}")
+    except ValueError:
+        worker = None
+    if not isinstance(worker, dict):
+        worker = {}
+    level = worker.get("log_level")
+    # one line per worker and request: the process id tells the workers apart
+    logging.basicConfig(level=level if isinstance(level, int) else logging.WARNING,
+                        format="%(levelname)s %(name)s [%(process)d]: %(message)s")
+    try:
+        settings = get_settings()
+        conversation, kind, reason = build_conversation(settings)
+    except (ValidationError, FuncgemmaError) as exc:  # the same in every worker
+        why = (f"invalid setting: {describe_invalid(exc)}" if isinstance(exc, ValidationError)
+               else exc.message)
+        log.error("funcgemma: this worker cannot start: %s", why)
+        failed = worker.get("failed")
+        if isinstance(failed, str):
+            with contextlib.suppress(OSError), open(failed, "a", encoding="utf-8") as out:
+                out.write(why + "\n")
+        sys.exit(STARTUP_FAILURE)
+    host = worker.get("host")
+    reason = worker.get("reason") or reason
+    service = Service(conversation, settings, kind, str(reason),
+                      bind_host=host if isinstance(host, str) else "127.0.0.1")
+    return create_app(service)
