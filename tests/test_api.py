@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from apierrors import assert_error
 from fastapi.testclient import TestClient
 
 from funcgemma.api import Service, create_app
@@ -77,15 +78,6 @@ def client() -> Iterator[TestClient]:
         yield c
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "retryable"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["retryable"], bool)
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def test_api_route_returns_route_result(client: TestClient) -> None:

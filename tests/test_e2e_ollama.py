@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from apierrors import assert_error
 from fake_ollama import CHAT_TEXT, free_port
 from processes import child_env, start, stop, wait_until
 
@@ -74,15 +75,6 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The documented error shape, and nothing that looks like a traceback."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
-    assert body["error"]["code"] == code and body["error"]["message"]
-    assert "Traceback" not in response.text and 'File "' not in response.text
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def test_e2e_health_names_the_ollama_backend(api: httpx.Client, stack: Stack) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from apierrors import assert_error
 from fake_ollama import CHAT_MODEL, DEFAULT_MODELS, ROUTER_MODEL, FakeOllama, free_port
 from fastapi.testclient import TestClient
 
@@ -68,12 +68,6 @@ def ollama_service(url: str) -> Service:
     return Service(conversation, settings, backends.kind, backends.reason)
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
-    assert body["error"]["code"] == code and body["error"]["message"]
-    return body["error"]  # type: ignore[no-any-return]
 
 
 # --- scripted backend ----------------------------------------------------------------

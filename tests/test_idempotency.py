@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from apierrors import assert_error
 from fake_ollama import CHAT_TEXT, NO_CALL_TEXT, FakeOllama, Reply, call, free_port, last_user_text
 from fastapi.testclient import TestClient
 from processes import child_env, start, stop, wait_until
@@ -118,12 +119,6 @@ def keyed(key: str) -> dict[str, str]:
     return {"Idempotency-Key": key}
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
-    assert body["error"]["code"] == code and body["error"]["message"]
-    return body["error"]  # type: ignore[no-any-return]
 
 
 def rows(sql: str, *params: object) -> list[tuple[Any, ...]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from apierrors import assert_error
 from fake_ollama import FakeOllama, free_port
 from fastapi.testclient import TestClient
 from processes import child_env, funcgemma
@@ -62,12 +63,6 @@ def pending(data_dir: Path) -> list[str]:
     return [r.what for r in store.list() if not r.notified]
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "retryable"}
-    assert body["error"]["code"] == code and body["error"]["message"]
-    return body["error"]  # type: ignore[no-any-return]
 
 
 # --- the pieces ------------------------------------------------------------------------
