@@ -184,6 +184,7 @@ def _route_one(
     calls: list[Call] = []
     latency: float | None = None
     parse_failure, error, raw, failed = False, "", "", None
+    recorder.last = None  # a message the router answers without the model has no raw text
     try:
         result = router.route(case.text)
     except ModelOutputError as exc:
