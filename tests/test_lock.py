@@ -114,3 +114,15 @@ def test_setup_pins_what_it_installs_outside_the_lock() -> None:
     for line in setup.splitlines():
         if "pip install" in line or line.strip().startswith("quiet_pip install"):
             assert "-c \"$LOCK\"" in line or "--no-deps" in line or "--no-index" in line, line
+
+
+def test_lock_build_backend_is_pinned_to_the_locked_version() -> None:
+    """pip builds the editable install in an isolated environment that `-c
+    requirements.lock` does not reach, so pyproject.toml pins setuptools itself."""
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    pins = _lock_pins()
+    for req in map(Requirement, build):
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"{req}: pin the build backend exactly"
+        locked = [str(v) for v, _ in pins[canonicalize_name(req.name)]]
+        assert spec.version in locked, f"{req}: the lock has {locked}"

@@ -11,6 +11,8 @@ versions CI tested, whatever was released since. The lock is universal (uv's
 ``--universal``: markers for Linux and macOS, the Pythons pyproject.toml allows). Its first
 line holds a digest of pyproject.toml's dependency tables; tests/test_lock.py fails when
 pyproject.toml and the lock disagree. After refreshing: ./setup.sh --train and the whole test suite.
+If the lock's setuptools changed, pin the same version in pyproject.toml's [build-system]
+(pip builds the editable install where the lock does not reach; tests/test_lock.py checks).
 """
 
 from __future__ import annotations
