@@ -180,6 +180,18 @@ class ThreadedServer:
     _stopping: threading.Event
     _thread: threading.Thread | None
 
+    def _listen(self, server: type[ThreadingHTTPServer], handler: type[BaseHTTPRequestHandler],
+                host: str = "127.0.0.1", port: int = 0) -> None:
+        """Bind ``server`` with ``handler`` (which reaches this fake as ``server.fake``),
+        with the lock and the records every fake keeps, not yet answering."""
+        self.exchanges: list[Any] = []
+        self.errors: list[BaseException] = []  # crashes inside the fake itself
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = server((host, port), handler)
+        self._server.fake = self  # type: ignore[attr-defined]
+        self._thread = None
+
     def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -216,13 +228,7 @@ class FakeOllama(ThreadedServer):
         self.script: Script = script or (lambda request: Reply(content=CHAT_TEXT))
         self.models = list(models)
         self.loaded = list(loaded)  # names shown by /api/ps
-        self.exchanges: list[Exchange] = []
-        self.errors: list[BaseException] = []  # crashes inside the fake itself
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = _Server((host, port), _Handler)
-        self._server.fake = self
-        self._thread: threading.Thread | None = None
+        self._listen(_Server, _Handler, host, port)
 
     @classmethod
     def from_scenario(cls, name: str, **kwargs: Any) -> FakeOllama:

@@ -23,7 +23,6 @@ closes it (``Exchange.tokens_sent`` says how many tokens went out).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,13 +92,7 @@ class FakeOpenAI(ThreadedServer):
     ) -> None:
         self.script: Script = script or (lambda request: Reply(content="Hello there."))
         self.models = list(models)
-        self.exchanges: list[Exchange] = []
-        self.errors: list[BaseException] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread: threading.Thread | None = None
+        self._listen(_Server, _Handler)
 
     @property
     def url(self) -> str:

@@ -25,7 +25,6 @@ import copy
 import html
 import json
 import sys
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,13 +89,7 @@ class FakeWiki(ThreadedServer):
         self.delay_s = 0.0
         self.status: int | None = None
         self.body: bytes | None = None
-        self.exchanges: list[Exchange] = []
-        self.errors: list[BaseException] = []  # crashes inside the fake itself
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread: threading.Thread | None = None
+        self._listen(_Server, _Handler)
 
     @property
     def url(self) -> str:

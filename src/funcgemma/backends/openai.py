@@ -262,13 +262,10 @@ class OpenAIBackend:
         start = time.perf_counter()
         sent = [t if "function" in t else {"type": "function", "function": t} for t in tools or ()]
         with self._translate():
-            resp = self.client.chat.completions.create(
-                model=self.model,
-                messages=cast(Any, wire.wire_messages(messages)),
+            resp = self._chat_request(
+                messages,
+                options,
                 stream=False,
-                temperature=options.temperature,
-                max_tokens=options.max_tokens,
-                seed=openai.omit if options.seed is None else options.seed,
                 tools=cast(Any, sent) if sent else openai.omit,
                 tool_choice=wire.tool_choice(options, sent) if sent else openai.omit,
             )
@@ -393,20 +390,29 @@ class OpenAIBackend:
                 return True
         return False
 
+    def _chat_request(
+        self, messages: Sequence[Message], options: CompletionOptions, *, stream: bool,
+        **extra: Any,
+    ) -> Any:
+        """One /chat/completions request, as the router (with tools) and the chat model
+        (streamed) both send it."""
+        return self.client.chat.completions.create(
+            model=self.model,
+            messages=cast(Any, wire.wire_messages(messages)),
+            stream=stream,
+            temperature=options.temperature,
+            max_tokens=options.max_tokens,
+            seed=openai.omit if options.seed is None else options.seed,
+            **extra,
+        )
+
     # -- the chat model --------------------------------------------------------------
     def stream(
         self, messages: Sequence[Message], *, options: CompletionOptions | None = None
     ) -> Iterator[str]:
         options = options or CompletionOptions(temperature=0.7, max_tokens=512)
         with self._translate():
-            stream = self.client.chat.completions.create(
-                model=self.model,
-                messages=cast(Any, wire.wire_messages(messages)),
-                stream=True,
-                temperature=options.temperature,
-                max_tokens=options.max_tokens,
-                seed=openai.omit if options.seed is None else options.seed,
-            )
+            stream = self._chat_request(messages, options, stream=True)
             with stream:
                 for chunk in stream:
                     for choice in chunk.choices:
