@@ -61,12 +61,14 @@ def _import_llama() -> Any:
 
 
 def load_llama(path: Path, *, n_ctx: int, n_threads: int | None, lora: Path | None = None,
-               n_batch: int = 256) -> Any:
+               n_batch: int = 256, checked: bool = False) -> Any:
     """A Llama over ``path`` (and ``lora``), their headers checked first (ggufcheck, a
-    tenth of a second): llama.cpp can crash the process on a file it does not expect."""
-    base = ggufcheck.check_model(path, str(path))
-    if lora is not None:
-        ggufcheck.check_adapter(lora, str(lora), base, str(path))
+    tenth of a second): llama.cpp can crash the process on a file it does not expect.
+    ``checked``: the caller checked them already (make_embedded, with weights.checked)."""
+    if not checked:
+        base = ggufcheck.check_model(path, str(path))
+        if lora is not None:
+            ggufcheck.check_adapter(lora, str(lora), base, str(path))
     llama_cpp = _import_llama()
     kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": n_ctx, "n_batch": n_batch,
                               "n_threads": n_threads or max(1, min(4, os.cpu_count() or 1)),
@@ -510,9 +512,9 @@ def make_embedded(settings: Settings) -> tuple[LlamaCppRouter, LlamaCppChat]:
         # every file checked before any is loaded, errors naming the settings
         router_path, lora, chat_path = weights.checked(settings)
         router_llm = load_llama(router_path, n_ctx=settings.embedded_router_n_ctx,
-                                n_threads=settings.n_threads, lora=lora)
+                                n_threads=settings.n_threads, lora=lora, checked=True)
         chat_llm = load_llama(chat_path, n_ctx=settings.embedded_chat_n_ctx,
-                              n_threads=settings.n_threads)
+                              n_threads=settings.n_threads, checked=True)
     name = router_path.stem + (f"+{lora.stem}" if lora else "")
     router = LlamaCppRouter(
         router_llm, model=name, adapter=str(lora) if lora else None,
