@@ -21,6 +21,7 @@ from .errors import (
     InvalidRequest,
     NotFound,
 )
+from .plugins import Command, Invocation
 from .settings import Settings, describe_invalid
 
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ def _shown(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _parser() -> argparse.ArgumentParser:
+BUILT_IN = ("chat", "route", "serve", "doctor", "mcp")
+
+
+def _parser(commands: Iterable[Command] = ()) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="funcgemma", description="Local function-routing chat.")
     p.add_argument("--backend", choices=["auto", "ollama", "llamacpp", "openai"], default=None,
                    help="model backend (default: FUNCGEMMA_BACKEND or auto)")
@@ -69,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1; "
                    "any other address needs FUNCGEMMA_API_KEY)")
     m.add_argument("--port", type=int, default=8765, help="with --http (default 8765)")
+    for command in commands:  # a function's own (funcgemma.plugins), then the lab's
+        if command.name in BUILT_IN:
+            raise ConfigurationError(f"a plugin declares the built-in command {command.name!r}")
+        command.configure(sub.add_parser(command.name, help=command.help,
+                                         description=command.description or command.help))
     rm = sub.add_parser("reminders", help="list or delete reminders, or take the due ones "
                         "(no model is loaded)")
     rm.add_argument("action", nargs="?", choices=["list", "delete", "due"], default="list",
@@ -98,8 +107,13 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
     one over scripted backends); everything else runs as it does for a user."""
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
+        commands = {c.name: c for c in _commands(conversation)}
+    except (ValueError, ConfigurationError) as exc:
+        print(f"funcgemma: {exc}", file=err)
+        return 2
+    try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            args = _parser().parse_args(argv)
+            args = _parser(commands.values()).parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse already printed
         return exc.code if isinstance(exc.code, int) else 2
     level = logging.WARNING - 10 * min(args.verbose, 2)
@@ -118,6 +132,9 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
             return _reminders(settings, args, out, err, conversation)
         if args.command == "mcp":
             return _mcp(settings, args, err, conversation)
+        if args.command in commands:
+            return commands[args.command].run(Invocation(
+                settings, args, stdin or sys.stdin, out, err, conversation))
         if args.command == "doctor":
             from .diagnose import run_doctor
 
@@ -128,6 +145,14 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
         return 2 if exc.status_code < 500 else 1
     except KeyboardInterrupt:
         return 130
+
+
+def _commands(given: Conversation | None) -> list[Command]:
+    """The subcommands functions and installed packages add (funcgemma.plugins)."""
+    from .plugins import all_commands
+    from .registry import default_registry
+
+    return list(all_commands(given.registry if given is not None else default_registry()))
 
 
 def _conversation(settings: Settings, args: argparse.Namespace,

@@ -22,6 +22,7 @@ from .types import Call
 
 if TYPE_CHECKING:
     from .functions.context import FunctionContext
+    from .plugins import FunctionHooks
 
 Handler = Callable[[Any, "FunctionContext"], dict[str, Any]]
 
@@ -70,6 +71,9 @@ class FunctionSpec:
     # chat model that cannot translate (Backend.translates) is not asked, and the user is
     # told what would (an invented translation is never shown).
     needs_translation: bool = False
+    # CLI subcommands, chat commands, HTTP routes and notices the function adds
+    # (funcgemma.plugins); the core names no function
+    hooks: FunctionHooks | None = None
 
     def __post_init__(self) -> None:
         for kind in ("grounded", "numbers", "durations"):
