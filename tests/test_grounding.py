@@ -8,17 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from funcgemma.grounding import (
+from funcgemma.registry import FunctionSpec, default_registry
+from funcgemma.repair import (
     complete_clock,
     complete_day,
     complete_repetition,
     ground,
-    ground_arguments,
+    repair,
     tidy,
     trim_particle,
     whole_text,
 )
-from funcgemma.registry import default_registry
+from funcgemma.roles import Amount, Copied, Days, Language, Verbatim, When, roles_of
+
+
+def grounded(spec: FunctionSpec) -> list[str]:
+    return [k for k, r in spec.roles.items() if r.grounded]
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -89,9 +94,10 @@ def test_ground_strips_quotes_and_punctuation_from_the_span() -> None:
         "the soup was cold but the staff were lovely")
 
 
-def test_ground_arguments_touches_only_grounded_string_fields() -> None:
+def test_repair_touches_only_grounded_string_fields() -> None:
     args = {"item": "odoratum", "quantity": 2, "currency": "USD"}
-    out = ground_arguments(args, ("item", "quantity"), "buy 2 deodorant sticks, 5 bucks")
+    out = repair(args, {"item": Copied(), "quantity": Copied()},
+                 "buy 2 deodorant sticks, 5 bucks")
     assert out == {"item": "deodorant", "quantity": 2, "currency": "USD"}
     assert args["item"] == "odoratum"  # the input is not mutated
 
@@ -99,8 +105,8 @@ def test_ground_arguments_touches_only_grounded_string_fields() -> None:
 def test_every_grounded_field_is_a_string_parameter_of_its_function() -> None:
     for spec in default_registry():
         props = spec.tool_schema()["function"]["parameters"]["properties"]
-        assert spec.grounded, f"{spec.name} grounds nothing"
-        for key in spec.grounded:
+        assert grounded(spec), f"{spec.name} grounds nothing"
+        for key in grounded(spec):
             assert props[key]["type"] == "string", (spec.name, key)
 
 
@@ -134,31 +140,39 @@ def test_tidy(value: str, verbatim: bool, expected: str) -> None:
     assert tidy(value, verbatim=verbatim) == expected
 
 
-def test_ground_arguments_tidies_and_keeps_verbatim_texts_whole() -> None:
+def test_repair_tidies_and_keeps_verbatim_texts_whole() -> None:
     text = "so remind me at noon to um email the landlord 📧"
-    out = ground_arguments({"task": "um email the landlord 📧", "time": "at noon"},
-                           ("task", "time"), text)
+    out = repair({"task": "um email the landlord 📧", "time": "at noon"},
+                 {"task": Copied(), "time": When()}, text)
     assert out == {"task": "email the landlord", "time": "at noon"}
-    out = ground_arguments({"text": "uh love it 😍", "target_language": "French"},
-                           ("text", "target_language"), "translate uh love it 😍 to French",
-                           verbatim=("text",))
+    out = repair({"text": "uh love it 😍", "target_language": "French"},
+                 {"text": Verbatim(), "target_language": Language()},
+                 "translate uh love it 😍 to French")
     assert out["text"] == "love it 😍"
 
 
-def test_function_specs_name_real_fields() -> None:
-    from funcgemma.registry import FunctionSpec
+def test_roles_of_refuses_two_roles_or_a_role_the_type_cannot_hold() -> None:
+    from typing import Annotated
+
+    from pydantic import BaseModel
+
+    class TwoRoles(BaseModel):
+        task: Annotated[str, Copied(), When()]
+
+    class TextAsNumber(BaseModel):
+        days: Annotated[str, Days()]
+
+    class NumberAsText(BaseModel):
+        place: Annotated[int | None, Copied()] = None
 
     spec = default_registry().get("schedule_reminder")
-    with pytest.raises(ValueError, match="not parameters"):
-        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("when",))
-    with pytest.raises(ValueError, match="verbatim"):
-        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
-                     verbatim=("time",))
-    with pytest.raises(ValueError, match="when fields"):
-        FunctionSpec(name="x", params=spec.params, handler=spec.handler, grounded=("task",),
-                     when=("time",))
-    with pytest.raises(ValueError, match="durations fields"):
-        FunctionSpec(name="x", params=spec.params, handler=spec.handler, durations=("days",))
+    for params, match in ((TwoRoles, "two roles"), (TextAsNumber, "needs a number"),
+                          (NumberAsText, "needs text")):
+        with pytest.raises(ValueError, match=match):
+            roles_of(params)
+        with pytest.raises(ValueError, match=match):
+            FunctionSpec(name="x", params=params, handler=spec.handler)
+    assert dict(spec.roles) == {"task": Copied(), "time": When(repeats=True)}
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -233,18 +247,19 @@ def test_reminder_time_gets_the_day_said_next_to_it(
     assert spec.ground(arguments, text) == expected
 
 
-def test_ground_arguments_checks_numbers_and_trims_times() -> None:
-    out = ground_arguments({"item": "エアコン", "budget": 10000.0, "quantity": 2},
-                           ("item",), "エアコンを2台、10万円以内で", numbers=("budget", "quantity"))
+def test_repair_checks_numbers_and_trims_times() -> None:
+    out = repair({"item": "エアコン", "budget": 10000.0, "quantity": 2},
+                 {"item": Copied(), "budget": Amount(), "quantity": Amount()},
+                 "エアコンを2台、10万円以内で")
     assert out == {"item": "エアコン", "budget": 100000.0, "quantity": 2}
-    out = ground_arguments({"destination": "Venice", "days": 7}, ("destination",),
-                           "We only have a single day in Venice", durations=("days",))
+    out = repair({"destination": "Venice", "days": 7},
+                 {"destination": Copied(), "days": Days()}, "We only have a single day in Venice")
     assert out == {"destination": "Venice", "days": 1} and isinstance(out["days"], int)
-    out = ground_arguments({"location": "京都", "date": "今の"}, ("location", "date"),
-                           "今の京都の気温を教えて", when=("date",))
+    out = repair({"location": "京都", "date": "今の"}, {"location": Copied(), "date": When()},
+                 "今の京都の気温を教えて")
     assert out == {"location": "京都", "date": "今"}
-    out = ground_arguments({"task": "pick up the kids", "time": "at 3"}, ("task", "time"),
-                           "remind me to pick up the kids at 3:15", when=("time",))
+    out = repair({"task": "pick up the kids", "time": "at 3"},
+                 {"task": Copied(), "time": When()}, "remind me to pick up the kids at 3:15")
     assert out == {"task": "pick up the kids", "time": "at 3:15"}
 
 
@@ -313,7 +328,7 @@ def test_labelled_arguments_are_fixed_points(split: str) -> None:
     ("Thai", "translate 'hello' into French and into Spanish", "Thai"),
 ])
 def test_ground_language(value: str, text: str, expected: str) -> None:
-    from funcgemma.languages import ground_language
+    from funcgemma.repair.language import ground_language
 
     quoted = [q for q in ("good luck on your exam", "よろしくお願いします", "good night",
                           "I speak French", "bonjour", "ありがとう", "I love Korean food",
@@ -327,11 +342,8 @@ def test_translation_spec_grounds_its_language() -> None:
     out = spec.ground({"text": "nice to meet you", "target_language": "english"},
                       "okay translate uh nice to meet you into korean")
     assert out == {"text": "nice to meet you", "target_language": "korean"}
-    with pytest.raises(ValueError, match="language fields"):
-        from funcgemma.registry import FunctionSpec
-
-        FunctionSpec(name="x", params=spec.params, handler=spec.handler,
-                     grounded=("text",), languages=("target_language",))
+    # the language is repaired, never forced while decoding ('French' for フランス語)
+    assert spec.copied == ("text",)
 
 
 @pytest.mark.parametrize(("value", "text", "others", "expected"), [

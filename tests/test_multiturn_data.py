@@ -21,7 +21,7 @@ from funcgemma.datasets import (
     skeleton,
 )
 from funcgemma.evaluation import load_cases
-from funcgemma.registry import default_registry
+from funcgemma.registry import FunctionSpec, default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -60,6 +60,10 @@ PLAIN_STYLES = {
     "terse",
     "near_miss",
 }
+
+
+def _grounded(spec: FunctionSpec) -> list[str]:
+    return [k for k, r in spec.roles.items() if r.grounded]
 
 
 @cache
@@ -138,7 +142,7 @@ def test_multiturn_data_values_are_copied_from_what_the_user_said(name: str) -> 
         for fn, args in _calls(row):
             if fn is None:
                 continue
-            for key in registry.get(fn).grounded:
+            for key in _grounded(registry.get(fn)):
                 value = args.get(key)
                 if value is None or value in row["text"]:
                     continue
@@ -149,7 +153,7 @@ def test_multiturn_data_values_are_copied_from_what_the_user_said(name: str) -> 
             if "call" not in message:
                 continue
             before = [m["content"] for m in row["history"][:n] if m["role"] == "user"]
-            for key in registry.get(message["call"]["name"]).grounded:
+            for key in _grounded(registry.get(message["call"]["name"])):
                 value = message["call"]["arguments"].get(key)
                 assert value is None or any(value in text for text in before), (
                     f"{name}/{split}: history of {row['text']!r}: {key}={value!r}"

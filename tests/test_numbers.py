@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from funcgemma.numbers import ground_number, stated_days, stated_numbers
+from funcgemma.repair.number import ground_number, stated_days, stated_numbers
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from funcgemma.errors import ConfigurationError
 from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry, discover
 from funcgemma.render import render_declaration
+from funcgemma.roles import Copied
 from funcgemma.types import Call
 
 GOLDEN = Path(__file__).parent / "data" / "declarations.txt"
@@ -171,14 +173,12 @@ if __name__ == "__main__":  # regenerate the golden file after a deliberate chan
     print(f"wrote {GOLDEN}")
 
 
-def test_registry_copied_fields_must_be_grounded() -> None:
-    """A copied field is kept to the message's text by the decoder and repaired by
-    grounding: one that is not grounded is a mistake in the spec."""
+def test_registry_copied_fields_are_the_exact_roles() -> None:
+    """A field the decoder keeps to the message's text is one whose role is exact; a
+    copied value the model may rightly write otherwise (a ticker) is repaired, not kept."""
     class P(BaseModel):
-        ticker: str
+        ticker: Annotated[str, Copied(exact=False)]
 
-    with pytest.raises(ValueError, match="copied fields must also be grounded"):
-        FunctionSpec(name="stock", params=P, handler=lambda p, c: {}, copied=("ticker",))
-    spec = FunctionSpec(name="stock", params=P, handler=lambda p, c: {}, grounded=("ticker",))
+    spec = FunctionSpec(name="stock", params=P, handler=lambda p, c: {})
     assert FunctionRegistry([spec]).copied() == {}  # grounded, not copied: 'AAPL' for Apple
     assert default_registry().copied()["weather_info"] == ["location", "date"]

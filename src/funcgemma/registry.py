@@ -1,8 +1,9 @@
 """FunctionSpec and FunctionRegistry: the functions the router may call.
 
-A function is one declarative module under ``funcgemma.functions`` exposing ``SPEC``.
-The pydantic params model is the prompt surface: its docstring and field
-descriptions are what the router model reads.
+A function is one declarative module (or package) under ``funcgemma.functions`` exposing
+``SPEC``. The pydantic params model is the prompt surface: its docstring and field
+descriptions are what the router model reads, and each field's role (funcgemma.roles,
+``Annotated`` metadata) is what argument repair reads.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import hashlib
 import importlib
 import json
 import pkgutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigurationError
+from .repair import repair
+from .roles import Role, roles_of
 from .types import Call
 
 if TYPE_CHECKING:
@@ -36,31 +40,6 @@ class FunctionSpec:
     handler: Handler
     examples: tuple[str, ...] = ()
     description: str = ""
-    # Fields whose value is copied from the user's words (a place, a name, a quoted
-    # text): the router repairs a misspelt copy from the message (funcgemma.grounding).
-    grounded: tuple[str, ...] = ()
-    # Grounded fields that hold a text to work on (to label, to translate): taken whole,
-    # emoji included, where a place, name or time loses a trailing emoji.
-    verbatim: tuple[str, ...] = ()
-    # Grounded fields that hold a time or date as said ("金曜日", "tomorrow at 9"): a
-    # Japanese case particle the model copies with it ("金曜日に", "今の") is dropped.
-    when: tuple[str, ...] = ()
-    # ``when`` fields that may repeat ("every Monday at 8am"): a repetition the message
-    # says that the copied value left out is put back. Not a forecast's day.
-    repeats: tuple[str, ...] = ()
-    # Numeric fields checked against the numbers the message states (funcgemma.numbers):
-    # an amount mis-scaled from 12万 is rescaled; ``durations`` (lengths in days) the
-    # user did not state become the one they did ("a 2 day plan", "a week").
-    numbers: tuple[str, ...] = ()
-    durations: tuple[str, ...] = ()
-    # Grounded fields that name a language ("French", "英語"): a language the message
-    # does not contain becomes the one it names (funcgemma.languages).
-    languages: tuple[str, ...] = ()
-    # Grounded fields whose value is always text of the user's message (our data's rule
-    # for a place, a name, a quoted text): the embedded decoder keeps the model's value
-    # to the message's text as it writes it. Not for a field the model may rightly
-    # write otherwise (a ticker 'AAPL' for "Apple", 'USD' for "$").
-    copied: tuple[str, ...] = ()
     # A one-line statement of a successful result the user can trust as it is (what
     # was saved, the forecast as fetched), shown beside the chat model's reply.
     confirm: Callable[[dict[str, Any]], str] | None = None
@@ -76,30 +55,23 @@ class FunctionSpec:
     hooks: FunctionHooks | None = None
 
     def __post_init__(self) -> None:
-        for kind in ("grounded", "numbers", "durations"):
-            unknown = set(getattr(self, kind)) - set(self.params.model_fields)
-            if unknown:
-                raise ValueError(f"{self.name}: {kind} fields {sorted(unknown)} are not "
-                                 f"parameters of {self.params.__name__}")
-        if not set(self.when) <= set(self.grounded):
-            raise ValueError(f"{self.name}: when fields must also be grounded")
-        if not set(self.repeats) <= set(self.when):
-            raise ValueError(f"{self.name}: repeats fields must also be when fields")
-        if not set(self.verbatim) <= set(self.grounded):
-            raise ValueError(f"{self.name}: verbatim fields must also be grounded")
-        if not set(self.languages) <= set(self.grounded):
-            raise ValueError(f"{self.name}: language fields must also be grounded")
-        if not set(self.copied) <= set(self.grounded):
-            raise ValueError(f"{self.name}: copied fields must also be grounded")
+        roles_of(self.params)  # a field with two roles, or a role its type cannot hold
+
+    @cached_property
+    def roles(self) -> Mapping[str, Role]:
+        """Field -> its role (funcgemma.roles), declared on the params model's fields."""
+        return roles_of(self.params)
+
+    @property
+    def copied(self) -> tuple[str, ...]:
+        """The fields whose value is always text of the user's message (an exact role):
+        the embedded decoder keeps them to the message's text."""
+        return tuple(k for k, r in self.roles.items() if r.exact)
 
     def ground(self, arguments: dict[str, Any], user_text: str) -> dict[str, Any]:
-        """``arguments`` with every field this spec grounds checked against the user's
-        words (funcgemma.grounding); the router and the data tests both go through here."""
-        from .grounding import ground_arguments
-
-        return ground_arguments(arguments, self.grounded, user_text, verbatim=self.verbatim,
-                                when=self.when, repeats=self.repeats, numbers=self.numbers,
-                                durations=self.durations, languages=self.languages)
+        """``arguments`` repaired against the user's words by the roles of their fields
+        (funcgemma.repair); the router and the data tests both go through here."""
+        return repair(arguments, self.roles, user_text)
 
     @property
     def summary(self) -> str:

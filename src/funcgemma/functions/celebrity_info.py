@@ -6,20 +6,23 @@ know, or a lookup that fails, is said plainly."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import regex
 from pydantic import BaseModel, Field, field_validator
 
 from ..facts import WikiClient, lookup_person, notice, sources_off
 from ..registry import FunctionSpec
+from ..roles import Copied
 from .context import FunctionContext
 
 
 class CelebrityInfoParams(BaseModel):
     """Facts about a famous person: who they are, their work, career and life."""
 
-    name: str = Field(description="The person's name as written, e.g. 'Marie Curie'.")
+    name: Annotated[str, Copied()] = Field(
+        description="The person's name as written, e.g. 'Marie Curie'."
+    )
 
     @field_validator("name")
     @classmethod
@@ -46,8 +49,6 @@ def confirm(result: dict[str, Any]) -> str:
 SPEC = FunctionSpec(
     name="celebrity_info",
     confirm=confirm,
-    grounded=("name",),
-    copied=("name",),
     params=CelebrityInfoParams,
     handler=celebrity_info,
     examples=(

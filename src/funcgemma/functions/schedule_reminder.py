@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import regex
 from pydantic import BaseModel, Field
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from ..messages import Said
 from ..recurrence import Repeat, Unreadable, Unsupported, parse_repeating
 from ..registry import FunctionSpec
+from ..roles import Copied, When
 from ..timeparse import parse_when
 from .context import FunctionContext
 
@@ -19,8 +20,12 @@ from .context import FunctionContext
 class ScheduleReminderParams(BaseModel):
     """Set a reminder for the user at a time."""
 
-    task: str = Field(description="What to remind the user of, e.g. 'call mom'.")
-    time: str | None = Field(None, description="When, as said, e.g. 'tomorrow at 9am'.")
+    task: Annotated[str, Copied()] = Field(
+        description="What to remind the user of, e.g. 'call mom'."
+    )
+    time: Annotated[str | None, When(repeats=True)] = Field(
+        None, description="When, as said, e.g. 'tomorrow at 9am'."
+    )
 
 
 # Words that ask, join or point but name nothing to be reminded of ("what about", "and
@@ -133,10 +138,6 @@ SPEC = FunctionSpec(
     name="schedule_reminder",
     confirm=confirm,
     names_nothing=names_nothing,
-    grounded=("task", "time"),
-    copied=("task", "time"),
-    when=("time",),
-    repeats=("time",),
     params=ScheduleReminderParams,
     handler=schedule_reminder,
     examples=(

@@ -5,12 +5,13 @@ the chat model phrases the answer and may refine the reason."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import regex
 from pydantic import BaseModel, Field
 
 from ..registry import FunctionSpec
+from ..roles import Verbatim
 from .context import FunctionContext
 
 # English cues are whole words (so "late" does not fire inside "chocolate"); a negator
@@ -117,7 +118,7 @@ def label(text: str) -> tuple[str, list[str], list[str]]:
 class SentimentLabelParams(BaseModel):
     """Label the sentiment or tone of a given text (a review, message or post)."""
 
-    text: str = Field(description="The exact text whose sentiment to label.")
+    text: Annotated[str, Verbatim()] = Field(description="The exact text whose sentiment to label.")
 
 
 def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> dict[str, Any]:
@@ -134,9 +135,6 @@ def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> dict[
 
 SPEC = FunctionSpec(
     name="sentiment_label",
-    grounded=("text",),
-    copied=("text",),
-    verbatim=("text",),
     params=SentimentLabelParams,
     handler=sentiment_label,
     examples=(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from ..registry import FunctionSpec
+from ..roles import Amount, Copied
 from .context import FunctionContext
 
 _CURRENCY_WORDS = {
@@ -20,9 +21,15 @@ _CURRENCY_WORDS = {
 class ShoppingIntentParams(BaseModel):
     """The user wants to buy or find something to purchase."""
 
-    item: str = Field(description="What to buy, as written, e.g. 'running shoes'.")
-    quantity: int | None = Field(None, ge=1, le=100000, description="How many, if given.")
-    budget: float | None = Field(None, ge=0, description="Price limit as a number, if given.")
+    item: Annotated[str, Copied()] = Field(
+        description="What to buy, as written, e.g. 'running shoes'."
+    )
+    quantity: Annotated[int | None, Amount()] = Field(
+        None, ge=1, le=100000, description="How many, if given."
+    )
+    budget: Annotated[float | None, Amount()] = Field(
+        None, ge=0, description="Price limit as a number, if given."
+    )
     currency: str | None = Field(
         None, description="Currency of the budget as an ISO code, e.g. USD, JPY, EUR, GBP."
     )
@@ -52,9 +59,6 @@ def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> dict[
 
 SPEC = FunctionSpec(
     name="shopping_intent",
-    grounded=("item",),
-    copied=("item",),
-    numbers=("budget", "quantity"),
     params=ShoppingIntentParams,
     handler=shopping_intent,
     examples=(

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from ..registry import FunctionSpec
+from ..roles import Language, Verbatim
 from .context import FunctionContext
 
 
 class TranslationAssistParams(BaseModel):
     """Translate a given text into another language."""
 
-    text: str = Field(description="The exact text to translate.")
-    target_language: str = Field(description="Language to translate into, e.g. 'French'.")
+    text: Annotated[str, Verbatim()] = Field(description="The exact text to translate.")
+    target_language: Annotated[str, Language()] = Field(
+        description="Language to translate into, e.g. 'French'."
+    )
 
 
 def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) -> dict[str, Any]:
@@ -31,10 +34,6 @@ def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) ->
 SPEC = FunctionSpec(
     name="translation_assist",
     needs_translation=True,
-    grounded=("text", "target_language"),
-    copied=("text",),
-    verbatim=("text",),
-    languages=("target_language",),
     params=TranslationAssistParams,
     handler=translation_assist,
     examples=(

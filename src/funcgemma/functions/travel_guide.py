@@ -4,12 +4,13 @@ writes the guide from that text only; a failed lookup is said plainly."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from ..facts import WikiClient, lookup_place, notice, sources_off
 from ..registry import FunctionSpec
+from ..roles import Copied, Days
 from .context import FunctionContext
 
 
@@ -17,8 +18,12 @@ class TravelGuideParams(BaseModel):
     """Travel advice for visiting a place: sights, itinerary, local food, getting around,
     best season."""
 
-    destination: str = Field(description="City, region or country to visit, e.g. 'Kyoto'.")
-    days: int | None = Field(None, ge=1, le=365, description="Trip length in days, if given.")
+    destination: Annotated[str, Copied()] = Field(
+        description="City, region or country to visit, e.g. 'Kyoto'."
+    )
+    days: Annotated[int | None, Days()] = Field(
+        None, ge=1, le=365, description="Trip length in days, if given."
+    )
 
 
 def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> dict[str, Any]:
@@ -39,9 +44,6 @@ def confirm(result: dict[str, Any]) -> str:
 SPEC = FunctionSpec(
     name="travel_guide",
     confirm=confirm,
-    grounded=("destination",),
-    copied=("destination",),
-    durations=("days",),
     params=TravelGuideParams,
     handler=travel_guide,
     examples=(

@@ -4,13 +4,14 @@ and never invents weather."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from pydantic import BaseModel, Field
 
 from ..messages import Said, in_language
 from ..registry import FunctionSpec
+from ..roles import Copied, When
 from ..timeparse import parse_day
 from .context import FunctionContext
 
@@ -38,8 +39,10 @@ _DAILY = ("weather_code", "temperature_2m_max", "temperature_2m_min",
 class WeatherInfoParams(BaseModel):
     """Weather forecast for a place and day: temperature, rain, snow, wind."""
 
-    location: str = Field(description="City or place, e.g. 'Kyoto'.")
-    date: str | None = Field(None, description="Day asked about, e.g. 'tomorrow'.")
+    location: Annotated[str, Copied()] = Field(description="City or place, e.g. 'Kyoto'.")
+    date: Annotated[str | None, When()] = Field(
+        None, description="Day asked about, e.g. 'tomorrow'."
+    )
 
 
 def _unavailable(location: str, why: str) -> dict[str, Any]:
@@ -147,9 +150,6 @@ def confirm(result: dict[str, Any]) -> str:
 SPEC = FunctionSpec(
     name="weather_info",
     confirm=confirm,
-    grounded=("location", "date"),
-    copied=("location", "date"),
-    when=("date",),
     params=WeatherInfoParams,
     handler=weather_info,
     examples=(

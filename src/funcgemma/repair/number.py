@@ -12,11 +12,12 @@ else is left as the model wrote it: grounding repairs, it never invents.
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import regex
+
+from ..text import nfkc
 
 _SCALES = {"万": 10_000, "千": 1_000, "億": 100_000_000, "k": 1_000, "thousand": 1_000,
            "million": 1_000_000}
@@ -78,10 +79,6 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
 _UNITS = {w: n for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen".split())}
@@ -126,7 +123,7 @@ def stated_numbers(text: str) -> list[Mention]:
     1万5000 is 15000, 40k is 40000), Japanese numerals before 万/千, and numbers spelt in
     English words ("five hundred")."""
     out = _spelt_numbers(text)
-    for m in _AMOUNT.finditer(_fold(text)):
+    for m in _AMOUNT.finditer(nfkc(text)):
         n = _number(m.group("n"))
         if n is None:
             continue
@@ -142,7 +139,7 @@ def stated_numbers(text: str) -> list[Mention]:
 def stated_days(text: str) -> list[float]:
     """Trip lengths in days that ``text`` states: "2 days", "a 3-day plan", "a week" (7),
     "two weeks" (14), "a fortnight", "3日間", "2泊3日" (3), "1週間", "一日", "mikka"."""
-    folded = _fold(text)
+    folded = nfkc(text)
     out = []
     for m in _EN_DAYS.finditer(folded):
         if m.group("f"):
