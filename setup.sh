@@ -80,4 +80,6 @@ else
   echo "No ollama binary: funcgemma will use the embedded llama.cpp backend (auto)."
   echo "Install Ollama (https://ollama.com) and re-run ./setup.sh to use functiongemma + gemma3:4b."
 fi
+# the tests' `setup` tier checks this environment against the lock (tests/conftest.py)
+"$VENV/bin/python" -c 'import sys; open(sys.prefix + "/funcgemma-setup", "w").write("requirements.lock\n")'
 say "done. Next: .venv/bin/funcgemma chat"

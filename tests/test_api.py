@@ -26,6 +26,7 @@ from funcgemma.errors import (
     FuncgemmaError,
 )
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -210,7 +211,7 @@ def test_api_reminder_that_cannot_be_read_can_still_be_deleted(
     client.post("/chat", json={"message": "明日の朝9時に会議をリマインドして"})
     with closing(sqlite3.connect(data_dir / "reminders.sqlite3")) as db, db:
         db.execute("UPDATE reminders SET due_utc = 'tomorrow-ish'")
-    from funcgemma.reminders import ReminderStore
+    from funcgemma.functions.schedule_reminder.store import ReminderStore
 
     ReminderStore(data_dir / "reminders.sqlite3").add(
         "電話", datetime(2025, 3, 14, 9, tzinfo=ZoneInfo("Asia/Tokyo")))
@@ -228,7 +229,7 @@ def test_api_reminders_due_are_taken_once(client: TestClient) -> None:
     from datetime import timedelta
 
     app_service = client.app.state.service  # type: ignore[attr-defined]
-    store = app_service.conversation.ctx.reminder_store()
+    store = reminder_store(app_service.conversation.ctx)
     due = store.add("take the bins out", NOW - timedelta(minutes=5))
     store.add("later", NOW + timedelta(hours=1))
     peek = client.get("/reminders/due")

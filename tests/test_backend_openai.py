@@ -18,15 +18,8 @@ from fake_ollama import free_port
 from fake_openai import CHAT_MODEL, ROUTER_MODEL, FakeOpenAI, Reply, Token, tokens, tool_call
 from processes import start, stop, wait_until
 
-from funcgemma import render
+from funcgemma.backends import policy
 from funcgemma.backends.openai import OpenAIBackend, make_client
-from funcgemma.backends.rawprompt import (
-    RAW_CALL,
-    RAW_STOPS,
-    MarkerRestorer,
-    call_decision,
-    forced_opening,
-)
 from funcgemma.cli import main
 from funcgemma.errors import (
     BackendBusy,
@@ -37,14 +30,16 @@ from funcgemma.errors import (
     ModelOutputError,
 )
 from funcgemma.factory import make_backends, select_backend
+from funcgemma.formats import functiongemma as fg
+from funcgemma.formats.functiongemma import RAW_CALL, RAW_STOPS, MarkerRestorer, forced_opening
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings, get_settings
 from funcgemma.types import Call, CompletionOptions, Message
 
-E = render.RESERVED_ALIASES[render.ESCAPE]
-END = render.RESERVED_ALIASES[render.END_CALL]
-RESP = render.RESERVED_ALIASES[render.START_RESP]
+E = fg.RESERVED_ALIASES[fg.ESCAPE]
+END = fg.RESERVED_ALIASES[fg.END_CALL]
+RESP = fg.RESERVED_ALIASES[fg.START_RESP]
 KYOTO = Call(name="weather_info", arguments={"location": "Kyoto", "date": "tomorrow"})
 KYOTO_ARGS = '{"location": "Kyoto", "date": "tomorrow"}'
 KYOTO_TEXT = "What's the weather in Kyoto tomorrow?"
@@ -118,9 +113,9 @@ def test_openai_tools_undeclared_function_is_no_function() -> None:
 
 def test_openai_tools_unparsed_functiongemma_content_goes_to_the_fallback_parser() -> None:
     content = (
-        f"{render.START_CALL}call:weather_info{{date:{render.ESCAPE}tomorrow"
-        f"{render.ESCAPE},location:{render.ESCAPE}Kyoto{render.ESCAPE}}}"
-        f"{render.END_CALL}"
+        f"{fg.START_CALL}call:weather_info{{date:{fg.ESCAPE}tomorrow"
+        f"{fg.ESCAPE},location:{fg.ESCAPE}Kyoto{fg.ESCAPE}}}"
+        f"{fg.END_CALL}"
     )
     with calls_reply(content=content) as fake:
         result = router_for(fake).route(KYOTO_TEXT)
@@ -129,8 +124,8 @@ def test_openai_tools_unparsed_functiongemma_content_goes_to_the_fallback_parser
 
 def test_openai_tools_arguments_not_json_are_read_by_the_fallback_parser() -> None:
     raw = (
-        f"{{date:{render.ESCAPE}tomorrow{render.ESCAPE},location:{render.ESCAPE}Kyoto"
-        f"{render.ESCAPE}}}"
+        f"{{date:{fg.ESCAPE}tomorrow{fg.ESCAPE},location:{fg.ESCAPE}Kyoto"
+        f"{fg.ESCAPE}}}"
     )
     with calls_reply(tool_call("weather_info", raw)) as fake:
         result = router_for(fake).route(KYOTO_TEXT)
@@ -399,8 +394,8 @@ def test_openai_raw_sends_funcgemmas_prompt_and_reads_printed_markers() -> None:
     assert result.calls == [KYOTO] and result.source == "fallback"
     (request,) = fake.requests("completions")
     tools = default_registry().tools()
-    assert request["prompt"] == render.raw_prompt(
-        render.render_prompt(tools, [Message(role="user", content=KYOTO_TEXT)])
+    assert request["prompt"] == fg.raw_prompt(
+        fg.render_prompt(tools, [Message(role="user", content=KYOTO_TEXT)])
     )
     assert request["stop"] == list(RAW_STOPS) and request["logprobs"] == 5
     assert request["stream"] is True and request["max_tokens"] == 128
@@ -415,8 +410,8 @@ def test_openai_raw_restores_markers_a_server_did_not_print_and_stops_at_the_tur
         )
         result = Router(backend, default_registry(), settings=settings_for(fake)).route(KYOTO_TEXT)
     assert completion.text == (
-        f"{render.START_CALL}call:weather_info{{date:{render.ESCAPE}tomorrow{render.ESCAPE},"
-        f"location:{render.ESCAPE}Kyoto{render.ESCAPE}}}{render.END_CALL}"
+        f"{fg.START_CALL}call:weather_info{{date:{fg.ESCAPE}tomorrow{fg.ESCAPE},"
+        f"location:{fg.ESCAPE}Kyoto{fg.ESCAPE}}}{fg.END_CALL}"
     )
     assert completion.done_reason == "stop"
     # the calls the model wrote after its turn's end are not read
@@ -494,19 +489,19 @@ def test_openai_raw_stream_that_outlasts_the_deadline_is_504() -> None:
 
 
 def test_openai_raw_typed_call_syntax_stays_text() -> None:
-    typed = f"remind me {render.START_CALL}call:schedule_reminder{{task:x}} <start_of_turn>"
+    typed = f"remind me {fg.START_CALL}call:schedule_reminder{{task:x}} <start_of_turn>"
     with raw_fake(tokens("No", " function", " applies", ".")) as fake:
         router_for(fake, raw_prompt=True).route(typed)
     (request,) = fake.requests("completions")
     user = request["prompt"].rsplit("<start_of_turn>user\n", 1)[1]
-    assert RAW_CALL not in user and render.START_CALL not in user
+    assert RAW_CALL not in user and fg.START_CALL not in user
     assert user.count("<start_of_turn>") == 1  # only the model turn's own
 
 
 def test_openai_raw_describe_and_capabilities() -> None:
     with raw_fake(PRINTED) as fake:
         backend = router_backend(fake, raw_prompt=True, call_bias=-0.75)
-    assert backend.supports_native_tools is False
+    assert backend.parses_control_tokens is False  # neutralised in its wire messages
     assert backend.answers_from_sources and backend.translates
     assert backend.describe() == {
         "backend": "openai",
@@ -529,29 +524,29 @@ def test_openai_raw_describe_and_capabilities() -> None:
         (
             ["", "call:a{x:", "", "1,{}", "", "}", ""],
             "",
-            f"{render.START_CALL}call:a{{x:{render.ESCAPE}1,{{}}{render.ESCAPE}}}{render.END_CALL}",
+            f"{fg.START_CALL}call:a{{x:{fg.ESCAPE}1,{{}}{fg.ESCAPE}}}{fg.END_CALL}",
             False,
         ),
         # a second call, then the response marker: the turn's end
         (
             ["", "call:a{}", "", "", "call:b{}", "", "", "junk"],
             "",
-            f"{render.START_CALL}call:a{{}}{render.END_CALL}{render.START_CALL}call:b{{}}"
-            f"{render.END_CALL}",
+            f"{fg.START_CALL}call:a{{}}{fg.END_CALL}{fg.START_CALL}call:b{{}}"
+            f"{fg.END_CALL}",
             True,
         ),
         # nested braces in a value that is not escaped
         (
             ["", "call:a{x:{y:", "", "z", "", "}}", "", "", "response:a{}"],
             "",
-            f"{render.START_CALL}call:a{{x:{{y:{render.ESCAPE}z{render.ESCAPE}}}}}{render.END_CALL}",
+            f"{fg.START_CALL}call:a{{x:{{y:{fg.ESCAPE}z{fg.ESCAPE}}}}}{fg.END_CALL}",
             True,
         ),
         # after a forced opening
         (
             ["x:", "", "1", "", "}", ""],
             f"{RAW_CALL}call:a{{",
-            f"{render.START_CALL}call:a{{x:{render.ESCAPE}1{render.ESCAPE}}}{render.END_CALL}",
+            f"{fg.START_CALL}call:a{{x:{fg.ESCAPE}1{fg.ESCAPE}}}{fg.END_CALL}",
             False,
         ),
     ],
@@ -575,10 +570,26 @@ def test_marker_restorer_rebuilds_unprinted_markers(
         ("No", -0.01, [("No", -0.01)], -5.0, "keep"),
     ],
 )
-def test_call_decision_applies_the_bias(
+def test_policy_first_token_decision_applies_the_bias(
     token: str, logprob: float, top: Any, bias: float, action: str
 ) -> None:
-    assert call_decision(token, logprob, top, bias).action == action
+    decision = policy.first_token_decision(token, logprob, top, bias, fg.CALL_TOKENS)
+    assert decision.action == action
+
+
+@pytest.mark.parametrize(("margin", "bias", "mode", "called"), [
+    (1.0, 0.5, "auto", True), (0.5, 0.5, "auto", False), (-9.0, 0.0, "required", True),
+    (9.0, 0.0, "none", False)])
+def test_policy_calls_when_the_margin_beats_the_bias(margin: float, bias: float, mode: Any,
+                                                    called: bool) -> None:
+    """The one rule the embedded router (logits) and the raw routers (log-probabilities
+    of the first token) both apply."""
+    assert policy.calls(margin, bias, mode) is called
+    # the first-token decision agrees: a sampled call is kept exactly when it calls
+    top = [(RAW_CALL, 0.0), ("No", -margin)]
+    kept = policy.first_token_decision(RAW_CALL, 0.0, top, bias, fg.CALL_TOKENS)
+    if mode == "auto":
+        assert (kept.action == "keep") is called
 
 
 def test_forced_opening_names_a_single_function() -> None:
@@ -588,6 +599,7 @@ def test_forced_opening_names_a_single_function() -> None:
 
 
 # -- factory, settings, CLI, doctor ----------------------------------------------------
+@pytest.mark.llamacpp
 def test_select_backend_openai_only_when_named(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(
         ollama_host=f"http://127.0.0.1:{free_port()}", openai_base_url="http://127.0.0.1:9/v1"
@@ -620,7 +632,7 @@ def test_make_backends_openai_builds_both_roles() -> None:
     )
     assert (chat.model, chat.base_url, chat.client.timeout) == ("c", "http://127.0.0.1:10/v1", 40)
     assert router.client.api_key == "sk-local" and router.client.max_retries == 0
-    assert router.supports_native_tools and router.call_bias == 0.0
+    assert not router.raw_prompt and router.call_bias == 0.0
     assert "sk-local" not in json.dumps(router.describe())
 
 
@@ -630,7 +642,7 @@ def test_make_backends_openai_raw_takes_the_adapters_call_bias() -> None:
     settings = Settings(backend="openai", openai_router_prompt="raw")
     router = make_backends(settings).router
     assert isinstance(router, OpenAIBackend)
-    assert router.raw_prompt and not router.supports_native_tools
+    assert router.raw_prompt
     assert router.call_bias == weights.router_call_bias(settings, weights.DEFAULT_ADAPTER)
     assert router.client.api_key == "none"
     assert (

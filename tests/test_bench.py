@@ -1,8 +1,8 @@
-"""tools/bench.py's argument and data checks, which run before any server or model starts."""
+"""funcgemma_lab.bench (tools/bench.py): argument and data checks, which run before any
+server or model starts."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -12,10 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("bench_tool", ROOT / "tools" / "bench.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from funcgemma_lab import bench as module
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the benchmark started before its arguments were checked")

@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from funcgemma import weights
-from funcgemma.datasets import Case, about_function, read_cases
 from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
-from funcgemma.training.calibrate import (
+from funcgemma_lab.datasets import Case, about_function, read_cases
+from funcgemma_lab.training.calibrate import (
     Decision,
     calibration_cases,
     choose_bias,
@@ -143,6 +143,7 @@ def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> 
     ("--extra-weight", "0", "--extra-weight must be positive"),
     ("--extra-weight", "4", "give that flag too"),
 ])
+@pytest.mark.slow
 def test_finetune_rejects_a_setting_out_of_range(flag: str, value: str, message: str) -> None:
     import subprocess
     import sys
@@ -178,6 +179,7 @@ def run_finetune(cwd: Path, *argv: str) -> tuple[int, str, bool]:
     ("--batch", "0"), ("--eval-every", "0"), ("--epochs", "0"), ("--epochs", "-1"),
     ("--accum", "0"), ("--lr", "-0.1"),
 ])
+@pytest.mark.slow
 def test_finetune_rejects_a_count_that_is_not_positive(tmp_path: Path, flag: str,
                                                        value: str) -> None:
     code, err, torch = run_finetune(tmp_path, flag, value)
@@ -200,6 +202,7 @@ def test_finetune_rejects_a_count_that_is_not_positive(tmp_path: Path, flag: str
     (["--train", "bad.jsonl", "--dev", "ok.jsonl"], "bad.jsonl:2: expected a JSON object"),
     (["--train", "ok.jsonl", "--dev", "bad.jsonl"], "bad.jsonl:2: expected a JSON object"),
 ])
+@pytest.mark.slow
 def test_finetune_bad_input_exits_2_before_the_training_stack_loads(
         tmp_path: Path, argv: list[str], message: str) -> None:
     (tmp_path / "ok.jsonl").write_text('{"text": "hi", "expected_function": null}\n', "utf-8")

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import regex
 
-from funcgemma import render
 from funcgemma.backends.calldecoder import CallDecoder, Vocab
+from funcgemma.formats import functiongemma as fg
 from funcgemma.registry import default_registry
 
 _WORD = regex.compile(r"\s?[\w]+|[^\w\s]|\s")
-_CONTROL = regex.compile("(" + "|".join(regex.escape(t) for t in render.CONTROL_TOKENS) + ")")
+_CONTROL = regex.compile("(" + "|".join(regex.escape(t) for t in fg.CONTROL_TOKENS) + ")")
 
 
 class ToyVocab:
@@ -23,7 +23,7 @@ class ToyVocab:
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
-        self.markers = {tok: self._id(tok) for tok in render.CONTROL_TOKENS}
+        self.markers = {tok: self._id(tok) for tok in fg.CONTROL_TOKENS}
 
     def _id(self, piece: str) -> int:
         return self.ids.setdefault(piece, len(self.ids))
@@ -50,7 +50,7 @@ class ScriptedModel:
 
     def __init__(self, toy: ToyVocab, target: str) -> None:
         self.target = toy.encode(target)
-        self.end_turn = toy.markers[render.END_TURN]
+        self.end_turn = toy.markers[fg.END_TURN]
         self.n_vocab = 512
         self.seq: list[int] = []
         self.passes = 0
@@ -88,7 +88,7 @@ def _decode(target: str, user: str, detour: tuple[str, str] | None = None
     return result.text, model, result
 
 
-S, E, C = render.START_CALL, render.ESCAPE, render.END_CALL
+S, E, C = fg.START_CALL, fg.ESCAPE, fg.END_CALL
 
 
 @pytest.mark.parametrize(("target", "user", "passes"), [
@@ -246,7 +246,7 @@ def test_calldecoder_never_takes_a_token_the_model_rules_out() -> None:
 def test_calldecoder_copy_check_is_bounded_on_a_long_message() -> None:
     """An 8000-character message where the value so far occurs everywhere: the decoder
     looks at a bounded number of places (tokenising a short piece at each)."""
-    from funcgemma.backends.calldecoder import MAX_STARTS
+    from funcgemma.backends.steering import MAX_STARTS
 
     toy = ToyVocab()
     counted = {"n": 0}

@@ -21,6 +21,7 @@ from funcgemma.cli import main
 from funcgemma.conversation import Conversation
 from funcgemma.errors import BackendTimeout, FuncgemmaError
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -98,7 +99,7 @@ def test_cli_chat_reminders_command_lists_saved_reminders() -> None:
     _, out, _ = chat(["/reminders", "Remind me to stretch in 30 minutes", "/reminders", "/quit"],
                      conversation)
     assert out.count("(no reminders)") == 1
-    [saved] = conversation.ctx.reminder_store().list()
+    [saved] = reminder_store(conversation.ctx).list()
     assert f"  #{saved.id} 2025-03-12 15:00  stretch\n" in out  # on the user's (Tokyo) clock
 
 
@@ -158,7 +159,7 @@ def test_cli_chat_blank_lines_are_ignored() -> None:
 
 def test_cli_chat_shows_due_reminders_at_start_once() -> None:
     conversation = make_conversation()
-    store = conversation.ctx.reminder_store()
+    store = reminder_store(conversation.ctx)
     store.add("take the bins out", NOW - timedelta(minutes=10))
     store.add("future thing", NOW + timedelta(days=1))
     _, out, _ = chat(["/quit"], conversation)
@@ -265,6 +266,7 @@ def test_cli_doctor_explicit_ollama_exit_code_follows_its_models(
             in out) == bool(code)
 
 
+@pytest.mark.llamacpp
 def test_cli_doctor_explicit_llamacpp_without_weights_exits_1(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     no_embedded_weights(monkeypatch, tmp_path)
@@ -303,7 +305,7 @@ def test_cli_chat_slash_text_with_spaces_is_a_message() -> None:
 
 def test_cli_reminders_subcommand_lists_deletes_and_takes_due_ones() -> None:
     conversation = make_conversation()
-    store = conversation.ctx.reminder_store()
+    store = reminder_store(conversation.ctx)
     code, out, err = run_cli(["reminders"], conversation=conversation)
     assert (code, out) == (0, "(no reminders)\n"), err
     bins = store.add("take the bins out", NOW - timedelta(minutes=10))
@@ -323,7 +325,7 @@ def test_cli_reminders_subcommand_lists_deletes_and_takes_due_ones() -> None:
 
 def test_cli_reminders_subcommand_lists_around_an_unreadable_row() -> None:
     conversation = make_conversation()
-    store = conversation.ctx.reminder_store()
+    store = reminder_store(conversation.ctx)
     bad = store.add("edited by hand", NOW + timedelta(hours=1))
     kept = store.add("call mom", NOW + timedelta(days=1))
     with closing(sqlite3.connect(store.path)) as db, db:
@@ -350,11 +352,11 @@ def test_cli_reminders_subcommand_lists_around_an_unreadable_row() -> None:
 def test_cli_reminders_subcommand_misuse_is_one_line_and_exit_2(argv: list[str],
                                                                 says: str) -> None:
     conversation = make_conversation()
-    conversation.ctx.reminder_store().add("kept", NOW + timedelta(days=1))
+    reminder_store(conversation.ctx).add("kept", NOW + timedelta(days=1))
     code, out, err = run_cli(argv, conversation=conversation)
     assert code == 2 and out == ""
     assert err.startswith("funcgemma: ") and says in err and err.count("\n") == 1
-    assert [r.what for r in conversation.ctx.reminder_store().list()] == ["kept"]
+    assert [r.what for r in reminder_store(conversation.ctx).list()] == ["kept"]
 
 
 def test_cli_reminders_subcommand_loads_no_model() -> None:
@@ -375,8 +377,8 @@ def _doctor_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, 
 
 def test_cli_doctor_data_section_counts_reminders_and_creates_no_file(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> None:
-    from funcgemma.recurrence import Repeat
-    from funcgemma.reminders import ReminderStore
+    from funcgemma.functions.schedule_reminder.recurrence import Repeat
+    from funcgemma.functions.schedule_reminder.store import ReminderStore
 
     code, data = _doctor_data(monkeypatch, tmp_path)
     assert code == 1  # Ollama named and unreachable: the data section changes nothing

@@ -18,6 +18,7 @@ from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.cli import main
 from funcgemma.conversation import Conversation
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -221,7 +222,7 @@ def test_chat_broken_reminder_store_is_said_once_not_before_every_prompt(
 
 def test_chat_deletes_a_reminder_by_its_number() -> None:
     conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
-    store = conv.ctx.reminder_store()
+    store = reminder_store(conv.ctx)
     keep = store.add("water the plants", NOW + timedelta(days=1))
     drop = store.add("dentist", NOW + timedelta(days=2))
     code, out, err = chat([f"/reminders delete {drop.id}", f"/reminders rm #{drop.id}",
@@ -239,11 +240,11 @@ def test_chat_deletes_a_reminder_by_its_number() -> None:
                                   "/reminders delete ١", "/reminders delete -1"])
 def test_chat_reminders_command_misused_says_how_and_deletes_nothing(line: str) -> None:
     conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
-    conv.ctx.reminder_store().add("kept", NOW + timedelta(days=1))
+    reminder_store(conv.ctx).add("kept", NOW + timedelta(days=1))
     code, out, err = chat([line, "/quit"], conv)
     assert code == 0, err
     assert "usage: /reminders  (list them) · /reminders delete N" in out
-    assert [r.what for r in conv.ctx.reminder_store().list()] == ["kept"]
+    assert [r.what for r in reminder_store(conv.ctx).list()] == ["kept"]
     assert "bot>" not in out
 
 
@@ -253,7 +254,7 @@ def test_chat_control_characters_from_a_model_or_the_store_are_shown_not_obeyed(
     its clipboard (OSC 52) or cleared the screen: the terminal obeyed text it was shown."""
     sneaky = "Sure.\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\rline two\n\tindented\x9b31m"
     conv = conversation_with(ScriptedBackend(reply=lambda messages: sneaky))
-    conv.ctx.reminder_store().add("bins\x1b[8m hidden", NOW + timedelta(days=1))
+    reminder_store(conv.ctx).add("bins\x1b[8m hidden", NOW + timedelta(days=1))
     code, out, err = chat(["hello", "/reminders", "/quit"], conv)
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\x9b" not in out
@@ -263,10 +264,10 @@ def test_chat_control_characters_from_a_model_or_the_store_are_shown_not_obeyed(
 
 
 def test_chat_lists_a_repeating_reminder_with_its_repetition() -> None:
-    from funcgemma.recurrence import Repeat
+    from funcgemma.functions.schedule_reminder.recurrence import Repeat
 
     conv = conversation_with(ScriptedBackend(reply=lambda messages: "ok"))
-    conv.ctx.reminder_store().add("stretch", NOW + timedelta(days=1),
+    reminder_store(conv.ctx).add("stretch", NOW + timedelta(days=1),
                                   repeat=Repeat("weekdays", NOW.time()))
     code, out, err = chat(["/reminders", "/quit"], conv)
     assert code == 0, err

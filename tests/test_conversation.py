@@ -15,6 +15,7 @@ from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.conversation import Conversation
 from funcgemma.errors import BackendUnavailable, InvalidRequest
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -240,7 +241,7 @@ def test_conversation_stores_a_reminder_end_to_end() -> None:
     reply = conv.ask("明日の朝9時に会議をリマインドして", "s1")
     assert reply.function_result is not None and reply.function_result["saved"] is True
     assert reply.function_result["due"] == "2025-03-13T09:00+09:00"
-    stored = conv.ctx.reminder_store().list()
+    stored = reminder_store(conv.ctx).list()
     assert [r.what for r in stored] == ["会議"]
 
 

@@ -11,6 +11,7 @@ from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.conversation import Conversation
 from funcgemma.functions.context import FunctionContext
 from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry
+from funcgemma.results import Done
 from funcgemma.router import Router
 from funcgemma.settings import Settings
 from funcgemma.types import Call, Completion, Message
@@ -19,10 +20,12 @@ SUMMARY = ("Hayao Miyazaki is a Japanese animator who co-founded Studio Ghibli i
            "He directed My Neighbor Totoro.")
 
 
-def fake_lookup(params: Any, ctx: FunctionContext) -> dict[str, Any]:
-    return {"found": True, "title": "Hayao Miyazaki", "url": "https://en.example/Hayao_Miyazaki",
-            "lang": "en", "source": "wikipedia", "summary": SUMMARY, "passage": None,
-            "asked": None, "answer_with": "Answer only from summary and passage."}
+def fake_lookup(params: Any, ctx: FunctionContext) -> Done:
+    return Done({"found": True, "title": "Hayao Miyazaki",
+                 "url": "https://en.example/Hayao_Miyazaki", "lang": "en", "source": "wikipedia",
+                 "summary": SUMMARY, "passage": None, "asked": None},
+                notice="source: Wikipedia, Hayao Miyazaki https://en.example/Hayao_Miyazaki",
+                answer_with="Answer only from summary and passage.")
 
 
 def make(reply: Any, *, capable: bool) -> tuple[Conversation, ScriptedBackend]:
@@ -30,8 +33,7 @@ def make(reply: Any, *, capable: bool) -> tuple[Conversation, ScriptedBackend]:
     celebrity = base.get("celebrity_info")
     specs = [s for s in base if s.name != "celebrity_info"]
     registry = FunctionRegistry([*specs, FunctionSpec(
-        name="celebrity_info", params=celebrity.params, handler=fake_lookup,
-        confirm=lambda r: f"source: Wikipedia, {r['title']} {r['url']}")])
+        name="celebrity_info", params=celebrity.params, handler=fake_lookup)])
     settings = Settings()
     router = Router(ScriptedBackend({
         "Who is Hayao Miyazaki?": Completion(tool_calls=[Call(

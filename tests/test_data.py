@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from funcgemma.datasets import (
+from funcgemma.registry import default_registry
+from funcgemma_lab.datasets import (
     SPLITS,
     Case,
     DataError,
@@ -16,7 +16,6 @@ from funcgemma.datasets import (
     read_cases,
     split_cases,
 )
-from funcgemma.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -42,18 +41,16 @@ def test_data_cases_follow_the_format(path: Path) -> None:
             assert value is None or value in case.text, f"{where}: {key}={value!r} not verbatim"
 
 
+@pytest.mark.slow
 def test_data_splits_are_what_split_data_writes(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import split_data
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
+    from funcgemma_lab import split as split_data  # what tools/split_data.py runs
     assert split_data.main(["--raw", str(DATA / "raw"), "--out", str(tmp_path)]) == 0
     for name in SPLITS:
         assert (tmp_path / f"{name}.jsonl").read_bytes() == (DATA / f"{name}.jsonl").read_bytes()
 
 
 @pytest.mark.parametrize("path", HOLDOUT, ids=lambda p: p.name)
+@pytest.mark.slow
 def test_data_holdout_shares_no_text_with_training_data(path: Path) -> None:
     """The held-out sets are never trained on, and nothing trained on is in them:
     neither the training split nor the extra-function messages (finetune
@@ -110,11 +107,7 @@ def test_split_leaks_catch_a_pinned_near_duplicate() -> None:
 
 
 def _split_data_tool():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import split_data
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
+    from funcgemma_lab import split as split_data  # what tools/split_data.py runs
     return split_data
 
 

@@ -3,24 +3,20 @@ before anything is generated; offline generation writes what it was asked for.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from funcgemma import datagen
+from funcgemma_lab import datagen
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def generate(argv: list[str]) -> int:
-    spec = importlib.util.spec_from_file_location(
-        "generate_tool", ROOT / "tools" / "generate_test_data.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return int(module.main(argv))
+    from funcgemma_lab.generate import main  # what tools/generate_test_data.py runs
+
+    return int(main(argv))
 
 
 def offline(out: Path, *extra: str) -> list[str]:

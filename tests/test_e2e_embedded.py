@@ -10,7 +10,7 @@ import httpx
 import pytest
 from processes import child_env, funcgemma
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.llamacpp]
 
 QUEUE_TIMEOUT_S = 20
 

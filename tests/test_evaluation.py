@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
 
-from funcgemma import evaluation
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.errors import BackendUnavailable, InvalidRequest
-from funcgemma.evaluation import compare_reports, evaluate, load_cases, select_cases
 from funcgemma.registry import FunctionRegistry, FunctionSpec
 from funcgemma.router import Router
 from funcgemma.settings import Settings
 from funcgemma.types import Completion
+from funcgemma_lab import evaluation
+from funcgemma_lab.evaluation import evaluate, load_cases, select_cases
+from funcgemma_lab.reporting import compare_reports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,9 +107,8 @@ def make_router(script) -> Router:
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("evaluate_tool", ROOT / "tools" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from funcgemma_lab import evaluate as module  # what tools/evaluate.py runs
+
     return module
 
 
@@ -391,7 +390,7 @@ def test_evaluation_tool_explain_with_ollama_exits_2_before_any_backend(tmp_path
 
 
 def test_misses_say_whether_a_function_was_lost_at_the_call_or_at_the_name():
-    from funcgemma.misses import summarise
+    from funcgemma_lab.misses import summarise
 
     def row(expected, predicted, kind="misroute", margin=None, if_called=None):
         out = {"expected": expected, "kind": kind,

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from funcgemma import render
-from funcgemma.datasets import Case, DataError, near_duplicate_pairs, read_cases
+from funcgemma.formats import functiongemma as fg
 from funcgemma.registry import default_registry
-from funcgemma.training.declarations import sample_declarations
-from funcgemma.training.examples import Tokenizer
-from funcgemma.training.extra import load_extra, load_extras
-from funcgemma.training.trainer import TrainConfig, class_weights, make_batches
+from funcgemma_lab.datasets import Case, DataError, near_duplicate_pairs, read_cases
+from funcgemma_lab.training.declarations import sample_declarations
+from funcgemma_lab.training.examples import Tokenizer
+from funcgemma_lab.training.extra import load_extra, load_extras
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -47,7 +46,10 @@ def test_a_needed_extra_function_is_sometimes_declared_and_then_a_call() -> None
     assert any("feed_pet" in s.names for s in sets)
 
 
+@pytest.mark.training
 def test_extra_cases_are_weighted_as_one_class() -> None:
+    from funcgemma_lab.training.trainer import class_weights  # imports torch
+
     cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
              + [Case(text=f"n{i}", expected_function=None) for i in range(10)]
              + [Case(text=f"m{i}", expected_function="play_music") for i in range(5)]
@@ -57,8 +59,11 @@ def test_extra_cases_are_weighted_as_one_class() -> None:
     assert w["extra"] == w["none"] == w["weather_info"]
 
 
+@pytest.mark.training
 def test_make_batches_trains_extra_cases_as_calls_only_where_declared() -> None:
-    specials = {t: 1000 + i for i, t in enumerate(render.CONTROL_TOKENS)}
+    from funcgemma_lab.training.trainer import TrainConfig, make_batches  # imports torch
+
+    specials = {t: 1000 + i for i, t in enumerate(fg.CONTROL_TOKENS)}
     tok = Tokenizer(plain=lambda text: list(text.encode()), token_id=specials.get)
     cases = [Case(text=f"play some jazz no. {i}", expected_function="play_music",
                   expected_arguments={"query": "jazz"}) for i in range(64)]
@@ -125,7 +130,10 @@ def test_extra_messages_are_not_no_function_rows_of_the_training_data() -> None:
     assert crossing == []
 
 
+@pytest.mark.training
 def test_none_weight_gives_the_no_function_class_more_of_the_loss() -> None:
+    from funcgemma_lab.training.trainer import class_weights  # imports torch
+
     cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
              + [Case(text=f"t{i}", expected_function="travel_guide") for i in range(30)]
              + [Case(text=f"n{i}", expected_function=None) for i in range(20)])
@@ -145,7 +153,10 @@ def test_none_weight_gives_the_no_function_class_more_of_the_loss() -> None:
         class_weights(cases, served=served, none_weight=0)
 
 
+@pytest.mark.training
 def test_extra_weight_gives_the_extra_functions_together_more_of_the_loss() -> None:
+    from funcgemma_lab.training.trainer import class_weights  # imports torch
+
     cases = ([Case(text=f"w{i}", expected_function="weather_info") for i in range(10)]
              + [Case(text=f"p{i}", expected_function="track_package") for i in range(30)]
              + [Case(text=f"r{i}", expected_function="renew_library_book") for i in range(20)]

@@ -322,6 +322,7 @@ def _made_of_sentences(out: str, sentences: set[str]) -> bool:
     lang=st.sampled_from(["en", "ja"]),
     count=st.integers(1, 4),
 )
+@pytest.mark.slow
 def test_extractive_answer_is_source_sentences_that_pass_the_check(
     summary: str, passage: str | None, asked: str | None, lang: str, count: int
 ) -> None:

@@ -19,17 +19,16 @@ import pytest
 from fake_wiki import FakeWiki, Page, free_port
 from pydantic import ValidationError
 
-from funcgemma.facts import WikiClient, user_agent
+from funcgemma.facts import WikiClient, notice, user_agent
 from funcgemma.facts.attributes import PERSON, PLACE, asked_attribute, split_sections
 from funcgemma.facts.cache import FactsCache
 from funcgemma.facts.etiquette import forget_unreachable
 from funcgemma.facts.wiki import names_match
-from funcgemma.functions.celebrity_info import SPEC as CELEBRITY
 from funcgemma.functions.celebrity_info import CelebrityInfoParams, celebrity_info
 from funcgemma.functions.context import FunctionContext
-from funcgemma.functions.travel_guide import SPEC as TRAVEL
 from funcgemma.functions.travel_guide import TravelGuideParams, travel_guide
 from funcgemma.messages import in_language
+from funcgemma.results import Done, Failed
 from funcgemma.settings import Settings
 
 FAST = 200.0  # requests a second: the rate limit out of the way where it is not tested
@@ -64,8 +63,16 @@ def ctx(fake: FakeWiki) -> Iterator[FunctionContext]:
 def person(ctx: FunctionContext, name: str, message: str | None = None) -> dict[str, Any]:
     with ctx.for_message(message if message is not None else f"Who is {name}?"):
         result = celebrity_info(CelebrityInfoParams(name=name), ctx)
-    json.dumps(result)  # the chat model gets it as JSON
-    return result
+    return _checked(result)
+
+
+def _checked(result: Done | Failed) -> dict[str, Any]:
+    """The result as the chat model reads it; a lookup done states its page as its notice."""
+    payload = result.payload()
+    json.dumps(payload)  # the chat model gets it as JSON
+    if isinstance(result, Done):
+        assert result.notice == notice(payload)
+    return payload
 
 
 def place(
@@ -73,8 +80,7 @@ def place(
 ) -> dict[str, Any]:
     with ctx.for_message(message if message is not None else f"What to see in {destination}?"):
         result = travel_guide(TravelGuideParams(destination=destination, days=days), ctx)
-    json.dumps(result)
-    return result
+    return _checked(result)
 
 
 # --- found ----------------------------------------------------------------------------
@@ -91,9 +97,9 @@ def test_celebrity_info_answers_from_the_english_summary(
     assert result["asked"] is None and result["passage"] is None
     assert result["answer_with"].startswith("Answer only from summary and passage.")
     assert "error" not in result
-    notice = CELEBRITY.confirm(result)  # type: ignore[misc]
-    assert notice == f"source: Wikipedia, Hayao Miyazaki {result['url']}"
-    assert in_language(notice, "ja") == f"出典: ウィキペディア「Hayao Miyazaki」 {result['url']}"
+    said = notice(result)
+    assert said == f"source: Wikipedia, Hayao Miyazaki {result['url']}"
+    assert in_language(said, "ja") == f"出典: ウィキペディア「Hayao Miyazaki」 {result['url']}"
     # a name as written: one summary request, nothing else
     assert [e.path for e in fake.requests()] == [
         "/wikipedia/en/api/rest_v1/page/summary/Hayao_Miyazaki"
@@ -143,7 +149,6 @@ def test_celebrity_info_says_plainly_when_no_page_matches(ctx: FunctionContext) 
     assert "「Zorblax Quintaro」のページはウィキペディアに見つかりませんでした" in in_language(
         result["error"], "ja"
     )
-    assert CELEBRITY.confirm is not None
 
 
 def test_celebrity_info_offers_search_hits_that_are_not_the_name(ctx: FunctionContext) -> None:
@@ -276,8 +281,7 @@ def test_travel_guide_gives_the_wikivoyage_see_section(
     assert "Kinkaku-ji" in result["passage"] and "Fushimi Inari" in result["passage"]
     assert "Shinkansen" not in result["passage"] and "tofu" not in result["passage"]
     assert "Plan 2 days only from the places they name" in result["answer_with"]
-    assert TRAVEL.confirm is not None
-    assert TRAVEL.confirm(result) == f"source: Wikivoyage, Kyoto {result['url']}"
+    assert notice(result) == f"source: Wikivoyage, Kyoto {result['url']}"
 
 
 def test_travel_guide_reads_the_district_the_message_names(
@@ -300,7 +304,7 @@ def test_travel_guide_gives_the_japanese_see_section(ctx: FunctionContext) -> No
     result = place(ctx, "京都", "京都でおすすめの観光地を教えて")
     assert result["found"] is True and result["lang"] == "ja"
     assert "金閣寺" in result["passage"] and "新幹線" not in result["passage"]
-    assert in_language(TRAVEL.confirm(result), "ja").startswith(  # type: ignore[misc]
+    assert in_language(notice(result), "ja").startswith(
         "出典: ウィキボヤージュ「京都」"
     )
 
@@ -324,7 +328,7 @@ def test_travel_guide_falls_back_to_wikipedia_without_a_wikivoyage_page(
     assert "Kenroku-en" in result["passage"]
     trip = place(ctx, "Kanazawa", "Kanazawa, 2 days")  # nothing asked: what to see
     assert trip["asked"] is None and trip["passage"] == result["passage"]
-    assert TRAVEL.confirm(result).startswith("source: Wikipedia, Kanazawa ")  # type: ignore[misc]
+    assert notice(result).startswith("source: Wikipedia, Kanazawa ")
 
 
 def test_travel_guide_lists_the_candidates_of_a_wikivoyage_disambiguation(
@@ -564,7 +568,7 @@ def test_function_context_for_message_sets_the_message_for_its_block() -> None:
 def test_celebrity_info_without_a_message_answers_in_the_names_language(
     ctx: FunctionContext,
 ) -> None:
-    result = celebrity_info(CelebrityInfoParams(name="宮崎駿"), ctx)  # e.g. from /route
+    result = _checked(celebrity_info(CelebrityInfoParams(name="宮崎駿"), ctx))  # from /route
     assert result["found"] is True and result["lang"] == "ja" and result["asked"] is None
 
 

@@ -11,6 +11,7 @@ from funcgemma.backends.scripted import ScriptedBackend
 from funcgemma.conversation import Conversation
 from funcgemma.functions.context import FunctionContext
 from funcgemma.functions.schedule_reminder import names_nothing
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -71,4 +72,4 @@ def test_chat_saves_no_reminder_from_a_fragment(text: str, task: str, time: str)
     assert reply.route.calls == []
     assert reply.route.source == "none"
     assert reply.function_result is None
-    assert ctx.reminder_store().listing()[0] == []
+    assert reminder_store(ctx).listing()[0] == []

@@ -17,13 +17,14 @@ from fake_wiki import FakeWiki
 from funcgemma.functions.celebrity_info import CelebrityInfoParams, celebrity_info
 from funcgemma.functions.context import FunctionContext
 from funcgemma.functions.schedule_reminder import ScheduleReminderParams, schedule_reminder
+from funcgemma.functions.schedule_reminder.store import ReminderStore, reminder_store
 from funcgemma.functions.sentiment_label import SentimentLabelParams, sentiment_label
 from funcgemma.functions.shopping_intent import ShoppingIntentParams, shopping_intent
 from funcgemma.functions.translation_assist import TranslationAssistParams, translation_assist
 from funcgemma.functions.travel_guide import TravelGuideParams, travel_guide
 from funcgemma.functions.weather_info import WeatherInfoParams, weather_info
 from funcgemma.messages import in_language, language_of
-from funcgemma.reminders import ReminderStore
+from funcgemma.results import Done, Failed
 from funcgemma.settings import Settings
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -101,6 +102,16 @@ def weather_ctx() -> Iterator[tuple[FunctionContext, list[httpx.Request]]]:
         yield FunctionContext(settings=Settings(), http=client, now=lambda: NOW), requests
 
 
+def done(result: Done | Failed) -> Done:
+    assert isinstance(result, Done), result
+    return result
+
+
+def failed(result: Done | Failed) -> Failed:
+    assert isinstance(result, Failed), result
+    return result
+
+
 def ctx_with(transport: httpx.MockTransport) -> tuple[FunctionContext, httpx.Client]:
     client = httpx.Client(transport=transport)
     return FunctionContext(settings=Settings(), http=client, now=lambda: NOW), client
@@ -118,7 +129,7 @@ def ctx_with(transport: httpx.MockTransport) -> tuple[FunctionContext, httpx.Cli
 def test_weather_info_picks_the_asked_day(weather_ctx: tuple[FunctionContext, list[httpx.Request]],
                                           when: str | None, day: str, offset: int) -> None:
     ctx, requests = weather_ctx
-    result = weather_info(WeatherInfoParams(location="Kyoto", date=when), ctx)
+    result = done(weather_info(WeatherInfoParams(location="Kyoto", date=when), ctx)).data
     assert result["date"] == day
     assert result["location"] == "Kyoto, Kyoto, Japan"
     assert result["temperature_max_c"] == round(12.1 + offset, 1)
@@ -136,7 +147,7 @@ def test_weather_info_picks_the_asked_day(weather_ctx: tuple[FunctionContext, li
 def test_weather_info_japanese_place_name(
         weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
     ctx, _ = weather_ctx
-    result = weather_info(WeatherInfoParams(location="東京", date="明日"), ctx)
+    result = done(weather_info(WeatherInfoParams(location="東京", date="明日"), ctx)).data
     assert result["location"] == "Tokyo, Tokyo, Japan"
     assert result["date"] == "2025-03-13"
 
@@ -144,19 +155,19 @@ def test_weather_info_japanese_place_name(
 def test_weather_info_unknown_place(
         weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
     ctx, requests = weather_ctx
-    result = weather_info(WeatherInfoParams(location="Atlantisville"), ctx)
-    assert "No place called 'Atlantisville'" in result["error"]
-    assert not WEATHER_KEYS & result.keys()
+    result = failed(weather_info(WeatherInfoParams(location="Atlantisville"), ctx))
+    assert "No place called 'Atlantisville'" in result.message
+    assert not WEATHER_KEYS & result.data.keys()
     assert len(requests) == 1, "no forecast is fetched for a place that does not exist"
 
 
 def test_weather_info_day_outside_the_forecast(
         weather_ctx: tuple[FunctionContext, list[httpx.Request]]) -> None:
     ctx, _ = weather_ctx
-    result = weather_info(WeatherInfoParams(location="Kyoto", date="in 30 days"), ctx)
-    assert "No forecast for 'in 30 days'" in result["error"]
-    assert "2025-03-12 to 2025-03-27" in result["error"]
-    assert not WEATHER_KEYS & result.keys()
+    result = failed(weather_info(WeatherInfoParams(location="Kyoto", date="in 30 days"), ctx))
+    assert "No forecast for 'in 30 days'" in result.message
+    assert "2025-03-12 to 2025-03-27" in result.message
+    assert not WEATHER_KEYS & result.data.keys()
 
 
 def fail_with(exc: Exception) -> httpx.MockTransport:
@@ -191,13 +202,13 @@ def test_weather_info_unavailable_says_so_and_invents_nothing(
         transport: httpx.MockTransport, why: str) -> None:
     ctx, client = ctx_with(transport)
     with client:
-        result = weather_info(WeatherInfoParams(location="Kyoto", date="tomorrow"), ctx)
-    assert set(result) == {"location", "error"}
-    assert result["error"].startswith("The forecast could not be fetched")
-    assert why in result["error"]
-    assert result["error"].endswith("so I cannot tell you the weather in Kyoto right now.")
-    assert in_language(result["error"], "ja").endswith("今はKyotoの天気をお伝えできません。")
-    assert not any(word in result["error"].lower() for word in ("rain", "sunny", "°", "cloud"))
+        result = failed(weather_info(WeatherInfoParams(location="Kyoto", date="tomorrow"), ctx))
+    assert set(result.payload()) == {"location", "error"}
+    assert result.message.startswith("The forecast could not be fetched")
+    assert why in result.message
+    assert result.message.endswith("so I cannot tell you the weather in Kyoto right now.")
+    assert in_language(result.message, "ja").endswith("今はKyotoの天気をお伝えできません。")
+    assert not any(word in result.message.lower() for word in ("rain", "sunny", "°", "cloud"))
 
 
 def test_weather_info_uses_configured_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,7 +224,8 @@ def test_weather_info_uses_configured_endpoints(monkeypatch: pytest.MonkeyPatch)
                         geocoding_base_url="http://geo.local")
     with httpx.Client(transport=httpx.MockTransport(handler)) as client:
         ctx = FunctionContext(settings=settings, http=client, now=lambda: NOW)
-        assert weather_info(WeatherInfoParams(location="Kyoto"), ctx)["date"] == "2025-03-12"
+        assert done(weather_info(WeatherInfoParams(location="Kyoto"), ctx)).data["date"] == (
+            "2025-03-12")
     assert seen == ["http://geo.local/v1/search", "http://meteo.local/v1/forecast"]
 
 
@@ -226,8 +238,8 @@ def reminder_ctx() -> FunctionContext:
 
 def test_schedule_reminder_stores_under_data_dir_and_lists_back(
         reminder_ctx: FunctionContext, data_dir: Path) -> None:
-    result = schedule_reminder(ScheduleReminderParams(task="call mom", time="tomorrow at 6pm"),
-                               reminder_ctx)
+    result = done(schedule_reminder(
+        ScheduleReminderParams(task="call mom", time="tomorrow at 6pm"), reminder_ctx)).data
     assert result["saved"] is True
     assert result["due"] == "2025-03-13T18:00+09:00"
     assert (data_dir / "reminders.sqlite3").is_file()
@@ -240,10 +252,10 @@ def test_schedule_reminder_stores_under_data_dir_and_lists_back(
 
 
 def test_schedule_reminder_japanese_relative_time(reminder_ctx: FunctionContext) -> None:
-    result = schedule_reminder(ScheduleReminderParams(task="洗濯物を取り込む", time="30分後"),
-                               reminder_ctx)
+    result = done(schedule_reminder(ScheduleReminderParams(task="洗濯物を取り込む", time="30分後"),
+                                    reminder_ctx)).data
     assert result["due"] == "2025-03-12T15:00+09:00"
-    assert [r.what for r in reminder_ctx.reminder_store().list()] == ["洗濯物を取り込む"]
+    assert [r.what for r in reminder_store(reminder_ctx).list()] == ["洗濯物を取り込む"]
 
 
 @pytest.mark.parametrize(("when", "message"), [
@@ -253,51 +265,52 @@ def test_schedule_reminder_japanese_relative_time(reminder_ctx: FunctionContext)
 ])
 def test_schedule_reminder_bad_time_saves_nothing(reminder_ctx: FunctionContext,
                                                   when: str | None, message: str) -> None:
-    result = schedule_reminder(ScheduleReminderParams(task="dentist", time=when), reminder_ctx)
-    assert message in result["error"] and "nothing was saved" in result["error"]
-    assert "saved" not in result
-    assert reminder_ctx.reminder_store().list() == []
-    ja = in_language(result["error"], "ja")  # funcgemma says it itself: in the user's language
+    result = failed(schedule_reminder(ScheduleReminderParams(task="dentist", time=when),
+                                      reminder_ctx))
+    assert message in result.message and "nothing was saved" in result.message
+    assert "saved" not in result.payload() and result.payload()["task"] == "dentist"
+    assert reminder_store(reminder_ctx).list() == []
+    ja = in_language(result.message, "ja")  # funcgemma says it itself: in the user's language
     assert "保存していません" in ja and "dentist" in ja
 
 
 def test_schedule_reminder_repeating_is_saved_once_with_its_repetition(
         reminder_ctx: FunctionContext) -> None:
-    from funcgemma.functions.schedule_reminder import confirm as reminder_notice
-
-    saved = schedule_reminder(ScheduleReminderParams(task="take out the bins",
-                                                     time="every monday at 8am"), reminder_ctx)
+    result = done(schedule_reminder(ScheduleReminderParams(
+        task="take out the bins", time="every monday at 8am"), reminder_ctx))
+    saved = result.data
     assert (saved["saved"], saved["repeat"], saved["due"]) == (
         True, "weekly:0@08:00", "2025-03-17T08:00+09:00")
-    assert reminder_notice(saved) == (f"reminder #{saved['id']} saved: take out the bins, "
-                                      "every Monday at 08:00, first 2025-03-17 08:00")
-    daily = schedule_reminder(ScheduleReminderParams(task="薬を飲む", time="毎朝7時"),
-                              reminder_ctx)
-    assert in_language(reminder_notice(daily), "ja") == (
-        f"リマインダー #{daily['id']} を保存しました: 薬を飲む、毎日 07:00、初回 2025-03-13 07:00")
-    stored = {r.what: r.repeat for r in reminder_ctx.reminder_store().list()}
+    assert result.notice == (f"reminder #{saved['id']} saved: take out the bins, "
+                             "every Monday at 08:00, first 2025-03-17 08:00")
+    assert result.answer_with and "repeating" in result.answer_with
+    daily = done(schedule_reminder(ScheduleReminderParams(task="薬を飲む", time="毎朝7時"),
+                                   reminder_ctx))
+    rid = daily.data["id"]
+    assert daily.notice is not None and in_language(daily.notice, "ja") == (
+        f"リマインダー #{rid} を保存しました: 薬を飲む、毎日 07:00、初回 2025-03-13 07:00")
+    stored = {r.what: r.repeat for r in reminder_store(reminder_ctx).list()}
     assert stored == {"take out the bins": "weekly:0@08:00", "薬を飲む": "daily@07:00"}
 
 
 @pytest.mark.parametrize("when", ["every 2 hours", "every month on the 1st", "毎月1日"])
 def test_schedule_reminder_repetition_it_cannot_keep_saves_nothing(
         reminder_ctx: FunctionContext, when: str) -> None:
-    result = schedule_reminder(ScheduleReminderParams(task="water the plants", time=when),
-                               reminder_ctx)
-    assert "every day, every weekday or every week" in result["error"]
-    assert "nothing was saved" in result["error"] and "saved" not in result
-    assert "毎日・平日・毎週" in in_language(result["error"], "ja")
-    assert reminder_ctx.reminder_store().list() == [], "not saved as a one-off either"
+    result = failed(schedule_reminder(ScheduleReminderParams(task="water the plants",
+                                                             time=when), reminder_ctx))
+    assert "every day, every weekday or every week" in result.message
+    assert "nothing was saved" in result.message and "saved" not in result.data
+    assert "毎日・平日・毎週" in in_language(result.message, "ja")
+    assert reminder_store(reminder_ctx).list() == [], "not saved as a one-off either"
 
 
 def test_function_notices_have_their_japanese(reminder_ctx: FunctionContext) -> None:
-    from funcgemma.functions.schedule_reminder import confirm as reminder_notice
     from funcgemma.functions.weather_info import WMO_CODES
-    from funcgemma.functions.weather_info import confirm as weather_notice
+    from funcgemma.functions.weather_info import forecast_notice as weather_notice
 
-    saved = schedule_reminder(ScheduleReminderParams(task="歯医者", time="明日の朝9時"),
-                              reminder_ctx)
-    notice = reminder_notice(saved)
+    result = done(schedule_reminder(ScheduleReminderParams(task="歯医者", time="明日の朝9時"),
+                                    reminder_ctx))
+    saved, notice = result.data, result.notice
     assert notice == f"reminder #{saved['id']} saved: 歯医者, 2025-03-13 09:00"
     assert in_language(notice, "ja") == (
         f"リマインダー #{saved['id']} を保存しました: 歯医者、2025-03-13 09:00")
@@ -331,20 +344,20 @@ def test_language_of_a_message(text: str, lang: str) -> None:
 def test_shopping_intent_normalises_currency(said: str, iso: str) -> None:
     params = ShoppingIntentParams(item="rice cooker", budget=100, currency=said)
     assert params.currency == iso
-    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    intent = done(shopping_intent(params, FunctionContext(settings=Settings()))).data["intent"]
     assert intent["currency"] == iso
 
 
 def test_shopping_intent_budget_per_item() -> None:
     params = ShoppingIntentParams(item="HDMI cable", quantity=2, budget=20, currency="$")
-    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    intent = done(shopping_intent(params, FunctionContext(settings=Settings()))).data["intent"]
     assert intent["quantity"] == 2 and intent["budget"] == 20 and intent["budget_per_item"] == 10
     assert "within the budget" in intent["answer_with"]
 
 
 def test_shopping_intent_without_budget_or_quantity() -> None:
     params = ShoppingIntentParams(item="トイレットペーパー")
-    intent = shopping_intent(params, FunctionContext(settings=Settings()))["intent"]
+    intent = done(shopping_intent(params, FunctionContext(settings=Settings()))).data["intent"]
     assert intent["item"] == "トイレットペーパー" and intent["quantity"] == 1
     assert "budget" not in intent and "currency" not in intent
 
@@ -374,7 +387,8 @@ SENTIMENT_CASES = [
 
 @pytest.mark.parametrize(("text", "expected"), SENTIMENT_CASES)
 def test_sentiment_label_labels_clear_texts(text: str, expected: str) -> None:
-    result = sentiment_label(SentimentLabelParams(text=text), FunctionContext(settings=Settings()))
+    result = done(sentiment_label(SentimentLabelParams(text=text),
+                                  FunctionContext(settings=Settings()))).data
     assert result["label"] == expected, result["reason"]
     assert result["text"] == text
     if expected == "neutral":
@@ -386,32 +400,33 @@ def test_sentiment_label_labels_clear_texts(text: str, expected: str) -> None:
 # --- the functions the chat model answers ---------------------------------------------
 
 def test_translation_assist_pins_text_and_language() -> None:
-    result = translation_assist(TranslationAssistParams(text="よろしくお願いします",
-                                                        target_language="English"),
-                                FunctionContext(settings=Settings()))
-    assert result["text"] == "よろしくお願いします" and result["target_language"] == "English"
-    assert "into English" in result["answer_with"]
+    result = done(translation_assist(TranslationAssistParams(text="よろしくお願いします",
+                                                             target_language="English"),
+                                     FunctionContext(settings=Settings())))
+    assert result.data == {"text": "よろしくお願いします", "target_language": "English"}
+    assert result.answer_with and "into English" in result.answer_with
 
 
 def test_travel_guide_mentions_trip_length() -> None:
     with FakeWiki() as fake:  # Wikivoyage, faked (tests/test_facts_sources.py has the rest)
         ctx = FunctionContext(settings=Settings(wikipedia_url=fake.wikipedia_url,
                                                 wikivoyage_url=fake.wikivoyage_url))
-        with_days = travel_guide(TravelGuideParams(destination="Kyoto", days=3), ctx)
-        assert with_days["days"] == 3 and "Plan 3 days" in with_days["answer_with"]
-        without = travel_guide(TravelGuideParams(destination="京都"), ctx)
-        assert without["days"] is None and "Plan" not in without["answer_with"]
+        with_days = done(travel_guide(TravelGuideParams(destination="Kyoto", days=3), ctx))
+        assert with_days.data["days"] == 3 and "Plan 3 days" in str(with_days.answer_with)
+        without = done(travel_guide(TravelGuideParams(destination="京都"), ctx))
+        assert without.data["days"] is None and "Plan" not in str(without.answer_with)
         ctx.close()
 
 
 def test_celebrity_info_asks_for_no_guessing() -> None:
     with FakeWiki() as fake:
         ctx = FunctionContext(settings=Settings(wikipedia_url=fake.wikipedia_url))
-        result = celebrity_info(CelebrityInfoParams(name="Hayao Miyazaki"), ctx)
+        result = done(celebrity_info(CelebrityInfoParams(name="Hayao Miyazaki"), ctx))
         ctx.close()
-    assert result["name"] == "Hayao Miyazaki" and result["found"] is True
-    assert result["answer_with"].startswith("Answer only from summary and passage.")
-    json.dumps(result)  # handler results must be JSON for the chat model's system message
+    assert result.data["name"] == "Hayao Miyazaki" and result.data["found"] is True
+    assert str(result.answer_with).startswith("Answer only from summary and passage.")
+    assert result.notice and result.notice.startswith("source: Wikipedia, ")
+    json.dumps(result.payload())  # results must be JSON for the chat model's system message
 
 
 def test_function_context_uses_configured_time_zone() -> None:

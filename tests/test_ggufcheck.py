@@ -273,6 +273,7 @@ def test_check_adapter_without_base_checks_the_adapter_alone(tmp_path: Path) -> 
         ggufcheck.check_adapter(path, "x", None, "b")
 
 
+@pytest.mark.slow
 def test_read_header_refuses_every_truncation(tmp_path: Path) -> None:
     """Every prefix of a valid file is refused with Malformed: no struct.error,
     IndexError or any other exception from a file that ends too soon."""
@@ -328,6 +329,7 @@ def test_check_model_refuses_a_truncated_model(tmp_path: Path) -> None:
         ggufcheck.check_model(path, "FUNCGEMMA_CHAT_GGUF=m")
 
 
+@pytest.mark.training
 def test_read_header_agrees_with_gguf_writer(tmp_path: Path) -> None:
     """A file written by llama.cpp's own writer (gguf-py) reads back as written, and our
     type table matches gguf-py's."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import FunctionSpec, default_registry
 from funcgemma.repair import (
     complete_clock,
@@ -290,8 +291,8 @@ def test_whole_text(value: str, text: str, expected: str) -> None:
 def test_labelled_arguments_are_fixed_points(split: str) -> None:
     """Grounding and tidying never change a correct argument: every labelled value in our
     data comes back as it was labelled."""
-    from funcgemma.datasets import read_cases
-    from funcgemma.metrics import argument_matches
+    from funcgemma_lab.datasets import read_cases
+    from funcgemma_lab.metrics import argument_matches
 
     registry = default_registry()
     changed = []
@@ -434,5 +435,5 @@ def test_a_repetition_the_function_cannot_keep_is_refused_not_saved_once(
     ctx = FunctionContext(settings=Settings(data_dir=tmp_path),
                           now=lambda: datetime(2026, 12, 6, 7, 0, tzinfo=ZoneInfo("UTC")))
     result = schedule_reminder(ScheduleReminderParams(**grounded), ctx)
-    assert "every day, every weekday or every week" in result["error"]
-    assert ctx.reminder_store().list() == []
+    assert "every day, every weekday or every week" in result.payload()["error"]
+    assert reminder_store(ctx).list() == []

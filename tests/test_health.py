@@ -23,8 +23,8 @@ from funcgemma.conversation import Conversation
 from funcgemma.diagnose import data_report
 from funcgemma.factory import make_ollama
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import ReminderStore
 from funcgemma.registry import default_registry
-from funcgemma.reminders import ReminderStore
 from funcgemma.router import Router
 from funcgemma.settings import Settings
 

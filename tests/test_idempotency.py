@@ -32,9 +32,9 @@ from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.conversation import Conversation
 from funcgemma.errors import BackendUnavailable, FuncgemmaError
 from funcgemma.functions.context import FunctionContext, keyed_request
+from funcgemma.functions.schedule_reminder.store import ReminderStore
 from funcgemma.idempotency import LIFETIME, PENDING_LEASE, IdempotencyStore, body_digest
 from funcgemma.registry import default_registry
-from funcgemma.reminders import ReminderStore
 from funcgemma.router import Router
 from funcgemma.settings import Settings
 from funcgemma.types import Call, Completion, Message
@@ -96,7 +96,7 @@ def make_app() -> Iterator[Callable[..., App]]:
         )
         app = create_app(Service(conversation, cfg, "scripted", "built by the test"))
         if clock is not None:
-            app.state.idempotency = IdempotencyStore(ctx.reminder_store(), clock=clock)
+            app.state.idempotency = IdempotencyStore(ctx.database(), clock=clock)
         client = TestClient(app).__enter__()
         clients.append(client)
         return App(client, router, gate)

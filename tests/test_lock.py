@@ -7,6 +7,7 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -61,6 +62,7 @@ def test_lock_pins_every_declared_requirement_within_its_range() -> None:
             f"{req}: the lock pins {[str(v) for v, _ in pins[name]]}")
 
 
+@pytest.mark.setup
 def test_lock_is_what_this_environment_has_installed() -> None:
     """Every locked package that applies here and is installed has the locked version
     (a local build such as 2.13.0+cpu counts as its public version)."""
@@ -82,6 +84,7 @@ def test_lock_is_what_this_environment_has_installed() -> None:
     assert checked > 50, "the lock should cover the whole installed environment"
 
 
+@pytest.mark.setup
 def test_lock_covers_every_installed_dependency_of_funcgemma() -> None:
     """What funcgemma's installed requirements pull in is locked too (a package that
     pip picked freely would make a fresh machine differ from CI)."""

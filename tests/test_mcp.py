@@ -32,6 +32,7 @@ from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.conversation import Conversation
 from funcgemma.errors import BackendUnavailable, ConfigurationError
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.mcp import ROUTE, FuncgemmaMCP, http_app
 from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry
 from funcgemma.router import Router
@@ -76,7 +77,7 @@ def texts(result: types.CallToolResult) -> list[str]:
 
 
 def reminders(tools: FuncgemmaMCP) -> list[tuple[str, str | None]]:
-    items, _ = tools.ctx.reminder_store().listing()
+    items, _ = reminder_store(tools.ctx).listing()
     return [(r.what, r.said) for r in items]
 
 

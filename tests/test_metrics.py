@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from funcgemma.metrics import CaseOutcome, compute_metrics, percentile, values_match
 from funcgemma.types import Call
+from funcgemma_lab.metrics import CaseOutcome, compute_metrics, percentile, values_match
 
 W, S, T = "weather_info", "shopping_intent", "translation_assist"
 # Registry order (sorted names). celebrity_info is never expected nor predicted: it is

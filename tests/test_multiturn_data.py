@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from funcgemma.datasets import (
+from funcgemma.registry import FunctionSpec, default_registry
+from funcgemma_lab.datasets import (
     SPLITS,
     Case,
     near_duplicate_pairs,
@@ -20,8 +21,7 @@ from funcgemma.datasets import (
     read_cases,
     skeleton,
 )
-from funcgemma.evaluation import load_cases
-from funcgemma.registry import FunctionSpec, default_registry
+from funcgemma_lab.evaluation import load_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -328,6 +328,7 @@ def test_multiturn_data_splits_share_no_text_or_template() -> None:
     assert crossing == []
 
 
+@pytest.mark.slow
 def test_multiturn_data_shares_no_text_with_the_other_labelled_data() -> None:
     """Nothing here is in (or near) the single-turn splits, the held-out sets or the
     extra-function messages."""

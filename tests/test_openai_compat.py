@@ -22,13 +22,14 @@ from pydantic import ValidationError
 from test_api import make_service
 from test_calldecoder import ScriptedModel, ToyVocab
 
-from funcgemma import parsing, render
 from funcgemma.api import create_app
 from funcgemma.backends.calldecoder import CallDecoder
-from funcgemma.backends.ollama import RAW_CALL, OllamaBackend
+from funcgemma.backends.ollama import OllamaBackend
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
 from funcgemma.errors import InvalidRequest, ToolChoiceUnmet
 from funcgemma.foreign import ForeignRegistry
+from funcgemma.formats import functiongemma as fg
+from funcgemma.formats.functiongemma import RAW_CALL
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
 from funcgemma.settings import Settings
@@ -36,7 +37,7 @@ from funcgemma.types import Call as OurCall
 from funcgemma.types import CompletionOptions, Message
 
 KEY = "test-key-123"
-S, E, C = render.START_CALL, render.ESCAPE, render.END_CALL
+S, E, C = fg.START_CALL, fg.ESCAPE, fg.END_CALL
 
 
 def _tool(name: str, parameters: dict[str, Any], description: str = "") -> dict[str, Any]:
@@ -230,7 +231,7 @@ def test_calldecoder_named_choice_overrides_the_models_name() -> None:
 
 def test_calldecoder_forced_call_of_a_model_that_wanted_none_is_of_a_declared_name() -> None:
     text, _ = _decode(
-        f"No function applies.{render.END_TURN}", FOREIGN, names=["get_weather", "get-time"]
+        f"No function applies.{fg.END_TURN}", FOREIGN, names=["get_weather", "get-time"]
     )
     assert text.startswith((f"{S}call:get_weather{{", f"{S}call:get-time{{")), text
 
@@ -240,7 +241,7 @@ def test_calldecoder_keeps_an_enum_value_to_its_values(wanted: str, kept: bool) 
     text, result = _decode(
         f"{S}call:get_weather{{city:{E}Paris{E},unit:{E}{wanted}{E}}}{C}", [WEATHER]
     )
-    (parsed,) = parsing.extract_calls(text, ["get_weather"]).calls
+    (parsed,) = fg.extract_calls(text, ["get_weather"]).calls
     call = ForeignRegistry([WEATHER]).validate(
         OurCall(name="get_weather", arguments=parsed.arguments)
     )

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from funcgemma.parsing import ParsedCall, extract_calls, parse_value
-from funcgemma.render import render_value
+from funcgemma.formats.functiongemma import ParsedCall, extract_calls, parse_value, render_value
 
 NAMES = ("weather_info", "get_time", "set_timer", "send_message")
 SC = "<start_function_call>"

@@ -11,8 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from funcgemma.recurrence import Repeat, Unsupported, parse_repeating, zone_key, zone_of
-from funcgemma.reminders import ReminderStore
+from funcgemma.functions.schedule_reminder.recurrence import (
+    Repeat,
+    Unsupported,
+    parse_repeating,
+    zone_key,
+    zone_of,
+)
+from funcgemma.functions.schedule_reminder.store import ReminderStore
 
 LONDON = ZoneInfo("Europe/London")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -224,7 +230,7 @@ def test_other_ways_of_repeating_are_refused_as_repetitions(said: str) -> None:
 
 
 def test_a_repetition_we_keep_at_a_time_we_cannot_read_is_unreadable() -> None:
-    from funcgemma.recurrence import Unreadable
+    from funcgemma.functions.schedule_reminder.recurrence import Unreadable
 
     with pytest.raises(Unreadable):
         parse_repeating("every day at teatime", now=SUNDAY)

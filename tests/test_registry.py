@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from funcgemma.errors import ConfigurationError
+from funcgemma.formats.functiongemma import render_declaration
 from funcgemma.registry import FunctionRegistry, FunctionSpec, default_registry, discover
-from funcgemma.render import render_declaration
 from funcgemma.roles import Copied
 from funcgemma.types import Call
 
@@ -182,3 +182,18 @@ def test_registry_copied_fields_are_the_exact_roles() -> None:
     spec = FunctionSpec(name="stock", params=P, handler=lambda p, c: {})
     assert FunctionRegistry([spec]).copied() == {}  # grounded, not copied: 'AAPL' for Apple
     assert default_registry().copied()["weather_info"] == ["location", "date"]
+
+
+def test_registry_declarations_carry_the_copied_roles_and_send_as_a_plain_list() -> None:
+    """The embedded decoder learns which values are copied from the declarations the
+    router hands every backend; on the wire they are the same JSON as a plain list."""
+    import json
+
+    from funcgemma.types import copied_of
+
+    tools = default_registry().tools()
+    assert copied_of(tools)["schedule_reminder"] == ["task", "time"]
+    assert "translation_assist" in copied_of(tools)
+    assert copied_of(tools)["translation_assist"] == ["text"]  # the language is not forced
+    assert copied_of(list(tools)) == {}
+    assert json.dumps(tools) == json.dumps(list(tools))

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from funcgemma.errors import ConfigurationError
-from funcgemma.reminders import SCHEMA, ReminderStore
+from funcgemma.functions.schedule_reminder.store import SCHEMA, ReminderStore
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)
@@ -131,6 +131,7 @@ def run(target: Callable[..., object], *args: object) -> multiprocessing.process
     return proc
 
 
+@pytest.mark.slow
 def test_reminders_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     ReminderStore(path)
@@ -144,6 +145,7 @@ def test_reminders_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
     assert set(stored) == {f"{p}-{i}" for p in ("a", "b", "parent") for i in range(25)}
 
 
+@pytest.mark.slow
 def test_reminders_process_exiting_abruptly_keeps_committed_rows(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     proc = run(add_then_die, str(path), 15)
@@ -152,6 +154,7 @@ def test_reminders_process_exiting_abruptly_keeps_committed_rows(tmp_path: Path)
     assert [r.what for r in ReminderStore(path).list()] == [f"committed-{i}" for i in range(15)]
 
 
+@pytest.mark.slow
 def test_reminders_process_killed_mid_write_leaves_a_sound_database(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     ReminderStore(path)
@@ -276,6 +279,7 @@ def claim_while_others_do(path: str, workdir: str, name: str) -> None:
     (work / f"claimed-{name}").write_text(" ".join(map(str, got)))
 
 
+@pytest.mark.slow
 def test_reminders_processes_claiming_at_once_never_show_one_twice(tmp_path: Path) -> None:
     """Two chats open at once showed the same due reminder twice: each read the due
     ones, then marked them shown, and the other read between the two. Measured with
@@ -368,3 +372,22 @@ def test_reminders_an_unreadable_row_can_be_deleted(tmp_path: Path) -> None:
         store.list()
     assert store.delete(bad.id) is None
     assert store.list() == []
+
+
+def test_reminders_open_a_database_another_store_set_up_first(tmp_path: Path) -> None:
+    """The sessions (or idempotency keys) may create the service database before any
+    reminder is saved: the file is funcgemma's all the same (its application id)."""
+    from funcgemma.sessions import SCHEMA as SESSIONS
+    from funcgemma.storage import APPLICATION_ID, Database
+
+    path = tmp_path / "r.sqlite3"
+    Database(path).ensure(SESSIONS)
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+    assert ReminderStore(path).add("dentist", NOW).what == "dentist"
+    other = tmp_path / "other.sqlite3"
+    with closing(sqlite3.connect(other)) as db:  # another program's: same tables, not ours
+        db.execute(f"PRAGMA application_id={APPLICATION_ID + 1}")
+        db.executescript(SESSIONS)
+    with pytest.raises(ConfigurationError, match="not funcgemma's"):
+        Database(other)

@@ -23,8 +23,8 @@ from funcgemma.api.browser import OriginList, is_loopback, loopback_host_header
 from funcgemma.backends.scripted import ScriptedBackend
 from funcgemma.conversation import Conversation
 from funcgemma.functions.context import FunctionContext
+from funcgemma.functions.schedule_reminder.store import ReminderStore
 from funcgemma.registry import default_registry
-from funcgemma.reminders import ReminderStore
 from funcgemma.router import Router
 from funcgemma.settings import Settings
 

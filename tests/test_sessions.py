@@ -23,17 +23,17 @@ from funcgemma.cli import main
 from funcgemma.conversation import Conversation
 from funcgemma.functions.context import FunctionContext
 from funcgemma.registry import default_registry
-from funcgemma.reminders import ReminderStore
 from funcgemma.router import Router
 from funcgemma.sessions import SessionStore
 from funcgemma.settings import Settings
+from funcgemma.storage import Database
 from funcgemma.types import Message
 
 
 def store_at(path: Path, **settings: Any) -> SessionStore:
     """A store over the file ``path``, as one worker opens it."""
-    reminders = ReminderStore(path)
-    return SessionStore(lambda: reminders, Settings(**settings))
+    database = Database(path)
+    return SessionStore(lambda: database, Settings(**settings))
 
 
 def contents(messages: Sequence[Message]) -> list[str]:

@@ -23,10 +23,10 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from funcgemma import render
 from funcgemma.backends.fairlock import FairLock
 from funcgemma.errors import ConfigurationError
 from funcgemma.facts.etiquette import Pacer
+from funcgemma.formats import functiongemma as fg
 from funcgemma.registry import default_registry
 from funcgemma.router import Router, check_text
 from funcgemma.settings import (
@@ -213,6 +213,7 @@ NUMBERS = st.one_of(
 
 @hypothesis_settings(max_examples=400, database=None, derandomize=True, deadline=None)
 @given(field=st.sampled_from(sorted(USES)), value=NUMBERS)
+@pytest.mark.slow
 def test_settings_accepted_values_are_usable_and_refused_ones_are_one_line(
     field: str, value: str
 ) -> None:
@@ -294,12 +295,12 @@ def test_settings_router_floor_holds_the_shipped_declarations() -> None:
     llm = llama_cpp.Llama(
         model_path=str(weights.router_gguf(Settings())), vocab_only=True, verbose=False
     )
-    segments = render.render_prompt(
+    segments = fg.render_prompt(
         default_registry().tools(), [Message(role="user", content="weather in Kyoto?")]
     )
     try:
         tokens = len(
-            llm.tokenize(render.prompt_text(segments).encode(), add_bos=False, special=True)
+            llm.tokenize(fg.prompt_text(segments).encode(), add_bos=False, special=True)
         )
     finally:
         llm.close()

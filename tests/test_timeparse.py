@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from funcgemma.timeparse import DEFAULT_HOUR, parse_day, parse_when
+from funcgemma.functions.schedule_reminder.timeparse import DEFAULT_HOUR, parse_day, parse_when
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2025, 3, 12, 14, 30, tzinfo=TOKYO)  # Wednesday 14:30
@@ -262,7 +262,7 @@ def test_timeparse_numeric_dates_follow_the_users_order(text: str, order: str,
 ])
 def test_timeparse_date_order_comes_from_the_locale(environ: dict[str, str],
                                                    expected: str) -> None:
-    from funcgemma.timeparse import locale_date_order
+    from funcgemma.functions.schedule_reminder.timeparse import locale_date_order
 
     assert locale_date_order(environ) == expected
 
@@ -278,7 +278,7 @@ def test_schedule_reminder_reads_numeric_dates_in_the_configured_order(tmp_path)
         result = schedule_reminder(ScheduleReminderParams(task="pay rent", time="3/12"), ctx)
     finally:
         ctx.close()
-    assert result["due"] == "2027-12-03T09:00-05:00"
+    assert result.payload()["due"] == "2027-12-03T09:00-05:00"
 
 
 @pytest.mark.parametrize(("now", "text", "expected_utc_hours"), [

@@ -8,27 +8,37 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from funcgemma import render, weights
+from funcgemma import weights
 from funcgemma.backends.fairlock import FairLock
 from funcgemma.backends.llamacpp import LlamaCppRouter, load_llama
-from funcgemma.datasets import Case, read_cases
+from funcgemma.formats import functiongemma as fg
 from funcgemma.registry import default_registry
 from funcgemma.settings import Settings
-from funcgemma.training.declarations import DISTRACTORS, sample_declarations
-from funcgemma.training.examples import IGNORE, build_example, prefix_ids
-from funcgemma.training.export import (
+from funcgemma.types import Message
+from funcgemma_lab.datasets import Case, read_cases
+from funcgemma_lab.training.declarations import DISTRACTORS, sample_declarations
+from funcgemma_lab.training.examples import IGNORE, build_example, prefix_ids
+from funcgemma_lab.training.export import (
     adapter_shape,
     export_adapter,
     load_adapter_weights,
     lora_tensors,
 )
-from funcgemma.training.modelcard import write_model_card
-from funcgemma.training.trainer import LossFn, TrainConfig, hf_tokenizer, load_base, train
-from funcgemma.types import Message
+from funcgemma_lab.training.modelcard import write_model_card
 
-pytestmark = pytest.mark.slow
+# the training tier: skipped, with the reason, where torch is not installed
+torch = pytest.importorskip("torch",
+                            reason="training tier: torch not installed (./setup.sh --train)")
+from funcgemma_lab.training.trainer import (  # noqa: E402
+    LossFn,
+    TrainConfig,
+    hf_tokenizer,
+    load_base,
+    train,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.training, pytest.mark.llamacpp]
 DATA = Path(__file__).parents[1] / "data"
 
 
@@ -60,11 +70,11 @@ def test_training_tokenizer_matches_llamacpp(base, served: LlamaCppRouter) -> No
     trained = hf_tokenizer(hf_tok)
     tools = default_registry().tools()
     for case in _sample_cases(60):
-        seg = render.render_prompt(tools, [Message(role="user", content=case.text)])
+        seg = fg.render_prompt(tools, [Message(role="user", content=case.text)])
         assert trained.encode(seg) == served.encode(seg), case.text
         from funcgemma.types import Call
 
-        target = render.target_segments([Call(name="weather_info", arguments={
+        target = fg.target_segments([Call(name="weather_info", arguments={
             "location": case.text[:20], "date": "明日"})])
         assert trained.encode(target) == served.encode(target), case.text
 
@@ -84,7 +94,7 @@ def test_examples_label_only_the_model_turn(base) -> None:
     assert ex.suffix[first:] == labelled
     text = hf_tok.decode(labelled)
     assert "call:weather_info{date:" in text and "location:" in text and "Oslo" in text
-    assert labelled[0] == tok.token_id(render.RESERVED_ALIASES[render.START_CALL])
+    assert labelled[0] == tok.token_id(fg.RESERVED_ALIASES[fg.START_CALL])
     with pytest.raises(ValueError, match="nothing is truncated"):
         build_example(tok, case, decls, max_len=len(prefix) + 5, prefix_len=len(prefix))
 
@@ -134,8 +144,8 @@ def test_prefix_shared_loss_equals_full_sequence_loss(base) -> None:
                 prefix, [ex], [1.0])
         assert abs(full.item() - shared.item()) < 1e-3
         assert abs(weighted.item() - (full.item() + 2.0 * decision.item())) < 1e-3
-        assert render.restore_markers(hf_tok.decode([ex.labels[first - len(prefix)]])) == (
-            render.START_CALL)
+        assert fg.restore_markers(hf_tok.decode([ex.labels[first - len(prefix)]])) == (
+            fg.START_CALL)
     finally:
         peft.unload()
 
@@ -162,7 +172,7 @@ def test_exported_adapter_loads_in_llamacpp_and_agrees_with_pytorch(base, tmp_pa
         agree = differs = 0
         peft.eval()
         for text in ["Who is Ada Lovelace?", "明日の天気", "buy two lamps", "hi", "good night"]:
-            seg = render.render_prompt([], [Message(role="user", content=text)])
+            seg = fg.render_prompt([], [Message(role="user", content=text)])
             ids = tok.encode(seg)
             with torch.no_grad():
                 torch_logits = peft(input_ids=torch.tensor([ids])).logits[0, -1].numpy()

@@ -11,39 +11,28 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
-import regex
 from pydantic import ValidationError
 
-from .errors import (
-    BackendUnavailable,
-    ConfigurationError,
-    FuncgemmaError,
-    InvalidRequest,
-    NotFound,
-)
-from .plugins import Command, Invocation
+from .errors import BackendUnavailable, ConfigurationError, FuncgemmaError
+from .plugins import ChatCommand, Command, FunctionHooks, Invocation, function_hooks
+from .plugins import shown as _shown
 from .settings import Settings, describe_invalid
 
 if TYPE_CHECKING:
     from .conversation import Conversation
-    from .functions.context import FunctionContext
-    from .reminders import Reminder
 
 log = logging.getLogger(__name__)
 
-HELP = ("/functions  list functions · /reminders  list reminders · /reminders delete N  "
-        "delete reminder #N · /reset  new session · /help  this list · /quit  exit")
-REMINDERS_USAGE = "usage: /reminders  (list them) · /reminders delete N  (delete reminder #N)"
+# the terminal chat's own commands; the functions' (ChatCommand.usage) go after /functions
+HELP_FIRST = ("/functions  list functions",)
+HELP_LAST = ("/reset  new session", "/help  this list", "/quit  exit")
 CALLER_SUPPLIED = "conversation supplied by the caller"
 MAX_WORKERS = 64
-# control characters other than newline and tab: an escape sequence in a reply or a stored
-# reminder would be obeyed by the terminal (retitle it, write the clipboard, hide text)
-_CONTROL = regex.compile(r"[^\P{Cc}\n\t]")
 
 
-def _shown(text: str) -> str:
-    """Text from a model, a user or a file, made safe to print on a terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+def chat_help(commands: Iterable[ChatCommand] = ()) -> str:
+    """The chat's /help line: its own commands and the functions'."""
+    return " · ".join([*HELP_FIRST, *(c.usage for c in commands), *HELP_LAST])
 
 
 BUILT_IN = ("chat", "route", "serve", "doctor", "mcp")
@@ -73,18 +62,11 @@ def _parser(commands: Iterable[Command] = ()) -> argparse.ArgumentParser:
     m.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1; "
                    "any other address needs FUNCGEMMA_API_KEY)")
     m.add_argument("--port", type=int, default=8765, help="with --http (default 8765)")
-    for command in commands:  # a function's own (funcgemma.plugins), then the lab's
+    for command in commands:  # the installed packages' (the lab's), then the functions'
         if command.name in BUILT_IN:
             raise ConfigurationError(f"a plugin declares the built-in command {command.name!r}")
         command.configure(sub.add_parser(command.name, help=command.help,
                                          description=command.description or command.help))
-    rm = sub.add_parser("reminders", help="list or delete reminders, or take the due ones "
-                        "(no model is loaded)")
-    rm.add_argument("action", nargs="?", choices=["list", "delete", "due"], default="list",
-                    help="list (default); delete N; due: print the reminders that are due "
-                    "and mark them shown (for cron or a timer)")
-    rm.add_argument("id", nargs="?", help="the reminder's number, for delete")
-    rm.add_argument("--json", action="store_true", help="list or due as JSON")
     return p
 
 
@@ -128,8 +110,6 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
             return _route(settings, args, out, conversation)
         if args.command == "serve":
             return _serve(settings, args, err, conversation)
-        if args.command == "reminders":
-            return _reminders(settings, args, out, err, conversation)
         if args.command == "mcp":
             return _mcp(settings, args, err, conversation)
         if args.command in commands:
@@ -319,7 +299,10 @@ def _chat(settings: Settings, args: argparse.Namespace, stdin: TextIO, out: Text
 
 def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Settings,
                stdin: TextIO, out: TextIO) -> int:
-    print(f"funcgemma chat · backend: {kind} ({reason})\n{HELP}", file=out)
+    hooks = function_hooks(conversation.registry)
+    commands = {f"/{c.name}": c for h in hooks for c in h.chat_commands}
+    help_line = chat_help(commands.values())
+    print(f"funcgemma chat · backend: {kind} ({reason})\n{help_line}", file=out)
     session: Any = None
     if stdin is sys.stdin and stdin.isatty() and out is sys.stdout:
         from prompt_toolkit import PromptSession
@@ -328,7 +311,7 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
     sid = os.urandom(8).hex()
     warned: set[str] = set()
     while True:
-        _show_due(conversation, out, warned)  # reminders that came due while chatting, too
+        _show_notices(conversation, hooks, out, warned)  # what came due while chatting, too
         try:
             line = _read_line(stdin, out, session)
         except KeyboardInterrupt:  # Ctrl-C at the prompt drops the line, as in a shell
@@ -344,16 +327,16 @@ def _chat_loop(conversation: Conversation, kind: str, reason: str, settings: Set
             if text == "/functions":
                 for spec in conversation.registry:
                     print(f"  {spec.name}: {spec.summary}", file=out)
-            elif text.split()[0] == "/reminders":
-                _reminders_command(conversation.ctx, text.split()[1:], out)
+            elif text.split()[0] in commands:
+                commands[text.split()[0]].run(conversation.ctx, text.split()[1:], out)
             elif text == "/reset":
                 conversation.reset(sid)
                 sid = os.urandom(8).hex()
                 print("(new session)", file=out)
             elif text == "/help":
-                print(HELP, file=out)
+                print(help_line, file=out)
             elif text.startswith("/") and " " not in text:
-                print(f"unknown command {_shown(text)}; {HELP}", file=out)
+                print(f"unknown command {_shown(text)}; {help_line}", file=out)
             else:
                 _turn(conversation, text, sid, out)
         except FuncgemmaError as exc:
@@ -378,67 +361,6 @@ def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
         turn.close()  # Ctrl-C stops the reply, not the chat
         raise
     print(file=out)
-
-
-def _when(reminder: Reminder, ctx: FunctionContext) -> str:
-    """A reminder's time on the user's clock (the one the functions use)."""
-    zone = ctx.now().tzinfo
-    return reminder.due.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-def _line(reminder: Reminder, ctx: FunctionContext) -> str:
-    from .recurrence import Repeat
-
-    done = "  (shown)" if reminder.notified else ""
-    repeat = Repeat.decode(reminder.repeat) if reminder.repeat else None
-    every = f"  ({repeat.describe()})" if repeat else ""
-    return f"#{reminder.id} {_when(reminder, ctx)}  {_shown(reminder.what)}{every}{done}"
-
-
-def _due_line(reminder: Reminder, ctx: FunctionContext) -> str:
-    return f"⏰ reminder due: {_shown(reminder.what)} ({_when(reminder, ctx)})"
-
-
-def _list_reminders(ctx: FunctionContext, out: TextIO, indent: str = "  ") -> None:
-    items, unreadable = ctx.reminder_store().listing()
-    if not items and not unreadable:
-        print(f"{indent}(no reminders)", file=out)
-    for r in items:
-        print(f"{indent}{_line(r, ctx)}", file=out)
-    for bad in unreadable:  # the file's text, so escaped like a reminder's
-        print(f"{indent}#{bad.id} ! {_shown(bad.problem)}", file=out)
-
-
-def _reminder_number(word: str) -> int | None:
-    """'3' or '#3' as 3; None for anything else (a sign, a word, another script's digits)."""
-    number = word.removeprefix("#")
-    return int(number) if number.isascii() and number.isdigit() else None
-
-
-def _delete_reminder(ctx: FunctionContext, rid: int) -> str:
-    """What was deleted, said in one line; KeyError if there is no such reminder."""
-    gone = ctx.reminder_store().delete(rid)
-    if gone is None:
-        return f"deleted reminder #{rid} (it could not be read)"
-    return f"deleted reminder {_line(gone, ctx)}"
-
-
-def _reminders_command(ctx: FunctionContext, words: list[str], out: TextIO) -> None:
-    if not words or words == ["list"]:
-        _list_reminders(ctx, out)
-        return
-    if words[0] not in ("delete", "del", "rm", "cancel") or len(words) != 2:
-        print(f"  {REMINDERS_USAGE}", file=out)
-        return
-    rid = _reminder_number(words[1])
-    if rid is None:
-        print(f"  not a reminder number: {_shown(words[1][:40])}; {REMINDERS_USAGE}",
-              file=out)
-        return
-    try:
-        print(f"  {_delete_reminder(ctx, rid)}", file=out)
-    except KeyError:
-        print(f"  no reminder #{rid} (/reminders lists them)", file=out)
 
 
 def _mcp(settings: Settings, args: argparse.Namespace, err: TextIO,
@@ -466,51 +388,18 @@ def _mcp(settings: Settings, args: argparse.Namespace, err: TextIO,
     return 0
 
 
-def _reminders(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO,
-               given: Conversation | None) -> int:
-    """`funcgemma reminders [list|delete N|due]`: the store alone, no model loaded."""
-    from .functions.context import FunctionContext
-    from .reminders import Listing
-
-    ctx = given.ctx if given is not None else FunctionContext(settings=settings)
-    if args.action != "delete" and args.id is not None:
-        raise InvalidRequest(f"`reminders {args.action}` takes no number; "
-                             "did you mean `reminders delete N`?")
-    if args.action == "delete":
-        rid = _reminder_number(args.id or "")
-        if rid is None:
-            raise InvalidRequest("`reminders delete N` needs the reminder's number (1, or #1); "
-                                 "`funcgemma reminders` lists them.")
+def _show_notices(conversation: Conversation, hooks: list[FunctionHooks], out: TextIO,
+                  warned: set[str]) -> None:
+    """The functions' notices (funcgemma.plugins: what came due), each line once."""
+    for h in hooks:
+        if h.notices is None:
+            continue
         try:
-            print(_delete_reminder(ctx, rid), file=out)
-        except KeyError:
-            raise NotFound(f"no reminder #{rid} (`funcgemma reminders` lists them)") from None
-        return 0
-    store = ctx.reminder_store()
-    if not args.json and args.action == "list":
-        _list_reminders(ctx, out, indent="")
-        return 0
-    # due: taken and marked shown in one step, for a notifier run from cron or a timer
-    items, unreadable = (Listing(store.claim_due(ctx.now()), []) if args.action == "due"
-                         else store.listing())
-    if not args.json:
-        for r in items:
-            print(_due_line(r, ctx), file=out)
-        return 0
-    print(json.dumps([r.model_dump(mode="json") for r in items], ensure_ascii=False), file=out)
-    for bad in unreadable:  # the JSON on stdout stays a list of reminders
-        print(f"funcgemma reminders: {_shown(bad.problem)}", file=err)
-    return 0
-
-
-def _show_due(conversation: Conversation, out: TextIO, warned: set[str]) -> None:
-    ctx = conversation.ctx
-    try:
-        # claimed and marked shown at once: a second chat open at the same time does
-        # not show the same reminder again
-        for r in ctx.reminder_store().claim_due(ctx.now()):
-            print(_due_line(r, ctx), file=out)
-    except FuncgemmaError as exc:  # a broken store must not stop the chat
-        if exc.message not in warned:  # said once, not before every prompt
-            warned.add(exc.message)
-            log.warning("could not read reminders: %s", exc.message)
+            lines = h.notices(conversation.ctx)
+        except FuncgemmaError as exc:  # a broken store must not stop the chat
+            if exc.message not in warned:  # said once, not before every prompt
+                warned.add(exc.message)
+                log.warning("could not show a function's notices: %s", exc.message)
+            continue
+        for line in lines:
+            print(line, file=out)

@@ -23,13 +23,14 @@ from typing import Any
 
 import regex
 
-from .backends.base import Backend
+from .backends.base import ChatModel
 from .errors import FuncgemmaError, InvalidRequest, ModelOutputError
 from .facts.check import check_reply
 from .facts.extractive import extractive_answer
 from .functions.context import FunctionContext
 from .messages import Said, in_language, language_of
 from .registry import FunctionRegistry
+from .results import Done, Failed, Result
 from .router import Router, check_text, without_surrogates
 from .sessions import SessionStore
 from .settings import Settings
@@ -65,10 +66,11 @@ NO_TOOL = ("\nNo tool was run for this message, so nothing was done: never say t
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """What running one routed call gave: a result dict, or an error text."""
+    """What running one routed call gave: the handler's result, or the text of the error
+    it raised."""
 
     name: str
-    result: dict[str, Any] | None
+    result: Result | None
     error: str | None
 
     @property
@@ -77,10 +79,14 @@ class CallOutcome:
         if self.error:
             return Said(f"Sorry, that could not be done right now ({self.error}).",
                         ja=f"申し訳ありません、今はできませんでした（{self.error}）。")
-        if self.result is not None and isinstance(self.result.get("error"), str):
-            error: str = self.result["error"]  # a Said keeps its Japanese
-            return error
+        if isinstance(self.result, Failed):
+            return self.result.message  # a Said keeps its Japanese
         return None
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        """The result as the chat model and ChatReply.function_result see it."""
+        return None if self.result is None else self.result.payload()
 
 
 @dataclass
@@ -150,7 +156,7 @@ class Conversation:
     def __init__(
         self,
         router: Router,
-        chat: Backend,
+        chat: ChatModel,
         registry: FunctionRegistry,
         ctx: FunctionContext,
         settings: Settings,
@@ -162,7 +168,7 @@ class Conversation:
         self.ctx = ctx
         self.settings = settings
         # the database is opened at the first turn, in the context's reminder file
-        self.sessions = sessions or SessionStore(ctx.reminder_store, settings)
+        self.sessions = sessions or SessionStore(ctx.database, settings)
         self.options = CompletionOptions(temperature=0.7, max_tokens=512)
 
     def history(self, session_id: str) -> list[Message]:
@@ -179,7 +185,7 @@ class Conversation:
         outcomes = self.run_calls(route)
         if not outcomes:
             return None, None
-        return outcomes[0].result, outcomes[0].error
+        return outcomes[0].payload, outcomes[0].error
 
     def run_calls(self, route: RouteResult) -> list[CallOutcome]:
         """Run every routed call in order. A failing handler never raises: its error
@@ -188,12 +194,15 @@ class Conversation:
         for index, call in enumerate(route.calls):
             spec = self.registry.get(call.name)
             if spec.needs_translation and not self.chat.translates:
-                outcomes.append(CallOutcome(call.name, {"error": CANNOT_TRANSLATE}, None))
+                outcomes.append(CallOutcome(call.name, Failed(CANNOT_TRANSLATE), None))
                 continue
             try:
                 params = spec.params.model_validate(call.arguments)
                 with self.ctx.calling(index):  # keys its writes when the request has a key
                     result = spec.handler(params, self.ctx)
+                if not isinstance(result, (Done, Failed)):
+                    raise TypeError(f"{call.name} returned {type(result).__name__}, "
+                                    "not results.Done or Failed")
             except Exception as exc:  # noqa: BLE001 - any handler failure becomes a polite reply
                 # one line for the user's terminal; the traceback with -vv (debug)
                 log.warning("function %s failed: %s: %s", call.name, type(exc).__name__, exc)
@@ -245,7 +254,7 @@ class Conversation:
         return Turn(
             session_id=sid,
             route=route,
-            function_result=first.result,
+            function_result=first.payload,
             function_error=first.error,
             notice="; ".join(in_language(n, lang) for n in self._notices(outcomes)) or None,
             replied_by_model=not (outcomes and len(failures) == len(outcomes)),
@@ -271,12 +280,8 @@ class Conversation:
             if failure:
                 notices.append(failure)
                 continue
-            confirm = self.registry.get(outcome.name).confirm
-            if confirm is not None and outcome.result is not None:
-                try:
-                    notices.append(confirm(outcome.result))
-                except (KeyError, TypeError, ValueError):  # a result without its fields
-                    log.warning("%s: could not state its result", outcome.name)
+            if isinstance(outcome.result, Done) and outcome.result.notice:
+                notices.append(outcome.result.notice)
         return notices
 
     def _chat_messages(self, sid: str, message: str, outcomes: list[CallOutcome]) -> list[Message]:
@@ -289,7 +294,7 @@ class Conversation:
                     "result."
                 )
             else:
-                payload = json.dumps(outcome.result, ensure_ascii=False, default=str)
+                payload = json.dumps(outcome.payload, ensure_ascii=False, default=str)
                 system += (
                     f"\nThe tool `{outcome.name}` was run for this message and returned:\n"
                     f"{payload}\nBase your answer on it. If it contains an \"error\", tell the "
@@ -311,8 +316,10 @@ class Sourced:
 
     @classmethod
     def of(cls, outcome: CallOutcome) -> Sourced | None:
-        result = outcome.result
-        if outcome.error or not result or result.get("found") is not True:
+        if outcome.error or not isinstance(outcome.result, Done):
+            return None
+        result = outcome.result.data
+        if result.get("found") is not True:
             return None
         summary = result.get("summary")
         if not isinstance(summary, str) or not summary.strip():

@@ -1,14 +1,84 @@
-"""`funcgemma doctor`: which backend would be used and why, Ollama's state, the
-embedded weights, whether the models fit in this machine's memory, and where reminders
-live and the clock their times are read with."""
+"""`funcgemma doctor`: which backend would be used and why, Ollama's state (reachability,
+the models present and loaded), the embedded weights, whether the models fit in this
+machine's memory, and where reminders live and the clock their times are read with."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+import os
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import FuncgemmaError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import ollama
+
+# Share of RAM both models may take before macOS/Linux start swapping the rest of the
+# laptop out: on 8 GB, ~3.6 GB of models leaves room for the OS, a browser and us.
+MEMORY_SHARE = 0.6
+
+
+def total_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def ollama_report(client: ollama.Client, router_model: str, chat_model: str) -> dict[str, Any]:
+    """What Ollama at ``client`` has of the two models, and whether they fit in memory."""
+    from .backends.ollama import host_of, models, same_model
+
+    report: dict[str, Any] = {"host": host_of(client), "reachable": False}
+    try:
+        tags, running = models(client)
+    except FuncgemmaError as exc:
+        report["error"] = exc.message
+        return report
+    report["reachable"] = True
+    found: dict[str, dict[str, Any]] = {}
+    for role, name in (("router", router_model), ("chat", chat_model)):
+        tag = next((m for m in tags if same_model(name, m.model or "")), None)
+        ps = next((m for m in running if same_model(name, m.model or "")), None)
+        found[role] = {
+            "name": name,
+            "present": tag is not None,
+            "size_bytes": tag.size if tag else None,
+            "loaded": ps is not None,
+            "loaded_bytes": ps.size if ps else None,
+            "vram_bytes": ps.size_vram if ps else None,
+            "fix": None if tag else f"ollama pull {name}",
+        }
+    report["models"] = found
+    total = total_memory_bytes()
+    need = sum((m["loaded_bytes"] or m["size_bytes"] or 0) for m in found.values())
+    report["memory"] = {"total_bytes": total, "models_bytes": need,
+                        "fits": None if not total else need <= MEMORY_SHARE * total}
+    return report
+
+
+def _gb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e9:.2f} GB"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """``ollama_report`` as the lines doctor prints."""
+    lines = [f"host: {report['host']}"]
+    if not report["reachable"]:
+        lines.append(f"unreachable: {report.get('error')}")
+        return "\n".join(lines)
+    for role, m in report["models"].items():
+        state = "loaded" if m["loaded"] else ("present" if m["present"] else "MISSING")
+        size = _gb(m["loaded_bytes"] or m["size_bytes"])
+        fix = f"  -> run `{m['fix']}`" if m["fix"] else ""
+        lines.append(f"{role}: {m['name']} {state} ({size}){fix}")
+    mem = report["memory"]
+    verdict = {True: "fit together", False: "DO NOT fit together (expect swapping)",
+               None: "unknown"}[mem["fits"]]
+    lines.append(f"memory: models {_gb(mem['models_bytes'])} of {_gb(mem['total_bytes'])} RAM: "
+                 f"{verdict}")
+    return "\n".join(lines)
 
 
 def embedded_report(settings: Settings) -> dict[str, Any]:
@@ -27,32 +97,16 @@ def embedded_report(settings: Settings) -> dict[str, Any]:
 
 
 def data_report(settings: Settings) -> dict[str, Any]:
-    """Where reminders live and whether they can be read, and the clock and date order
-    reminder times are read with. Creates no file (an older one gets the columns added
-    since, as the chat would add them, its rows kept); never decides the exit code (the
-    chat runs without reminders)."""
-    from .functions.context import FunctionContext
-    from .recurrence import zone_key
+    """What the functions keep and where (FunctionHooks.doctor: where reminders live,
+    whether they can be read, the clock their times are read with), as one object. Creates
+    no file; never decides the exit code (the chat runs without a function's data)."""
+    from .plugins import function_hooks
+    from .registry import default_registry
 
-    path = settings.reminders_db
-    report: dict[str, Any] = {"reminders_file": str(path)}
-    try:
-        ctx = FunctionContext(settings=settings)
-        now = ctx.now()
-        report["time_zone"] = zone_key(now.tzinfo)
-        report["now"] = now.isoformat(timespec="minutes")
-        report["date_order"] = ctx.date_order()
-        if not path.exists():
-            report["reminders"] = "no file yet (created with the first reminder)"
-            return report
-        items, unreadable = ctx.reminder_store().listing()
-        report["reminders"] = {"total": len(items) + len(unreadable),
-                               "pending": sum(not r.notified for r in items),
-                               "repeating": sum(bool(r.repeat) for r in items)}
-        if unreadable:
-            report["reminders"]["unreadable"] = [u.problem for u in unreadable]
-    except FuncgemmaError as exc:
-        report["error"] = exc.message
+    report: dict[str, Any] = {}
+    for hooks in function_hooks(default_registry()):
+        if hooks.doctor is not None:
+            report.update(hooks.doctor(settings))
     return report
 
 
@@ -99,7 +153,6 @@ def run_doctor(settings: Settings, backend: str | None, out: TextIO) -> int:
     model: the selection is what `auto` would pick, decided the same way
     (factory.select_backend), or the backend named explicitly."""
     from .backends.ollama import make_client
-    from .doctor import format_report, ollama_report
     from .factory import select_backend
 
     print("== Ollama", file=out)

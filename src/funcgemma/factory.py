@@ -14,7 +14,7 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 
-from .backends.base import Backend
+from .backends.base import ChatModel, RouterModel
 from .errors import BackendUnavailable
 from .settings import Settings
 
@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Backends:
-    router: Backend
-    chat: Backend
+    router: RouterModel
+    chat: ChatModel
     kind: str  # "ollama" | "llamacpp" | "openai" | "scripted"
     reason: str
 

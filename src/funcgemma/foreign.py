@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, NoReturn, Union
 
 import regex
 from pydantic import (
@@ -40,7 +40,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .errors import ConfigurationError, InvalidRequest
 from .registry import FunctionRegistry, FunctionSpec
-from .types import Call
+from .types import Call, Declarations
 
 __all__ = ["ForeignRegistry", "declaration", "params_model"]
 
@@ -58,7 +58,7 @@ _NUMBER_KEYS = {
 }
 
 
-def _run_by_client(params: Any, ctx: Any) -> dict[str, Any]:
+def _run_by_client(params: Any, ctx: Any) -> NoReturn:
     raise ConfigurationError("A client's tool is run by the client, never by funcgemma.")
 
 
@@ -334,8 +334,10 @@ class ForeignRegistry(FunctionRegistry):
         self._specs[spec.name] = spec
         self._tools = self._fingerprint = None
 
-    def tools(self) -> list[dict[str, Any]]:
-        return copy.deepcopy(self._declared)
+    def tools(self) -> Declarations:
+        """The client's declarations as sent (nothing is copied: a client's function has
+        no field roles)."""
+        return Declarations(copy.deepcopy(self._declared))
 
     def validate(self, call: Call) -> Call:
         """The call with its arguments as validated (numbers read from strings), or

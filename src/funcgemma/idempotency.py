@@ -7,8 +7,8 @@ the service's SQLite database, in two places:
 - ``idempotency_keys`` (here): the request's fingerprint (method, path, body's SHA-256),
   ``pending`` while it runs, then ``done`` with its status and body, which a retry gets.
 - every write the request does records a key of its own in the same transaction as the
-  write (``reminders.reminder_keys``: this row's ``run_id``, and the routed call's number
-  in /chat). A process killed after a reminder was saved but before the answer was
+  write (schedule_reminder's ``reminder_keys``: this row's ``run_id``, and the routed
+  call's number in /chat). A process killed after a reminder was saved but before the answer was
   stored leaves the row ``pending``; the retry runs the request again (routing is
   deterministic) and the keyed write returns the reminder already saved instead of
   saving another.
@@ -43,7 +43,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .reminders import ReminderStore
+    from .storage import Database
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -162,10 +162,9 @@ def _process_alive(pid: int) -> bool:
 
 
 class IdempotencyStore:
-    """The ``idempotency_keys`` table, in the reminders' SQLite file (opened, locked and
-    checked as ``ReminderStore`` does: one database for the service)."""
+    """The ``idempotency_keys`` table, in the service's one database (funcgemma.storage)."""
 
-    def __init__(self, db: ReminderStore, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self._db = db
         self._clock = clock
         self._name = str(db.path)

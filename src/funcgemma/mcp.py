@@ -41,6 +41,7 @@ from .errors import (
 )
 from .messages import in_language, language_of
 from .registry import FunctionRegistry, FunctionSpec, default_registry
+from .results import Done, Failed
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -54,9 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROUTE = "route"
-# Functions that change what is stored. The others only compute or look something up.
-# (A flag on FunctionSpec would let a plugin say so itself.)
-STATE_CHANGING = frozenset({"schedule_reminder"})
 ROUTE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -77,8 +75,9 @@ ROUTE_DESCRIPTION = (
 )
 
 
-def _tool(name: str, description: str, schema: dict[str, Any]) -> types.Tool:
-    if name in STATE_CHANGING or name == ROUTE:  # route with run=true may save a reminder
+def _tool(name: str, description: str, schema: dict[str, Any], *,
+          changes_state: bool) -> types.Tool:
+    if changes_state:  # FunctionSpec.changes_state, and route (run=true may run one)
         hints = types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=False
         )
@@ -130,9 +129,12 @@ class FuncgemmaMCP:
         self._router: Router | None = conversation.router if conversation is not None else None
         self._owns_ctx = conversation is None
         self._load_lock = threading.Lock()
-        declared = [spec.tool_schema()["function"] for spec in self.registry]
-        self.tools = [_tool(d["name"], d["description"], d["parameters"]) for d in declared]
-        self.tools.append(_tool(ROUTE, ROUTE_DESCRIPTION, ROUTE_SCHEMA))
+        self.tools: list[types.Tool] = []
+        for spec in self.registry:
+            declared = spec.tool_schema()["function"]
+            self.tools.append(_tool(declared["name"], declared["description"],
+                                    declared["parameters"], changes_state=spec.changes_state))
+        self.tools.append(_tool(ROUTE, ROUTE_DESCRIPTION, ROUTE_SCHEMA, changes_state=True))
         self._schemas = {t.name: t.input_schema for t in self.tools}
 
     def router(self) -> Router:
@@ -227,19 +229,18 @@ class FuncgemmaMCP:
             log.debug("function %s failed", spec.name, exc_info=True)
             why = exc.message if isinstance(exc, FuncgemmaError) else type(exc).__name__
             return {"name": spec.name, "error": f"{spec.name} failed: {why}"}
-        if isinstance(result.get("error"), str):  # could not do it: the result says why
+        if isinstance(result, Failed):  # could not do it: the result says why
             return {
                 "name": spec.name,
-                "result": result,
-                "error": in_language(result["error"], lang),
+                "result": result.payload(),
+                "error": in_language(result.message, lang),
             }
-        notice: str | None = None
-        if spec.confirm is not None:
-            try:
-                notice = in_language(spec.confirm(result), lang)
-            except (KeyError, TypeError, ValueError):  # a result without its fields
-                log.warning("%s: could not state its result", spec.name)
-        return {"name": spec.name, "result": result, "notice": notice}
+        if not isinstance(result, Done):
+            log.warning("function %s returned %s, not results.Done or Failed", spec.name,
+                        type(result).__name__)
+            return {"name": spec.name, "error": f"{spec.name} failed: TypeError"}
+        notice = None if result.notice is None else in_language(result.notice, lang)
+        return {"name": spec.name, "result": result.payload(), "notice": notice}
 
     @staticmethod
     def _lines(outcome: dict[str, Any]) -> list[types.ContentBlock]:
@@ -345,4 +346,4 @@ def serve_http(tools: FuncgemmaMCP, host: str, port: int) -> None:
     uvicorn.run(http_app(tools, host), host=host, port=port, log_level="warning")
 
 
-__all__ = ["ROUTE", "STATE_CHANGING", "FuncgemmaMCP", "http_app", "serve_http", "serve_stdio"]
+__all__ = ["ROUTE", "FuncgemmaMCP", "http_app", "serve_http", "serve_stdio"]

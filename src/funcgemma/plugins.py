@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TextIO
 
+import regex
+
 if TYPE_CHECKING:
     from .conversation import Conversation
     from .functions.context import FunctionContext
@@ -29,6 +31,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMMAND_GROUP = "funcgemma.commands"
+# control characters other than newline and tab: an escape sequence in a reply or a stored
+# reminder would be obeyed by the terminal (retitle it, write the clipboard, hide text)
+_CONTROL = regex.compile(r"[^\P{Cc}\n\t]")
+
+
+def shown(text: str) -> str:
+    """Text from a model, a user or a file, made safe to print on a terminal (for every
+    command that prints what it did not write itself)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @dataclass(frozen=True)
@@ -71,12 +82,16 @@ class FunctionHooks:
 
     commands: tuple[Command, ...] = ()
     chat_commands: tuple[ChatCommand, ...] = ()
-    # FastAPI routes, mounted by the app: ``routes(service) -> fastapi.APIRouter``
+    # FastAPI routes, mounted by the app: ``routes(service) -> fastapi.APIRouter`` where
+    # service is the app's api.Service (its conversation's ``ctx`` is the FunctionContext)
     routes: Callable[[Any], Any] | None = None
     # lines to show the user before the next chat prompt, each shown once (a due
     # reminder); called before every prompt, so it must be cheap and must not raise
     # for a broken store (FuncgemmaError is caught and said once by the chat)
     notices: Callable[[FunctionContext], list[str]] | None = None
+    # what `funcgemma doctor` shows of the function's data under "== Data" (where its file
+    # is, whether it can be read): keys of one JSON object; must not raise
+    doctor: Callable[[Settings], dict[str, Any]] | None = None
 
 
 def function_hooks(registry: FunctionRegistry) -> list[FunctionHooks]:
@@ -101,9 +116,10 @@ def installed_commands() -> list[Command]:
 
 
 def all_commands(registry: FunctionRegistry) -> Sequence[Command]:
-    """Function commands, then installed ones; a name declared twice is an error."""
-    commands = [c for hooks in function_hooks(registry) for c in hooks.commands]
-    commands += installed_commands()
+    """Installed commands, then the functions' (in `funcgemma --help` in that order); a
+    name declared twice is an error."""
+    commands = installed_commands()
+    commands += [c for hooks in function_hooks(registry) for c in hooks.commands]
     seen: set[str] = set()
     for command in commands:
         if command.name in seen:

@@ -22,13 +22,15 @@ from pydantic import BaseModel, ValidationError
 from .errors import ConfigurationError
 from .repair import repair
 from .roles import Role, roles_of
-from .types import Call
+from .types import Call, Declarations
 
 if TYPE_CHECKING:
     from .functions.context import FunctionContext
     from .plugins import FunctionHooks
+    from .results import Result
 
-Handler = Callable[[Any, "FunctionContext"], dict[str, Any]]
+# a handler returns results.Done (data, a notice, what the chat model should say) or Failed
+Handler = Callable[[Any, "FunctionContext"], "Result"]
 
 _JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
 
@@ -40,9 +42,6 @@ class FunctionSpec:
     handler: Handler
     examples: tuple[str, ...] = ()
     description: str = ""
-    # A one-line statement of a successful result the user can trust as it is (what
-    # was saved, the forecast as fetched), shown beside the chat model's reply.
-    confirm: Callable[[dict[str, Any]], str] | None = None
     # True for arguments that name nothing to act on (a reminder whose task is only its
     # own time or a question word, "what about tomorrow?"): the router makes no call.
     names_nothing: Callable[[dict[str, Any]], bool] | None = None
@@ -53,6 +52,9 @@ class FunctionSpec:
     # CLI subcommands, chat commands, HTTP routes and notices the function adds
     # (funcgemma.plugins); the core names no function
     hooks: FunctionHooks | None = None
+    # It changes what is stored (saves a reminder): MCP clients are told it is not
+    # read-only; the others only compute or look something up.
+    changes_state: bool = False
 
     def __post_init__(self) -> None:
         roles_of(self.params)  # a field with two roles, or a role its type cannot hold
@@ -170,11 +172,12 @@ class FunctionRegistry:
     def names(self) -> list[str]:
         return sorted(self._specs)
 
-    def tools(self) -> list[dict[str, Any]]:
-        """Tool declarations in name order (a fresh list; treat the dicts as read-only)."""
+    def tools(self) -> Declarations:
+        """Tool declarations in name order (a fresh list; treat the dicts as read-only),
+        with the copied arguments the embedded decoder reads from the field roles."""
         if self._tools is None:
             self._tools = [spec.tool_schema() for spec in self]
-        return list(self._tools)
+        return Declarations(self._tools, copied=self.copied())
 
     def copied(self) -> dict[str, list[str]]:
         """Function -> its arguments whose value is always text of the user's message

@@ -2,13 +2,13 @@
 that any worker of `funcgemma serve --workers N`, or the service after a restart, goes on
 with a session where the last answer left it.
 
-The tables live in the reminders' file (one database for the service), opened through
-``ReminderStore.connection()``: WAL, a busy timeout, and a file that is not funcgemma's
-refused and left as it is. A turn is appended, its session trimmed to the bound and the
-least recently used sessions beyond ``max_sessions`` dropped in one ``BEGIN IMMEDIATE``
-transaction: two workers answering one session wait for each other, and each turn's two
-messages stay together and in order. History is a convenience: a database that cannot be
-opened, read or written costs that turn its history (a warning in the log), never the chat.
+The tables live in the service's one database (funcgemma.storage): WAL, a busy timeout,
+and a file that is not funcgemma's refused and left as it is. A turn is appended, its
+session trimmed to the bound and the least recently used sessions beyond ``max_sessions``
+dropped in one ``BEGIN IMMEDIATE`` transaction: two workers answering one session wait for
+each other, and each turn's two messages stay together and in order. History is a
+convenience: a database that cannot be opened, read or written costs that turn its history
+(a warning in the log), never the chat.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from .errors import FuncgemmaError
 from .types import Message
 
 if TYPE_CHECKING:
-    from .reminders import ReminderStore
     from .settings import Settings
+    from .storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -56,12 +56,12 @@ class SessionStore:
 
     def __init__(
         self,
-        open_store: Callable[[], ReminderStore],
+        open_database: Callable[[], Database],
         settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._open_store = open_store
+        self._open_database = open_database
         self.settings = settings
         self._clock = clock
         self._ready: set[str] = set()  # databases whose tables exist
@@ -71,14 +71,14 @@ class SessionStore:
     def _keep(self) -> int:
         return 2 * self.settings.history_turns
 
-    def _store(self) -> ReminderStore:
-        store = self._open_store()
-        name = str(store.path)
+    def _store(self) -> Database:
+        database = self._open_database()
+        name = str(database.path)
         if name not in self._ready:
-            with store.connection() as db:
+            with database.connection() as db:
                 db.executescript(SCHEMA)
             self._ready.add(name)
-        return store
+        return database
 
     def history(self, session_id: str) -> list[Message]:
         """The session's last 2 * history_turns messages, oldest first; [] when the

@@ -24,10 +24,10 @@ NAME_PRIOR_MAX = 2.0
 MAX_TIMEOUT_S = 3600.0
 assert MAX_TIMEOUT_S <= threading.TIMEOUT_MAX
 # Context sizes in tokens. The router's prompt holds every function's declaration before
-# the message: ROUTER_PROMPT_TOKENS, measured over the shipped functions (render.py, Gemma 3
-# tokenizer; tests/test_settings.py measures it again). With the 128 tokens the router may
-# write a call in, a smaller context than MIN_ROUTER_CTX failed every request, telling the
-# user to send a shorter message.
+# the message: ROUTER_PROMPT_TOKENS, measured over the shipped functions (formats/
+# functiongemma, Gemma 3 tokenizer; tests/test_settings.py measures it again). With the 128
+# tokens the router may write a call in, a smaller context than MIN_ROUTER_CTX failed every
+# request, telling the user to send a shorter message.
 ROUTER_PROMPT_TOKENS = 888
 MIN_ROUTER_CTX = 1024
 # the chat model's context holds its reply (512 tokens), the system prompt and the message

@@ -28,7 +28,7 @@ EMOJI_OR_SPACE = (r"(?:\s|\p{Emoji_Presentation}|\p{Extended_Pictographic}\ufe0f
                   r"|\p{Emoji_Modifier}|\u200d|\ufe0f)")
 
 # English weekdays as people write them: "mon", "tues", "wednes(day)", "thurs", "sat"
-WEEKDAY_EN = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
+WEEKDAY_EN = r"(?:mon|tues?|wed(?:nes|s)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
 WEEKDAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # the Japanese weekdays' first characters, Monday first (月曜日 .. 日曜日)
 WEEKDAYS_JA = "月火水木金土日"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import regex
 
-from . import parsing, render
+from .formats import functiongemma as fg
 
 __all__ = ["SetAside", "set_aside"]
 
@@ -31,14 +31,14 @@ _BLOCKS = regex.compile(
     "|".join(
         rf"{regex.escape(start)}.*?(?:{regex.escape(end)}|$)"
         for start, end in (
-            (render.START_CALL, render.END_CALL),
-            (render.START_RESP, render.END_RESP),
-            (render.START_DECL, render.END_DECL),
+            (fg.START_CALL, fg.END_CALL),
+            (fg.START_RESP, fg.END_RESP),
+            (fg.START_DECL, fg.END_DECL),
         )
     ),
     regex.DOTALL,
 )
-_STRAY = regex.compile("|".join(regex.escape(t) for t in render.CONTROL_TOKENS))
+_STRAY = regex.compile("|".join(regex.escape(t) for t in fg.CONTROL_TOKENS))
 # an identifier glued to `(` and a keyword argument: `f(x=1)`, `f(task: "x")` (not prose
 # such as "me (note: cake)")
 _KEYWORD_CALL = regex.compile(
@@ -60,7 +60,7 @@ class SetAside:
 def set_aside(text: str, names: Iterable[str]) -> SetAside:
     """``text`` with every piece of typed call syntax replaced by a space."""
     names = list(names)
-    text = render.restore_markers(text)  # `<unused2>` is `<start_function_call>`
+    text = fg.restore_markers(text)  # `<unused2>` is `<start_function_call>`
     typed: list[str] = []
 
     def cut(start: int, end: int) -> None:
@@ -74,7 +74,7 @@ def set_aside(text: str, names: Iterable[str]) -> SetAside:
         cut(m.start(), m.end())
     # `call:NAME{...}` and JSON calls, as the fallback parser finds them (longest first,
     # so a call inside another is cut with it)
-    found = parsing.extract_calls(text, names)
+    found = fg.extract_calls(text, names)
     for raw in sorted({c.raw for c in found.calls if c.raw.strip()}, key=len, reverse=True):
         while (at := text.find(raw)) >= 0:
             cut(at, at + len(raw))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,16 +29,30 @@ class CompletionOptions(BaseModel):
     max_tokens: int = 96
     num_ctx: int | None = None
     seed: int | None = None
-    # function -> arguments whose value is copied from the user's last message (a place,
-    # a name, a quoted text). A backend that decodes calls itself keeps such a value to
-    # text the message contains; others ignore it.
-    copied: dict[str, list[str]] = Field(default_factory=dict)
     # Whether the model must call a function: "auto" (its choice), "none" (never; the
     # router does not ask the model at all) or "required" (always). ``only``: the names a
     # call may have (None: any declared). A backend that decodes itself forces these while
     # decoding; others send only those tools and the router validates after.
     call: Literal["auto", "none", "required"] = "auto"
     only: tuple[str, ...] | None = None
+
+
+class Declarations(list[dict[str, Any]]):
+    """Tool declarations as they go over the wire (a plain list of dicts), carrying what
+    the functions' field roles say the embedded decoder needs: ``copied``, function ->
+    its arguments whose value is text of the user's message (funcgemma.roles). A backend
+    that decodes calls itself keeps such a value to the message's text; the others send
+    the list as it is. A plain list has nothing copied."""
+
+    def __init__(self, tools: Iterable[dict[str, Any]] = (), *,
+                 copied: Mapping[str, Iterable[str]] | None = None) -> None:
+        super().__init__(tools)
+        self.copied: dict[str, list[str]] = {k: list(v) for k, v in (copied or {}).items()}
+
+
+def copied_of(tools: Iterable[dict[str, Any]] | None) -> dict[str, list[str]]:
+    """The copied arguments ``tools`` declares (none for a plain list)."""
+    return dict(tools.copied) if isinstance(tools, Declarations) else {}
 
 
 class Completion(BaseModel):

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..conversation import Conversation
 from ..errors import FuncgemmaError, StorageUnavailable, TextTooLong, Unauthorized
+from ..router import Router
 from ..settings import Settings
 from .browser import BrowserGuard, is_loopback
 from .errors import error_response, install_error_handlers
@@ -34,6 +35,11 @@ class Service:
     # the address `serve` listens on; on a loopback one only loopback Host headers are
     # answered (DNS rebinding). None (an app built in-process, tests): not checked.
     bind_host: str | None = None
+
+    @property
+    def router(self) -> Router:
+        """The router /route serves (the conversation's: one model, one registry)."""
+        return self.conversation.router
 
     def backend_state(self) -> dict[str, tuple[bool, str]]:
         """Whether the router and chat models can serve now, and why not: each backend's
@@ -129,10 +135,15 @@ def create_app(service: Service) -> FastAPI:
         BrowserGuard, origins=service.settings.origin_patterns,
         check_host=service.bind_host is not None and is_loopback(service.bind_host))
 
+    from ..plugins import function_hooks
     from .openai_compat import install as install_openai
-    from .routes import router
+    from .routes import health_router, router
 
     app.include_router(router)
+    for hooks in function_hooks(service.conversation.registry):  # a function's own routes
+        if hooks.routes is not None:
+            app.include_router(hooks.routes(service))
+    app.include_router(health_router)
     install_openai(app)  # /v1 (OpenAI's shapes), its error shape around every middleware
     return app
 

@@ -1,8 +1,8 @@
 """What a web page in the user's browser may ask of the API, decided before anything runs.
 
 With no API key (the default on 127.0.0.1) any page the user opens could otherwise use the
-API: a form posted to /reminders/due marked the user's reminders shown, and one posted to
-/chat ran functions. As Ollama guards its own API:
+API: a form posted to a function's route changed what it stores, and one posted to /chat
+ran functions. As Ollama guards its own API:
 
 - a server bound to a loopback address takes only loopback Host headers (localhost,
   127.0.0.0/8, [::1], any port): a page whose own name was pointed at 127.0.0.1 (DNS
@@ -12,7 +12,7 @@ API: a form posted to /reminders/due marked the user's reminders shown, and one 
   its content type or lack of body;
 - a body not labelled as JSON (``application/json`` or ``+json``) is 415
   ``unsupported_media_type``: an HTML form cannot post one (FastAPI refused an unlabelled
-  body already; a request with no body at all, `curl -X POST .../reminders/due`, passes);
+  body already; a request with no body at all, `curl -X POST URL`, passes);
 - CORS preflights are answered from the same list, and the answers to an allowed origin
   carry ``Access-Control-Allow-Origin``.
 

@@ -46,12 +46,12 @@ def idempotency_store(request: Request) -> IdempotencyStore:
         store: IdempotencyStore | None = getattr(state, "idempotency", None)
         if store is None:
             try:
-                reminders = state.service.conversation.ctx.reminder_store()
+                database = state.service.conversation.ctx.database()
             except StorageUnavailable:  # a 503 already, which says if a retry can help
                 raise
             except ConfigurationError as exc:  # the data directory cannot be written
                 raise storage_unavailable(exc) from exc
-            store = state.idempotency = IdempotencyStore(reminders)
+            store = state.idempotency = IdempotencyStore(database)
     return store
 
 
@@ -87,7 +87,7 @@ class Keyed:
 
     @property
     def action(self) -> str:
-        """The key this request's writes are recorded under (ReminderStore's ``key``)."""
+        """The key this request's writes are recorded under (FunctionContext.action_key)."""
         assert self._run is not None, "begin() first"
         return self._run.run_id
 

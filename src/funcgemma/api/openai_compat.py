@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -31,14 +31,13 @@ from starlette.background import BackgroundTask
 
 from ..conversation import NO_TOOL, SYSTEM_PROMPT, Conversation, Turn
 from ..errors import FuncgemmaError, InvalidRequest, NotFound, TextTooLong
-from ..foreign import ForeignRegistry
 from ..idempotency import REPLAYED_HEADER, Stored
-from ..registry import FunctionRegistry
-from ..router import Router, check_text
+from ..router import check_text
 from ..types import Message, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed
 from .openai_errors import OpenAIErrors, OpenAIInvalid
+from .openai_request import last_user, message_text, router_for, tool_choice_of
 from .openai_stream import (
     DONE,
     chunk,
@@ -62,14 +61,11 @@ from .openai_types import (
     FunctionCallOut,
     ModelCard,
     ModelList,
-    NamedToolChoice,
     ToolCallOut,
-    ToolDef,
 )
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 _CREATED = int(time.time())
-Mode = Literal["auto", "none", "required"]
 
 
 def install(app: FastAPI) -> None:
@@ -130,7 +126,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
                 f"`{legacy}` is OpenAI's older form; send `tools` and `tool_choice` instead.",
                 param=legacy,
             )
-    at, text = _last_user(body.messages)
+    at, text = last_user(body.messages)
     where = f"messages[{at}].content"
     try:
         check_text(text, max_chars=service.settings.max_text_chars, field=where)
@@ -147,100 +143,10 @@ def chat_completions(body: ChatCompletionRequest, request: Request, key: Idempot
     return _assistant(service.conversation, body, text, key)
 
 
-def _text(content: str | list[dict[str, Any]] | None, where: str) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        if kind not in ("text", "refusal") or not isinstance(part.get(kind), str):
-            raise OpenAIInvalid(
-                f"funcgemma reads text only; `{where}[{j}]` is of type {str(kind)[:32]!r}.",
-                param=f"{where}[{j}]",
-            )
-        texts.append(part[kind])
-    return "\n".join(texts)
-
-
-def _last_user(messages: Sequence[ChatMessage]) -> tuple[int, str]:
-    for at in range(len(messages) - 1, -1, -1):
-        if messages[at].role == "user":
-            return at, _text(messages[at].content, f"messages[{at}].content")
-    raise OpenAIInvalid(
-        "`messages` has no user message; funcgemma answers the last one.", param="messages"
-    )
-
-
-def _tool_choice(
-    choice: str | NamedToolChoice | None, names: Sequence[str]
-) -> tuple[Mode, tuple[str, ...] | None]:
-    if isinstance(choice, NamedToolChoice):
-        if choice.function.name not in names:
-            raise OpenAIInvalid(
-                f"`tool_choice` names {choice.function.name[:64]!r}, which "
-                "`tools` does not declare.",
-                param="tool_choice",
-            )
-        return "required", (choice.function.name,)
-    if choice == "none":
-        return "none", None
-    if choice == "required":
-        return "required", None
-    return "auto", None
-
-
-def _declared(tools: Sequence[ToolDef]) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": t.function.name,
-                "description": t.function.description or "",
-                "parameters": t.function.parameters,
-            },
-        }
-        for t in tools
-    ]
-
-
-def _properties(parameters: Any) -> set[str] | None:
-    props = parameters.get("properties") if isinstance(parameters, Mapping) else None
-    return set(props) if isinstance(props, Mapping) else None
-
-
-def _is_own(registry: FunctionRegistry, declared: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether the tools are funcgemma's own functions, with the same arguments."""
-    names = sorted(t["function"]["name"] for t in declared)
-    if names != registry.names:
-        return False
-    ours = {t["function"]["name"]: t["function"]["parameters"] for t in registry.tools()}
-    return all(
-        _properties(t["function"]["parameters"]) == _properties(ours[t["function"]["name"]])
-        for t in declared
-    )
-
-
-def _router_for(service: Service, tools: Sequence[ToolDef]) -> Router:
-    conv = service.conversation
-    declared = _declared(tools)
-    if _is_own(conv.registry, declared):
-        return conv.router
-    try:
-        registry = ForeignRegistry(declared)
-    except InvalidRequest as exc:
-        raise OpenAIInvalid(exc.message, param="tools") from None
-    return Router(
-        conv.router.backend,
-        registry,
-        settings=service.settings,
-        max_tokens=conv.router.options.max_tokens,
-    )
-
-
 def _tool_calling(service: Service, body: ChatCompletionRequest, at: int, text: str) -> Any:
     tools = body.tools or []
-    mode, only = _tool_choice(body.tool_choice, [t.function.name for t in tools])
-    router = _router_for(service, tools)
+    mode, only = tool_choice_of(body.tool_choice, [t.function.name for t in tools])
+    router = router_for(service, tools)
     answered = any(m.role in ("tool", "function") for m in body.messages[at + 1 :])
     if mode == "none" or (mode == "auto" and answered):
         return _chat_reply(service, body, at, text, None)
@@ -279,13 +185,13 @@ def _reply_messages(
         t
         for i, m in enumerate(messages)
         if m.role in ("system", "developer")
-        if (t := _text(m.content, f"messages[{i}].content")).strip()
+        if (t := message_text(m.content, f"messages[{i}].content")).strip()
     )
     names = {c.id: c.function.name for m in messages for c in m.tool_calls or () if c.id}
     results = [
         (
             m.name or names.get(m.tool_call_id or "") or "tool",
-            _text(m.content, f"messages[{at + 1 + i}].content"),
+            message_text(m.content, f"messages[{at + 1 + i}].content"),
         )
         for i, m in enumerate(messages[at + 1 :])
         if m.role in ("tool", "function")
@@ -300,7 +206,7 @@ def _reply_messages(
         Message(role=m.role, content=t)
         for i, m in enumerate(messages[:at])
         if m.role in ("user", "assistant")
-        if (t := _text(m.content, f"messages[{i}].content")).strip()
+        if (t := message_text(m.content, f"messages[{i}].content")).strip()
     ]
     keep = 2 * service.settings.history_turns
     return [

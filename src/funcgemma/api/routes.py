@@ -11,16 +11,17 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from ..errors import BackendUnavailable, FuncgemmaError, NotFound
+from ..errors import BackendUnavailable, FuncgemmaError
 from ..types import ChatReply, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed, replay
 
 if TYPE_CHECKING:
     from ..conversation import Turn
-    from ..reminders import Reminder, ReminderStore
 
 router = APIRouter()
+# mounted after the functions' own routes (FunctionHooks.routes), as they always were
+health_router = APIRouter()
 # line separators that JSON leaves as they are but line readers (httpx's iter_lines,
 # str.splitlines) split on: escaped, so one event is always one line
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"})
@@ -49,7 +50,7 @@ def _service(request: Request) -> Service:
 
 @router.post("/route", response_model=RouteResult)
 def route(body: RouteRequest, request: Request, response: Response) -> RouteResult:
-    result = _service(request).conversation.router.route(body.text)
+    result = _service(request).router.route(body.text)
     response.headers["X-Route-Latency-Ms"] = f"{result.latency_ms:.3f}"
     return result
 
@@ -130,73 +131,11 @@ def functions(request: Request) -> dict[str, Any]:
     }
 
 
-def _store(request: Request) -> ReminderStore:
-    return _service(request).conversation.ctx.reminder_store()
-
-
-def _listed(items: list[Reminder]) -> dict[str, Any]:
-    return {"reminders": [r.model_dump(mode="json") for r in items]}
-
-
-@router.get("/reminders")
-def reminders(request: Request, include_done: bool = False) -> dict[str, Any]:
-    """The reminders, soonest first, and the rows that cannot be read (edited by hand:
-    their number and why; DELETE /reminders/{id} removes one), so one bad row does not
-    hide the rest."""
-    items, unreadable = _store(request).listing(include_done=include_done)
-    return {**_listed(items), "unreadable": [u.model_dump() for u in unreadable]}
-
-
-@router.get("/reminders/due")
-def due_reminders(request: Request) -> dict[str, Any]:
-    """The reminders whose time has come and that were not shown yet, left as they are
-    (POST takes them: returns them once and marks them shown)."""
-    return _listed(_store(request).due(_service(request).conversation.ctx.now()))
-
-
-@router.post("/reminders/due")
-def take_due_reminders(request: Request, key: IdempotencyKey) -> Any:
-    """The reminders whose time has come and that were not shown yet, marked shown as
-    they are returned: of several clients (a chat, a notifier) each gets a reminder once."""
-    def take(action: str | None) -> dict[str, Any]:
-        now = _service(request).conversation.ctx.now()
-        return _listed(_store(request).claim_due(now, key=action))
-
-    return key.respond(take) if key else take(None)
-
-
-def _reminder_not_found(reminder_id: int) -> NotFound:
-    return NotFound(f"No reminder #{reminder_id} (GET /reminders?include_done=true lists them).")
-
-
-@router.get("/reminders/{reminder_id}")
-def reminder(reminder_id: int, request: Request) -> dict[str, Any]:
-    try:
-        found = _store(request).get(reminder_id)
-    except KeyError:
-        raise _reminder_not_found(reminder_id) from None
-    return found.model_dump(mode="json")
-
-
-@router.delete("/reminders/{reminder_id}")
-def delete_reminder(reminder_id: int, request: Request, key: IdempotencyKey) -> Any:
-    """Delete a reminder, shown or not; answers with it as it was."""
-    def delete(action: str | None) -> dict[str, Any]:
-        try:
-            gone = _store(request).delete(reminder_id, key=action)
-        except KeyError:
-            raise _reminder_not_found(reminder_id) from None
-        # a row edited by hand so that it cannot be read is deleted all the same
-        return {"deleted": gone.model_dump(mode="json") if gone else {"id": reminder_id}}
-
-    return key.respond(delete) if key else delete(None)
-
-
 def _states(state: dict[str, tuple[bool, str]]) -> dict[str, str]:
     return {role: "ready" if ok else f"not ready: {why}" for role, (ok, why) in state.items()}
 
 
-@router.get("/health")
+@health_router.get("/health")
 def health(request: Request) -> dict[str, Any]:
     """Liveness: `status` "ok" and 200 while the process answers, with the backend's state:
     `ready` is false while a model cannot serve (Ollama unreachable, a model missing)."""
@@ -216,7 +155,7 @@ def health(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/health/ready", responses={503: {"description": "backend_unavailable, with "
+@health_router.get("/health/ready", responses={503: {"description": "backend_unavailable, with "
                                               "Retry-After, until the backend can serve"}})
 def health_ready(request: Request) -> dict[str, Any]:
     """Readiness, for a load balancer: 200 when the router and chat models can serve,

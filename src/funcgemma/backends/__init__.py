@@ -1,7 +1,8 @@
-"""Backends: one protocol (base.Backend), real implementations for Ollama and llama.cpp,
-and a scripted backend for tests of the layers above."""
+"""Backends: the two model roles (base.RouterModel, base.ChatModel), real
+implementations for Ollama, llama.cpp and OpenAI-compatible servers, and a scripted
+backend for tests of the layers above."""
 
-from .base import Backend
+from .base import ChatModel, RouterModel
 from .scripted import ScriptedBackend
 
-__all__ = ["Backend", "ScriptedBackend"]
+__all__ = ["ChatModel", "RouterModel", "ScriptedBackend"]

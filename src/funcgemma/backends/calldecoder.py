@@ -36,27 +36,24 @@ Forced text is tokenised piece by piece exactly as the trainer tokenises the tar
 Gemma tokenizer splits at punctuation, so `call:` + `weather` + `_info{` tokenises as
 `call:weather_info{`). If the model strays from the declared structure, decoding
 continues unforced and the parser downstream judges the text.
+
+What keeps a value to the text it may be (the message, an enum, a declared name) is in
+steering.py; this module is the decoding loop, one state machine over the call's
+structure, which is why it runs a little past 400 lines.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-import regex
 
-from .. import render
+from ..formats import functiongemma as fg
+from .steering import Source, keep_copied, keep_enum, spelling
 
 MAX_DRAFT = 8
-# Where a copied value may start: a word of a spaced script, or any other character
-# (Japanese has no spaces: a place name starts anywhere). At most MAX_STARTS are tried.
-_SPACED = r"[\p{Latin}\p{Cyrillic}\p{Greek}\p{Hangul}\p{N}]"
-_WORD_START = regex.compile(rf"(?<!{_SPACED}){_SPACED}|[^\s\p{{Latin}}\p{{Cyrillic}}"
-                            r"\p{Greek}\p{Hangul}\p{N}]")
-MAX_STARTS = 512
 
 
 class Engine(Protocol):
@@ -122,21 +119,6 @@ def _type_of(prop: Mapping[str, Any]) -> str:
     return str(kind)
 
 
-class _Source:
-    """The user's message as bytes, for checking that a copied value is a piece of it
-    (token pieces can split a UTF-8 character, so the check is on bytes; ASCII letters
-    match in either case)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.raw = text.encode("utf-8")
-        self.low = text.lower().encode("utf-8")
-        self.starts: set[int] | None = None  # first tokens at word starts, once needed
-
-    def has(self, value: bytes) -> bool:
-        return value in self.raw or value.lower() in self.low
-
-
 class CallDecoder:
     def __init__(self, vocab: Vocab, tools: Sequence[Mapping[str, Any]]) -> None:
         self.vocab = vocab
@@ -154,10 +136,10 @@ class CallDecoder:
                 k: [str(e).encode("utf-8") for e in v["enum"]] for k, v in props.items()
                 if self.params[fn["name"]][k] == "string" and isinstance(v.get("enum"), list)
                 and v["enum"] and all(isinstance(e, str) for e in v["enum"])}
-        self.m = {name: vocab.markers[name] for name in render.FUNCTION_MARKERS}
+        self.m = {name: vocab.markers[name] for name in fg.FUNCTION_MARKERS}
         # the token each declared name starts with, as the trainer tokenises the target
         self.heads = sorted({toks[0] for n in self.params if (toks := vocab.tokenize(n))})
-        self.stop_ids = {vocab.markers[s] for s in render.STOP_MARKERS if s in vocab.markers}
+        self.stop_ids = {vocab.markers[s] for s in fg.STOP_MARKERS if s in vocab.markers}
 
     # -- one forward pass with the model's token plus forced tokens ---------------------
     def _push(self, engine: Engine, st: _State, chosen: int, forced: Sequence[int]) -> int:
@@ -181,7 +163,7 @@ class CallDecoder:
 
     def _after_key(self, name: str, key: str) -> list[int]:
         """What follows `key:` for certain: `<escape>` opens a string value."""
-        return [self.m[render.ESCAPE]] if self.params[name][key] == "string" else []
+        return [self.m[fg.ESCAPE]] if self.params[name][key] == "string" else []
 
     def _sole_key(self, name: str, left: Sequence[str], *, must: bool) -> str | None:
         """The next key when the structure leaves only one (``must``: a key has to
@@ -262,14 +244,14 @@ class CallDecoder:
         st = _State()
         m = self.m
         nxt = first
-        if nxt != m[render.START_CALL]:
+        if nxt != m[fg.START_CALL]:
             # Not a call: that is the whole routing decision, so stop here.
             self._record(st, nxt)
             st.generated += 1
             return self._result(st, "stop")
         copied = copied or {}
         # one per message: a call's copied values share its word-start tokens
-        source = _Source(user_text) if copied else None
+        source = Source(user_text) if copied else None
         nxt = self._push(engine, st, nxt, self.vocab.tokenize("call:"))
         allowed = list(self.params) if names is None else [n for n in self.params
                                                            if n in names]
@@ -292,7 +274,7 @@ class CallDecoder:
         types = self.params[name]
         used: set[str] = set()
         close, comma = self.vocab.tokenize("}")[0], self.vocab.tokenize(",")[0]
-        end = m[render.END_CALL]
+        end = m[fg.END_CALL]
         # a key already fed with the token before it
         forced_key: str | None = self._sole_key(name, list(types), must=False)
         while len(st.tokens) < max_tokens:
@@ -323,7 +305,7 @@ class CallDecoder:
                 if closed is None:
                     return self._result(st, "length")
                 nxt = closed
-                complete = nxt == m[render.ESCAPE]
+                complete = nxt == m[fg.ESCAPE]
                 if complete:
                     if not left:  # the last declared argument: only `}` can follow
                         return self._close(st, [nxt, close, end], chosen=True)
@@ -356,8 +338,8 @@ class CallDecoder:
             piece = self.vocab.piece(nxt).decode("utf-8", errors="ignore")
             cand = typed + piece
             alive = [o for o in options if o.startswith(cand) or cand == o + suffix]
-            if (strict and (not alive or nxt in self.vocab.marker_of)
-                    and (on := self._spelling(st, typed, options, suffix)) is not None):
+            if (strict and (not alive or nxt in self.vocab.marker_of) and (
+                    on := spelling(self.vocab, st.logits, typed, options, suffix)) is not None):
                 nxt, piece = on, self.vocab.piece(on).decode("utf-8", errors="ignore")
                 cand = typed + piece
                 alive = [o for o in options if o.startswith(cand) or cand == o + suffix]
@@ -380,20 +362,22 @@ class CallDecoder:
         return None
 
     def _string(self, engine: Engine, st: _State, nxt: int, user: str, max_tokens: int,
-                *, source: _Source | None = None, enum: list[bytes] | None = None
+                *, source: Source | None = None, enum: list[bytes] | None = None
                 ) -> int | None:
         """Decode a string value; ``source``: the message, if the value is copied from it;
         ``enum``: the values it may take."""
-        esc = self.m[render.ESCAPE]
+        esc = self.m[fg.ESCAPE]
         value = ""
         start = len(st.tokens)
         while len(st.tokens) < max_tokens:
             if enum is not None:
                 written = b"".join(self.vocab.piece(t) for t in st.tokens[start:])
-                nxt = self._keep_enum(st, written, nxt, enum)
+                nxt = self._steered(st, keep_enum(self.vocab, st.logits, esc, written, nxt,
+                                                  enum))
             elif source is not None:
                 written = b"".join(self.vocab.piece(t) for t in st.tokens[start:])
-                nxt = self._keep_copied(st, written, nxt, source)
+                nxt = self._steered(st, keep_copied(self.vocab, st.logits, esc, written, nxt,
+                                                    source))
             if nxt == esc:
                 return nxt  # the caller decides what follows the closing <escape>
             if nxt in self.stop_ids:
@@ -407,92 +391,17 @@ class CallDecoder:
             nxt = self._push(engine, st, nxt, [])
         return None
 
-    def _spelling(self, st: _State, typed: str, options: Sequence[str], suffix: str
-                  ) -> int | None:
-        """The model's best token among those that go on spelling an option after
-        ``typed`` (or end it with ``suffix``); None if there is none."""
-        if st.logits is None:
-            return None
-        row = st.logits
-        heads = {toks[0] for o in options if o.startswith(typed)
-                 if (toks := self.vocab.tokenize(o[len(typed):] + suffix))}
-        heads = {t for t in heads if 0 <= t < row.shape[0]}
-        return max(sorted(heads), key=lambda t: float(row[t])) if heads else None
-
-    def _keep_enum(self, st: _State, written: bytes, nxt: int, enum: list[bytes]) -> int:
-        """``nxt`` if the value stays (a prefix of) one of ``enum`` with it, or closes a
-        value that is one of them; otherwise the model's best token among those that do."""
-        esc = self.m[render.ESCAPE]
-        if nxt == esc and written in enum:
-            return nxt
-        if nxt != esc and nxt not in self.vocab.marker_of:
-            grown = written + self.vocab.piece(nxt)
-            if len(grown) > len(written) and any(v.startswith(grown) for v in enum):
-                return nxt
-        options = {esc} if written in enum else set()
-        for value in enum:
-            rest = value[len(written):]
-            # a rest that starts inside a character cannot be tokenised as text
-            if value.startswith(written) and rest and (rest[0] & 0xC0) != 0x80:
-                options.update(self.vocab.tokenize(rest.decode("utf-8", errors="ignore"))[:1])
-        row = st.logits
-        if row is None:
-            return nxt
-        options = {t for t in options if 0 <= t < row.shape[0] and np.isfinite(row[t])}
-        if not options:
-            return nxt
-        st.steered += 1
-        return max(sorted(options), key=lambda t: float(row[t]))
-
-    def _keep_copied(self, st: _State, written: bytes, nxt: int, source: _Source) -> int:
-        """``nxt`` if the value stays a piece of the message with it (or ``nxt`` ends the
-        value, or is a marker: the parser judges those). Otherwise the model chooses, by
-        its own logits, between closing the value (once something is written) and going
-        on along the message: the message's next token after each place it contains the
-        value so far (its first tokens at word starts for an empty value). Steering one
-        token at a time through the model's top candidates walked into dead ends
-        ('H', 'ono', then nothing in the message: "Honoapihiu Bay" for "Honolulu")."""
-        esc = self.m[render.ESCAPE]
-        if nxt == esc or nxt in self.vocab.marker_of or st.logits is None:
-            return nxt
-        if source.has(written + self.vocab.piece(nxt)):
-            return nxt
-        options = self._continuations(written, source)
-        if written:
-            options.add(esc)
-        row = st.logits
-        options = {t for t in options if 0 <= t < row.shape[0] and np.isfinite(row[t])}
-        if not options:
-            return nxt
-        st.steered += 1
-        return max(sorted(options), key=lambda t: float(row[t]))
-
-    def _continuations(self, written: bytes, source: _Source) -> set[int]:
-        """First tokens of the message's text after each occurrence of ``written``."""
-        if not written:
-            if source.starts is None:
-                text = source.text
-                heads = {text[m.start():m.start() + 24] for m in
-                         itertools.islice(_WORD_START.finditer(text), MAX_STARTS)}
-                source.starts = {t for h in heads for t in self.vocab.tokenize(h)[:1]}
-            return set(source.starts)
-        out: set[int] = set()
-        for hay, needle in ((source.raw, written), (source.low, written.lower())):
-            at, seen = hay.find(needle), 0
-            while at >= 0 and seen < 64:  # a short value can occur all over a long text
-                seen += 1
-                tail = hay[at + len(needle):at + len(needle) + 64]
-                # a tail that starts inside a character cannot be tokenised as text
-                if tail and (tail[0] & 0xC0) != 0x80:
-                    out.update(self.vocab.tokenize(tail.decode("utf-8", errors="ignore"))[:1])
-                at = hay.find(needle, at + 1)
-        return out
+    @staticmethod
+    def _steered(st: _State, kept: tuple[int, bool]) -> int:
+        """The token steering kept (steering.py), counted when it overrode the model."""
+        st.steered += kept[1]
+        return kept[0]
 
     def _bare(self, engine: Engine, st: _State, nxt: int, max_tokens: int) -> int | None:
         """A value that is not a string (a number, a boolean, an array or object, whose
         own commas and strings belong to it), up to the `,` or `}` after it."""
         ends = {self.vocab.tokenize(",")[0], self.vocab.tokenize("}")[0]}
-        esc = self.m[render.ESCAPE]
+        esc = self.m[fg.ESCAPE]
         depth, quoted = 0, False
         while len(st.tokens) < max_tokens:
             if nxt in self.stop_ids or depth <= 0 and (nxt in ends or nxt in self.vocab.marker_of):

@@ -6,9 +6,9 @@ itself (>= 0.13.5), so native tool calls come back parsed, with quirks the route
 A router built from funcgemma's own fine-tune (Modelfile.finetuned: the base Gemma 3 270M
 with the adapter merged in) speaks funcgemma's rendering, which Ollama's FunctionGemma
 renderer does not produce. With ``raw_prompt`` the backend renders the prompt itself
-(render.py, the code the embedded backend and the trainer use) and sends it to
-`/api/generate` with ``raw``; the router parses the text. The adapter's calibrated
-call/no-call threshold is applied from the first token's log-probabilities.
+(formats.functiongemma, the code the embedded backend and the trainer use) and sends it
+to `/api/generate` with ``raw``; the router parses the text. The adapter's calibrated
+call/no-call threshold is applied from the first token's log-probabilities (policy.py).
 
 Library exceptions become funcgemma errors in one place, `_translate`.
 """
@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 import ollama
 
-from .. import render
 from ..errors import (
     BackendBusy,
     BackendError,
@@ -34,9 +33,10 @@ from ..errors import (
     BackendUnavailable,
     FuncgemmaError,
 )
+from ..formats import functiongemma as fg
 from ..settings import Settings
 from ..types import Call, Completion, CompletionOptions, Message
-from .rawprompt import RAW_CALL, RAW_STOPS, TOP_LOGPROBS, call_decision, forced_opening
+from .policy import TOP_LOGPROBS, first_token_decision
 
 log = logging.getLogger(__name__)
 # how long a readiness probe (GET /api/tags) is reused: a load balancer polling
@@ -53,7 +53,8 @@ def make_client(
                          timeout=settings.timeout_s if timeout is None else timeout, **kwargs)
 
 
-def _host(client: ollama.Client) -> str:
+def host_of(client: ollama.Client) -> str:
+    """The address ``client`` talks to, as messages show it."""
     return str(client._client.base_url).rstrip("/")
 
 
@@ -67,7 +68,7 @@ _MODEL_NOT_FOUND = re.compile(r"\bmodel\b.*\bnot found\b", re.IGNORECASE | re.DO
 def _translate(client: ollama.Client, model: str, *, fix: str | None = None) -> Iterator[None]:
     """Library exceptions as funcgemma errors. ``fix`` says how to get ``model`` when
     Ollama lacks it (pull it, or build it from a Modelfile)."""
-    host = _host(client)
+    host = host_of(client)
     try:
         yield
     except FuncgemmaError:
@@ -154,8 +155,12 @@ def _wire_keep_alive(keep_alive: str | float) -> str | float:
 
 
 class OllamaBackend:
+    """A router model or a chat model (``role``) served by Ollama."""
+
     name = "ollama"
-    supports_native_tools = True
+    # Ollama renders the prompt itself and parses control tokens inside message text
+    # (/api/chat): the router breaks them in the user's text (RouterModel)
+    parses_control_tokens = True
     # gemma3:4b (the default chat model) phrases from given text and translates; its
     # replies from sources are still checked against them (funcgemma.facts.check)
     answers_from_sources = True
@@ -171,7 +176,6 @@ class OllamaBackend:
         self.role = role
         self.raw_prompt = raw_prompt
         self.call_bias = call_bias
-        self.supports_native_tools = not raw_prompt
         self._keep_alive = _wire_keep_alive(keep_alive)
         self._probe_lock = threading.Lock()
         self._probe: tuple[float, tuple[bool, str]] | None = None
@@ -181,7 +185,7 @@ class OllamaBackend:
         variable = "FUNCGEMMA_CHAT_MODEL" if self.role == "chat" else "FUNCGEMMA_ROUTER_MODEL"
         if self.raw_prompt:  # funcgemma's fine-tune exists only where it was built
             return (f"build it with `ollama create {self.model} -f Modelfile.finetuned` "
-                    "(README: Ollama with funcgemma's fine-tuned router), or set "
+                    "(docs/fine-tuning.md: Ollama with funcgemma's fine-tuned router), or set "
                     f"{variable}.")
         return f"run `ollama pull {self.model}` (or ./setup.sh), or set {variable}."
 
@@ -210,7 +214,7 @@ class OllamaBackend:
             return self._completion(resp, resp.message.content or "", calls)
 
     def _generate(self, prompt: str, options: CompletionOptions) -> ollama.GenerateResponse:
-        opts = {**_options(options, self.num_ctx), "stop": list(RAW_STOPS)}
+        opts = {**_options(options, self.num_ctx), "stop": list(fg.RAW_STOPS)}
         with _translate(self.client, self.model, fix=self._fix()):
             return self.client.generate(
                 model=self.model, prompt=prompt, raw=True, stream=False, options=opts,
@@ -218,34 +222,34 @@ class OllamaBackend:
 
     def _complete_raw(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]],
                       options: CompletionOptions) -> Completion:
-        prompt = render.raw_prompt(render.render_prompt(tools, messages))
+        prompt = fg.raw_prompt(fg.render_prompt(tools, messages))
         if options.call == "required":
             # our own rendering: the call is forced by writing its opening (and the name,
             # where only one may be called) as the start of the model's turn
-            opening = forced_opening(options.only)
+            opening = fg.forced_opening(options.only)
             forced = self._generate(prompt + opening, options)
-            return self._completion(forced, render.restore_markers(
+            return self._completion(forced, fg.restore_markers(
                 opening + (forced.response or "")), [])
         resp = self._generate(prompt, options)
         text = resp.response or ""
         first = resp.logprobs[0] if resp.logprobs else None
         if first is not None and first.top_logprobs:
-            decision = call_decision(first.token, first.logprob,
-                                     [(t.token, t.logprob) for t in first.top_logprobs],
-                                     self.call_bias)
+            decision = first_token_decision(
+                first.token, first.logprob, [(t.token, t.logprob) for t in first.top_logprobs],
+                self.call_bias, fg.CALL_TOKENS)
             if decision.action == "no_call":
                 # the model chose a call that did not win by the calibrated margin
                 log.debug("call margin %.3f <= bias %.3f: no function", decision.margin,
                           self.call_bias)
-                text = render.NO_CALL_REPLY
+                text = fg.NO_CALL_REPLY
             elif decision.action == "decode_call":
                 # a negative bias: the call was close enough to win; decode it
-                more = self._generate(prompt + RAW_CALL, options)
-                text = RAW_CALL + (more.response or "")
+                more = self._generate(prompt + fg.RAW_CALL, options)
+                text = fg.RAW_CALL + (more.response or "")
                 resp = more
         elif self.call_bias:
             log.debug("Ollama sent no logprobs; the call bias is not applied")
-        return self._completion(resp, render.restore_markers(text), [])
+        return self._completion(resp, fg.restore_markers(text), [])
 
     def _completion(self, resp: ollama.ChatResponse | ollama.GenerateResponse, text: str,
                     calls: list[Call]) -> Completion:
@@ -283,14 +287,16 @@ class OllamaBackend:
 
     def describe(self) -> dict[str, Any]:
         out = {"backend": self.name, "role": self.role, "model": self.model,
-               "host": _host(self.client), "keep_alive": self.keep_alive,
+               "host": host_of(self.client), "keep_alive": self.keep_alive,
                "num_ctx": self.num_ctx}
         if self.raw_prompt:
             out.update(prompt="raw", call_bias=self.call_bias)
         return out
 
 
-def _same_model(a: str, b: str) -> bool:
+def same_model(a: str, b: str) -> bool:
+    """Whether two Ollama model names name the same model ("x" is "x:latest")."""
+
     def norm(name: str) -> str:
         return name if ":" in name else f"{name}:latest"
 
@@ -307,9 +313,17 @@ def is_ready(client: ollama.Client, models: Sequence[str], *, built: Sequence[st
             present = [m.model or "" for m in client.list().models]
     except FuncgemmaError as exc:
         return False, exc.message
-    missing = [m for m in models if not any(_same_model(m, p) for p in present)]
+    missing = [m for m in models if not any(same_model(m, p) for p in present)]
     if missing:
         pulls = " and ".join(f"`ollama create {m} -f Modelfile.finetuned`" if m in built
                              else f"`ollama pull {m}`" for m in missing)
-        return False, f"Ollama at {_host(client)} lacks {', '.join(missing)} (run {pulls})"
-    return True, f"Ollama at {_host(client)} has {', '.join(models)}"
+        return False, f"Ollama at {host_of(client)} lacks {', '.join(missing)} (run {pulls})"
+    return True, f"Ollama at {host_of(client)} has {', '.join(models)}"
+
+
+def models(client: ollama.Client) -> tuple[list[ollama.ListResponse.Model],
+                                           list[ollama.ProcessResponse.Model]]:
+    """The models Ollama has, and those it has loaded now (`funcgemma doctor`). Raises
+    a FuncgemmaError (BackendUnavailable when Ollama cannot be reached)."""
+    with _translate(client, "(listing models)"):
+        return list(client.list().models), list(client.ps().models)

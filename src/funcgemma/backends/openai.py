@@ -9,68 +9,50 @@ The router has two modes:
   the router's fallback parser (FunctionGemma text a server did not parse).
 - ``raw``: for a server without a tool parser that serves funcgemma's fine-tuned router
   (llama-server with the shipped adapter). funcgemma renders the prompt itself
-  (render.py, as the embedded backend and the trainer do) and sends it to
+  (formats.functiongemma, as the embedded backend and the trainer do) and sends it to
   `/v1/completions`; the adapter's calibrated call bias is applied from the first
-  token's log-probabilities (rawprompt.py, shared with the raw Ollama router). The reply
+  token's log-probabilities (policy.py, shared with the raw Ollama router). The reply
   is streamed, so that reading stops where the model's turn ends even on a server that
   does not print special tokens, where a stop string never matches.
 
-User text is neutralised (render.neutralise_control_tokens) in both modes and roles: a
-server parses special tokens in what it is sent.
+User text is neutralised (functiongemma.neutralise_control_tokens) in both modes and
+roles: a server parses special tokens in what it is sent.
 
 A server-side model is assumed capable: ``answers_from_sources`` and ``translates`` are
 True unless the factory is told otherwise (the embedded SmolLM2 is the one that is not).
 
-Library exceptions become funcgemma errors in one place, `_translate`. (The module runs
-past 400 lines because both router modes share that one translation point; OpenAI's wire
-shapes are in openaiwire.py.)
+Library exceptions become funcgemma errors in one place, openaierrors.translate; OpenAI's
+wire shapes are in openaiwire.py.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx2
 import openai
 
-from .. import render
-from ..errors import (
-    BackendBusy,
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    FuncgemmaError,
-)
+from ..errors import FuncgemmaError
+from ..formats import functiongemma as fg
 from ..settings import Settings
 from ..types import Completion, CompletionOptions, Message
 from . import openaiwire as wire
-from .rawprompt import (
-    CALL_TOKENS,
-    HIDDEN,
-    RAW_CALL,
-    RAW_STOPS,
-    TOP_LOGPROBS,
-    MarkerRestorer,
-    call_decision,
-    forced_opening,
-)
+from .openaierrors import model_setting, translate
+from .policy import TOP_LOGPROBS, first_token_decision
 
 log = logging.getLogger(__name__)
 # how long a readiness probe (GET /models) is reused, as for Ollama
 PROBE_CACHE_S = 2.0
 PROBE_TIMEOUT_S = 5.0
-_MODEL_WORD = re.compile(r"\bmodel\b", re.IGNORECASE)
 # in raw mode an empty token at the start of the model's turn is the call marker a
-# server did not print (rawprompt.HIDDEN)
-_RAW_CALL_TOKENS = CALL_TOKENS | {HIDDEN}
+# server did not print (functiongemma.HIDDEN)
+_RAW_CALL_TOKENS = fg.CALL_TOKENS | {fg.HIDDEN}
 
 
 def make_client(
@@ -95,31 +77,13 @@ def _base_url(client: openai.OpenAI) -> str:
     return str(client.base_url).rstrip("/")
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping):
-        for key in ("message", "detail", "error"):
-            if isinstance(body.get(key), str):
-                return str(body[key])[:300]
-            if isinstance(body.get(key), Mapping) and isinstance(body[key].get("message"), str):
-                return str(body[key]["message"])[:300]
-    text = body if isinstance(body, str) else exc.response.text
-    return (text or exc.response.reason_phrase or "").strip()[:300]
-
-
-def _retry_after(exc: openai.APIStatusError) -> int | None:
-    """Retry-After in whole seconds (at least 1), when the server sent a number."""
-    value = exc.response.headers.get("retry-after", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(1, math.ceil(seconds)) if math.isfinite(seconds) and seconds >= 0 else None
-
-
 class OpenAIBackend:
+    """A router model or a chat model (``role``) served by an OpenAI-compatible server."""
+
     name = "openai"
-    supports_native_tools = True
+    # the server parses control tokens in message text, but the wire messages are
+    # neutralised here already (openaiwire.wire_messages): the router need not
+    parses_control_tokens = False
 
     def __init__(
         self,
@@ -137,7 +101,6 @@ class OpenAIBackend:
         self.role = role
         self.raw_prompt = raw_prompt
         self.call_bias = call_bias
-        self.supports_native_tools = not raw_prompt
         self.answers_from_sources = answers_from_sources
         self.translates = translates
         self._probe_lock = threading.Lock()
@@ -147,102 +110,9 @@ class OpenAIBackend:
     def base_url(self) -> str:
         return _base_url(self.client)
 
-    def _model_setting(self) -> str:
-        return (
-            "FUNCGEMMA_OPENAI_CHAT_MODEL"
-            if self.role == "chat"
-            else "FUNCGEMMA_OPENAI_ROUTER_MODEL"
-        )
-
-    @contextmanager
-    def _translate(self) -> Iterator[None]:
-        """Library exceptions as funcgemma errors, each naming the setting that fixes it."""
-        url = self.base_url
-        url_setting = (
-            "FUNCGEMMA_OPENAI_CHAT_BASE_URL (or FUNCGEMMA_OPENAI_BASE_URL)"
-            if self.role == "chat"
-            else "FUNCGEMMA_OPENAI_BASE_URL"
-        )
-        try:
-            yield
-        except FuncgemmaError:
-            raise
-        # APITimeoutError is an APIConnectionError: it goes first. The httpx2 errors come
-        # through as they are while a streamed reply is being read.
-        except (openai.APITimeoutError, httpx2.TimeoutException) as exc:
-            raise BackendTimeout(
-                f"The OpenAI-compatible server at {url} did not answer in time (model "
-                f"{self.model}). Raise FUNCGEMMA_ROUTE_TIMEOUT_S (routing) or "
-                "FUNCGEMMA_TIMEOUT_S (chat), or check the server is not overloaded."
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise BackendUnavailable(
-                f"Cannot reach the OpenAI-compatible server at {url}. Is it running? "
-                f"Set {url_setting} if it listens elsewhere."
-            ) from exc
-        except httpx2.HTTPError as exc:
-            raise BackendUnavailable(
-                f"Lost the connection to the OpenAI-compatible server "
-                f"at {url}: {type(exc).__name__}."
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise self._status_error(exc, url, url_setting) from exc
-        except openai.APIError as exc:  # an error event inside a 200 stream, a bad body
-            raise BackendError(
-                f"The OpenAI-compatible server at {url} failed while "
-                f"answering ({self.model}): {exc.message[:300]}"
-            ) from exc
-        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-            # a body that is not the JSON, or not the shape, an OpenAI server sends
-            raise BackendError(
-                f"The OpenAI-compatible server at {url} sent a response "
-                f"funcgemma cannot read: {type(exc).__name__}: "
-                f"{str(exc)[:200]}"
-            ) from exc
-
-    def _status_error(
-        self, exc: openai.APIStatusError, url: str, url_setting: str
-    ) -> FuncgemmaError:
-        status, message = exc.status_code, _server_message(exc)
-        if status in (429, 503):  # a full queue or a rate limit: come back later
-            return BackendBusy(
-                f"The OpenAI-compatible server at {url} is busy ({status}: "
-                f"{message}); try again shortly.",
-                retry_after=_retry_after(exc),
-            )
-        if status == 404:
-            path = exc.request.url.path
-            # vLLM: "The model `x` does not exist."; a 404 for GET /models is a wrong address
-            if not path.endswith("/models") and (
-                self.model in message or _MODEL_WORD.search(message)
-            ):
-                return BackendUnavailable(
-                    f"The server at {url} has no model {self.model!r} ({message}): set "
-                    f"{self._model_setting()} to a model it serves (GET {url}/models)."
-                )
-            need = (
-                " (FUNCGEMMA_OPENAI_ROUTER_PROMPT=raw needs /v1/completions; "
-                "`tools` uses /v1/chat/completions)"
-                if self.raw_prompt
-                else ""
-            )
-            return BackendUnavailable(
-                f"{url} answered 404 for {path}{need}: set {url_setting} to the server's "
-                "OpenAI address, ending in /v1, such as http://127.0.0.1:8080/v1."
-            )
-        if status in (401, 403):
-            error = BackendError(
-                f"The server at {url} refused funcgemma ({status}: "
-                f"{message}): set FUNCGEMMA_OPENAI_API_KEY to its key."
-            )
-            error.retryable = False
-            return error
-        error = BackendError(
-            f"The OpenAI-compatible server at {url} answered {status} for {self.model}: {message}"
-        )
-        # the server refused the request itself: the same request gets the same answer
-        error.retryable = not (400 <= status < 500 and status != 408)
-        return error
+    def _translate(self) -> AbstractContextManager[None]:
+        """Library exceptions as funcgemma errors (openaierrors.py)."""
+        return translate(self.base_url, self.model, role=self.role, raw_prompt=self.raw_prompt)
 
     # -- the router ------------------------------------------------------------------
     def complete(
@@ -257,7 +127,7 @@ class OpenAIBackend:
             tools = [t for t in tools if t.get("function", t).get("name") in options.only]
         if self.raw_prompt and tools:
             if options.call == "none":  # as the router does: the model is not asked
-                return Completion(text=render.NO_CALL_REPLY, model=self.model)
+                return Completion(text=fg.NO_CALL_REPLY, model=self.model)
             return self._complete_raw(messages, tools, options)
         start = time.perf_counter()
         sent = [t if "function" in t else {"type": "function", "function": t} for t in tools or ()]
@@ -295,16 +165,16 @@ class OpenAIBackend:
         tools: Sequence[dict[str, Any]],
         options: CompletionOptions,
     ) -> Completion:
-        prompt = render.raw_prompt(render.render_prompt(tools, messages))
+        prompt = fg.raw_prompt(fg.render_prompt(tools, messages))
         if options.call == "required":
             # the call is forced by writing its opening as the start of the model's turn
             return self._generate(
-                prompt, forced_opening(options.only), options, decide=False
+                prompt, fg.forced_opening(options.only), options, decide=False
             ).completion(self.model)
         first = self._generate(prompt, "", options, decide=True)
         if first.decode_call:
             # a negative bias: the call was close enough to win; decode it
-            return self._generate(prompt, RAW_CALL, options, decide=False).completion(self.model)
+            return self._generate(prompt, fg.RAW_CALL, options, decide=False).completion(self.model)
         return first.completion(self.model)
 
     def _deadline_s(self) -> float | None:
@@ -321,7 +191,7 @@ class OpenAIBackend:
         """One streamed completion of ``prompt`` after ``opening`` (the start of the
         model's turn written for it). ``decide``: apply the call bias to the first token,
         and stop there when it says no call or to decode one."""
-        out = _Generated(restorer=MarkerRestorer(opening))
+        out = _Generated(restorer=fg.MarkerRestorer(opening))
         start = time.perf_counter()
         limit = self._deadline_s()
         deadline = None if limit is None else time.monotonic() + limit
@@ -332,7 +202,7 @@ class OpenAIBackend:
                 stream=True,
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
-                stop=list(RAW_STOPS),
+                stop=list(fg.RAW_STOPS),
                 logprobs=TOP_LOGPROBS,
                 # vLLM drops special tokens from the text unless told not to; other
                 # servers ignore the field
@@ -370,14 +240,15 @@ class OpenAIBackend:
             if decide and not out.decided:
                 out.decided = True
                 if top:
-                    decision = call_decision(token, logprob, top, self.call_bias, _RAW_CALL_TOKENS)
+                    decision = first_token_decision(token, logprob, top, self.call_bias,
+                                                    _RAW_CALL_TOKENS)
                     if decision.action == "no_call":
                         log.debug(
                             "call margin %.3f <= bias %.3f: no function",
                             decision.margin,
                             self.call_bias,
                         )
-                        out.restorer = MarkerRestorer(render.NO_CALL_REPLY)
+                        out.restorer = fg.MarkerRestorer(fg.NO_CALL_REPLY)
                         out.done_reason = "stop"
                         return True
                     if decision.action == "decode_call":
@@ -442,7 +313,7 @@ class OpenAIBackend:
             return True, f"the server at {url} answers (it lists no models)"
         return False, (
             f"the server at {url} serves {', '.join(ids[:5])}, not "
-            f"{self.model!r}: set {self._model_setting()} to one of them (or "
+            f"{self.model!r}: set {model_setting(self.role)} to one of them (or "
             "name the model so when starting the server: vLLM "
             "--served-model-name, llama-server --alias)"
         )
@@ -465,7 +336,7 @@ class OpenAIBackend:
 class _Generated:
     """What one streamed raw completion gave."""
 
-    restorer: MarkerRestorer
+    restorer: fg.MarkerRestorer
     model: str = ""
     done_reason: str | None = None
     tokens: int = 0
@@ -475,7 +346,7 @@ class _Generated:
 
     def completion(self, model: str) -> Completion:
         return Completion(
-            text=render.restore_markers(self.restorer.text),
+            text=fg.restore_markers(self.restorer.text),
             tool_calls=[],
             done_reason=self.done_reason,
             model=self.model or model,

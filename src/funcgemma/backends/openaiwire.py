@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .. import render
+from ..formats import functiongemma as fg
 from ..types import Call, CompletionOptions, Message
 
 
@@ -90,7 +90,7 @@ def wire_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         content = (
             m.content
             if m.role in ("system", "developer")
-            else render.neutralise_control_tokens(m.content)
+            else fg.neutralise_control_tokens(m.content)
         )
         if m.role in ("system", "developer"):
             out.append({"role": "system", "content": content})

@@ -1,6 +1,6 @@
-"""A backend that replays scripted completions: the fake used to test the router,
-conversation, API and CLI without a model. Shipped in the package so tests of the
-layers above use it instead of mocking funcgemma's own classes."""
+"""A backend that replays scripted completions: the fake router model and chat model
+used to test the router, conversation, API and CLI without a model. Shipped in the
+package so tests of the layers above use it instead of mocking funcgemma's own classes."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ class ScriptedBackend:
         script: Script | dict[str, Completion | str | FuncgemmaError] | None = None,
         *,
         model: str = "scripted",
-        native_tools: bool = True,
+        parses_control_tokens: bool = False,
         reply: Callable[[Sequence[Message]], str] | None = None,
         delay_s: float = 0.0,
         not_ready: str | None = None,
         capable: bool = True,
     ) -> None:
         self.model = model
-        self.supports_native_tools = native_tools
+        # as a router model: like Ollama's (True: the router neutralises user text) or not
+        self.parses_control_tokens = parses_control_tokens
         # as a chat model: like Ollama's (True) or like the embedded SmolLM2 (False)
         self.answers_from_sources = self.translates = capable
         self._script = script

@@ -1,10 +1,10 @@
 """Fetched Wikipedia/Wikivoyage JSON kept in the service's SQLite database, so that the
 same question asked again (or by the next worker) costs Wikimedia nothing.
 
-The table lives in the reminders' file (one database for the service), opened through
-``ReminderStore.connection()``: WAL, a busy timeout, and a file that is not funcgemma's
-refused and left as it is. The cache is an optimisation only: a database that cannot be
-opened, read or written is logged and the lookup goes to the network uncached.
+The table lives in the service's one database (funcgemma.storage): WAL, a busy timeout,
+and a file that is not funcgemma's refused and left as it is. The cache is an optimisation
+only: a database that cannot be opened, read or written is logged and the lookup goes to
+the network uncached.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import FuncgemmaError
 
 if TYPE_CHECKING:
-    from ..reminders import ReminderStore
+    from ..storage import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facts_cache (
@@ -44,7 +44,7 @@ class FactsCache:
 
     def __init__(
         self,
-        open_store: Callable[[], ReminderStore],
+        open_store: Callable[[], Database],
         max_age_s: int,
         *,
         clock: Callable[[], float] = time.time,
@@ -57,7 +57,7 @@ class FactsCache:
     def enabled(self) -> bool:
         return self.max_age_s > 0
 
-    def _store(self) -> ReminderStore | None:
+    def _store(self) -> Database | None:
         try:
             store = self._open_store()
             name = str(store.path)
@@ -118,7 +118,7 @@ class FactsCache:
         except (FuncgemmaError, sqlite3.Error, OSError) as exc:
             self._unusable(exc, store)
 
-    def _unusable(self, exc: BaseException, store: ReminderStore | None = None) -> None:
+    def _unusable(self, exc: BaseException, store: Database | None = None) -> None:
         if store is not None:  # a file replaced under us: its table is made again next time
             with _LOCK:
                 _READY.discard(str(store.path))

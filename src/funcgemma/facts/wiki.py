@@ -104,7 +104,7 @@ class WikiClient:
         return cls(
             settings,
             ctx.http_client(),
-            FactsCache(ctx.reminder_store, settings.facts_cache_max_age_s),
+            FactsCache(ctx.database, settings.facts_cache_max_age_s),
         )
 
     def base(self, site: str, lang: str) -> str:

@@ -6,13 +6,14 @@ know, or a lookup that fails, is said plainly."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import regex
 from pydantic import BaseModel, Field, field_validator
 
 from ..facts import WikiClient, lookup_person, notice, sources_off
 from ..registry import FunctionSpec
+from ..results import Done, Failed, from_fields
 from ..roles import Copied
 from .context import FunctionContext
 
@@ -35,20 +36,16 @@ class CelebrityInfoParams(BaseModel):
 _POSSESSIVE = regex.compile(r"(?<=\p{L})(?:['’]s|(?<=s)['’])$")
 
 
-def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> dict[str, Any]:
+def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> Done | Failed:
     if not ctx.settings.facts_sources:
-        return sources_off(params.name, "wikipedia")
-    return lookup_person(WikiClient.for_context(ctx), params.name, ctx.message)
-
-
-def confirm(result: dict[str, Any]) -> str:
-    """The page the answer comes from: ``source: Wikipedia, <title> <url>``."""
-    return notice(result)
+        return from_fields(sources_off(params.name, "wikipedia"))
+    found = lookup_person(WikiClient.for_context(ctx), params.name, ctx.message)
+    # the notice: the page the answer comes from, ``source: Wikipedia, <title> <url>``
+    return from_fields(found, notice=None if "error" in found else notice(found))
 
 
 SPEC = FunctionSpec(
     name="celebrity_info",
-    confirm=confirm,
     params=CelebrityInfoParams,
     handler=celebrity_info,
     examples=(

@@ -1,5 +1,5 @@
-"""What a handler may use: settings, an HTTP client, the reminder store, a clock, and the
-key its writes are recorded under when the request has an Idempotency-Key."""
+"""What a handler may use: settings, an HTTP client, the service's database, a clock, and
+the key its writes are recorded under when the request has an Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import tzlocal
 
 from ..errors import ConfigurationError
-from ..timeparse import locale_date_order
 
 if TYPE_CHECKING:
-    from ..reminders import ReminderStore
     from ..settings import Settings
+    from ..storage import Database
+
+T = TypeVar("T")
 
 
 # The request being served when it came with an Idempotency-Key (its run's id, set by the
@@ -56,11 +57,13 @@ def _now() -> datetime:
 class FunctionContext:
     settings: Settings
     http: httpx.Client | None = None
-    reminders: ReminderStore | None = None
     now: Callable[[], datetime] = field(default=_now)
     _owns_http: bool = field(default=False, init=False, repr=False)
-    # handlers run on the API's worker threads: create the shared client and store once
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _database: Database | None = field(default=None, init=False, repr=False)
+    _kept: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # handlers run on the API's worker threads: create the shared client and stores once
+    # (reentrant: what ``kept`` builds may open the database)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.now is _now and self.settings.timezone:
@@ -105,6 +108,8 @@ class FunctionContext:
 
     def date_order(self) -> str:
         """How the user writes a numeric date: FUNCGEMMA_DATE_ORDER, else their locale's."""
+        from .schedule_reminder.timeparse import locale_date_order
+
         return self.settings.date_order or locale_date_order()
 
     def http_client(self) -> httpx.Client:
@@ -121,10 +126,20 @@ class FunctionContext:
                 self.http.close()
                 self.http = None
 
-    def reminder_store(self) -> ReminderStore:
+    def database(self) -> Database:
+        """The service's SQLite database (funcgemma.storage), opened at the first use;
+        DatabaseUnusable, naming the fix, when it cannot be (tried again next time)."""
         with self._lock:
-            if self.reminders is None:
-                from ..reminders import ReminderStore
+            if self._database is None:
+                from ..storage import Database
 
-                self.reminders = ReminderStore(self.settings.reminders_db)
-            return self.reminders
+                self._database = Database(self.settings.reminders_db)
+            return self._database
+
+    def kept(self, name: str, build: Callable[[], T]) -> T:
+        """What a function keeps for this context (its store over ``database()``), built
+        by ``build`` the first time; a build that raises is tried again next time."""
+        with self._lock:
+            if name not in self._kept:
+                self._kept[name] = build()
+            return self._kept[name]  # type: ignore[no-any-return]

@@ -5,12 +5,13 @@ the chat model phrases the answer and may refine the reason."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import regex
 from pydantic import BaseModel, Field
 
 from ..registry import FunctionSpec
+from ..results import Done
 from ..roles import Verbatim
 from .context import FunctionContext
 
@@ -121,16 +122,15 @@ class SentimentLabelParams(BaseModel):
     text: Annotated[str, Verbatim()] = Field(description="The exact text whose sentiment to label.")
 
 
-def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> dict[str, Any]:
+def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> Done:
     verdict, pos, neg = label(params.text)
     cues = ", ".join(pos[:3] + neg[:3])
-    return {
+    return Done({
         "text": params.text,
         "label": verdict,
         "reason": f"cue words: {cues}" if cues else "no clear sentiment words",
-        "answer_with": "State the label and a one-sentence reason; correct the label if the "
-        "text is clearly sarcastic.",
-    }
+    }, answer_with="State the label and a one-sentence reason; correct the label if the "
+                   "text is clearly sarcastic.")
 
 
 SPEC = FunctionSpec(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, field_validator
 
 from ..registry import FunctionSpec
+from ..results import Done
 from ..roles import Amount, Copied
 from .context import FunctionContext
 
@@ -43,18 +44,19 @@ class ShoppingIntentParams(BaseModel):
         return _CURRENCY_WORDS.get(cleaned.lower(), cleaned.upper()) or None
 
 
-def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> dict[str, Any]:
+def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> Done:
     intent: dict[str, Any] = {"item": params.item, "quantity": params.quantity or 1}
     if params.budget is not None:
         intent["budget"] = params.budget
         intent["currency"] = params.currency
         intent["budget_per_item"] = round(params.budget / intent["quantity"], 2)
+    # what the chat model should say stays inside the intent, where /chat has always shown it
     intent["answer_with"] = (
         "Confirm what the user wants to buy, then give two or three things to look for when "
         "choosing it" + (" within the budget" if params.budget is not None else "")
         + ". Do not invent prices, shops or stock."
     )
-    return {"intent": intent}
+    return Done({"intent": intent})
 
 
 SPEC = FunctionSpec(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from ..registry import FunctionSpec
+from ..results import Done
 from ..roles import Language, Verbatim
 from .context import FunctionContext
 
@@ -20,15 +21,14 @@ class TranslationAssistParams(BaseModel):
     )
 
 
-def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) -> dict[str, Any]:
-    return {
-        "text": params.text,
-        "target_language": params.target_language,
-        "answer_with": (
+def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) -> Done:
+    return Done(
+        {"text": params.text, "target_language": params.target_language},
+        answer_with=(
             f"Give the translation of the text into {params.target_language} first, on its "
             "own line; then, only if useful, one short note on usage or politeness."
         ),
-    }
+    )
 
 
 SPEC = FunctionSpec(

@@ -4,12 +4,13 @@ writes the guide from that text only; a failed lookup is said plainly."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from ..facts import WikiClient, lookup_place, notice, sources_off
 from ..registry import FunctionSpec
+from ..results import Done, Failed, from_fields
 from ..roles import Copied, Days
 from .context import FunctionContext
 
@@ -26,24 +27,21 @@ class TravelGuideParams(BaseModel):
     )
 
 
-def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> dict[str, Any]:
+def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> Done | Failed:
     if not ctx.settings.facts_sources:
-        return {
+        return from_fields({
             "destination": params.destination,
             "days": params.days,
             **sources_off(params.destination, "wikivoyage"),
-        }
-    return lookup_place(WikiClient.for_context(ctx), params.destination, ctx.message, params.days)
-
-
-def confirm(result: dict[str, Any]) -> str:
-    """The page the guide comes from: ``source: Wikivoyage, <title> <url>``."""
-    return notice(result)
+        })
+    found = lookup_place(WikiClient.for_context(ctx), params.destination, ctx.message,
+                         params.days)
+    # the notice: the page the guide comes from, ``source: Wikivoyage, <title> <url>``
+    return from_fields(found, notice=None if "error" in found else notice(found))
 
 
 SPEC = FunctionSpec(
     name="travel_guide",
-    confirm=confirm,
     params=TravelGuideParams,
     handler=travel_guide,
     examples=(

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .types import Call
+from funcgemma.types import Call
 
 NONE = "none"
 SOURCES = ("tools_api", "fallback", "none", "error")

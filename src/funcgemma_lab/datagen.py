@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from funcgemma.registry import FunctionRegistry
+
 from .datasets import Case, normalise, read_cases
-from .registry import FunctionRegistry
 
 LANG_NAMES = {"en": "English", "ja": "Japanese"}
 

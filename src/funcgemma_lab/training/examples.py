@@ -1,10 +1,10 @@
 """Training examples: a case rendered under a declaration set, as token ids with labels.
 
-Rendering and tokenisation go through funcgemma.render, the code the embedded backend
-serves with, so training text is byte-for-byte the served prompt. The developer turn is
-the *prefix* (shared by a batch); the user turn plus the model's target is the *suffix*,
-and only target tokens carry a label. Nothing is truncated: a case that does not fit
-raises, naming it.
+Rendering and tokenisation go through funcgemma.formats.functiongemma, the code the
+embedded backend serves with, so training text is byte-for-byte the served prompt. The
+developer turn is the *prefix* (shared by a batch); the user turn plus the model's target
+is the *suffix*, and only target tokens carry a label. Nothing is truncated: a case that
+does not fit raises, naming it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import render
+from funcgemma.formats import functiongemma as fg
+from funcgemma.types import Call, Message
+
 from ..datasets import Case
-from ..types import Call, Message
 from .declarations import DeclarationSet
 
 IGNORE = -100
@@ -28,8 +29,8 @@ class Tokenizer:
     plain: Callable[[str], list[int]]
     token_id: Callable[[str], int | None]
 
-    def encode(self, segments: Sequence[render.Segment]) -> list[int]:
-        return render.encode(segments, self.plain, self.token_id)
+    def encode(self, segments: Sequence[fg.Segment]) -> list[int]:
+        return fg.encode(segments, self.plain, self.token_id)
 
 
 @dataclass
@@ -48,15 +49,15 @@ def target_calls(case: Case, decls: DeclarationSet) -> list[Call]:
 
 
 def prefix_ids(tok: Tokenizer, tools: Sequence[dict[str, Any]]) -> list[int]:
-    return tok.encode(render.render_prompt(tools, [])[:1])
+    return tok.encode(fg.render_prompt(tools, [])[:1])
 
 
 def build_example(tok: Tokenizer, case: Case, decls: DeclarationSet, *, max_len: int,
                   prefix_len: int) -> Example:
-    prompt = render.render_prompt(decls.tools, [Message(role="user", content=case.text)])
+    prompt = fg.render_prompt(decls.tools, [Message(role="user", content=case.text)])
     user = tok.encode(prompt[1:])
     calls = target_calls(case, decls)
-    target = tok.encode(render.target_segments(calls))
+    target = tok.encode(fg.target_segments(calls))
     if prefix_len + len(user) + len(target) > max_len:
         raise ValueError(
             f"case does not fit in {max_len} tokens ({prefix_len} + {len(user)} + "

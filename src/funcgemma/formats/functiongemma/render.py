@@ -1,12 +1,14 @@
-"""FunctionGemma's prompt format, rendered in one place.
+"""FunctionGemma's prompt, rendered in one place.
 
-The embedded backend, the fine-tuning tool and the tests all render prompts with
-this module, so what the model is trained on is byte-for-byte what it is served.
+The embedded backend, the raw-prompt servers (Ollama's ``raw``, ``/v1/completions``),
+the fine-tuning tool and the tests all render prompts with this module, so what the model
+is trained on is byte-for-byte what it is served.
 
 A prompt is a list of :class:`Segment`. Trusted segments are ours and may contain
 control tokens (``<start_of_turn>``, ``<escape>``...); untrusted segments are user
 text and must be tokenised with special-token parsing off, so that control tokens a
-user types stay plain text. :func:`encode` does that for any tokenizer.
+user types stay plain text. :func:`encode` does that for any tokenizer; :func:`raw_prompt`
+writes the prompt as one string for a server that parses special tokens.
 """
 
 from __future__ import annotations
@@ -16,33 +18,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .types import Call, Message
-
-BOS = "<bos>"
-START_TURN = "<start_of_turn>"
-END_TURN = "<end_of_turn>"
-START_DECL = "<start_function_declaration>"
-END_DECL = "<end_function_declaration>"
-START_CALL = "<start_function_call>"
-END_CALL = "<end_function_call>"
-START_RESP = "<start_function_response>"
-END_RESP = "<end_function_response>"
-ESCAPE = "<escape>"
-
-FUNCTION_MARKERS = (START_DECL, END_DECL, START_CALL, END_CALL, START_RESP, END_RESP, ESCAPE)
-CONTROL_TOKENS = (BOS, START_TURN, END_TURN, *FUNCTION_MARKERS)
-
-# In a vocabulary without FunctionGemma's markers (Gemma 3 base), each marker is
-# spelt with one reserved single token instead of 3-7 text tokens: a call then
-# decodes in far fewer steps, and a user can never type the token (user text is
-# tokenised with special parsing off). FunctionGemma's own vocabulary has the
-# markers and uses them directly.
-RESERVED_ALIASES = {marker: f"<unused{i}>" for i, marker in enumerate(FUNCTION_MARKERS)}
-STOP_MARKERS = (END_CALL, START_RESP, END_TURN)
-# Every spelling of a control token a tokenizer could parse out of text.
-CONTROL_SPELLINGS = (*CONTROL_TOKENS, *RESERVED_ALIASES.values())
-PREAMBLE = "You are a model that can do function calling with the following functions"
-NO_CALL_REPLY = "No function applies."
+from ...types import Call, Message
+from .tokens import (
+    BOS,
+    CONTROL_TOKENS,
+    END_CALL,
+    END_DECL,
+    END_RESP,
+    END_TURN,
+    ESCAPE,
+    NO_CALL_REPLY,
+    PREAMBLE,
+    RESERVED_ALIASES,
+    START_CALL,
+    START_DECL,
+    START_RESP,
+    START_TURN,
+    control_token_id,
+    neutralise_control_tokens,
+    split_control,
+)
 
 
 @dataclass(frozen=True)
@@ -176,26 +171,6 @@ def prompt_text(segments: Iterable[Segment]) -> str:
     return "".join(s.text for s in segments)
 
 
-def _split_control(text: str) -> list[str]:
-    """Split trusted text into control tokens and plain runs (longest match first)."""
-    out: list[str] = []
-    i = plain = 0
-    while i < len(text):
-        if text[i] == "<":
-            hit = next((t for t in CONTROL_TOKENS if text.startswith(t, i)), None)
-            if hit:
-                if plain < i:
-                    out.append(text[plain:i])
-                out.append(hit)
-                i += len(hit)
-                plain = i
-                continue
-        i += 1
-    if plain < len(text):
-        out.append(text[plain:])
-    return out
-
-
 def encode(
     segments: Iterable[Segment],
     tokenize_plain: Callable[[str], list[int]],
@@ -211,37 +186,12 @@ def encode(
         if not seg.trusted:
             ids.extend(tokenize_plain(seg.text))
             continue
-        for piece in _split_control(seg.text):
+        for piece in split_control(seg.text):
             if piece in CONTROL_TOKENS:
                 ids.append(control_token_id(piece, token_id))
             else:
                 ids.extend(tokenize_plain(piece))
     return ids
-
-
-def control_token_id(token: str, token_id: Callable[[str], int | None]) -> int:
-    tid = token_id(token)
-    if tid is None and token in RESERVED_ALIASES:
-        tid = token_id(RESERVED_ALIASES[token])
-    if tid is None:
-        raise ValueError(f"The tokenizer has no token for {token!r} nor a reserved alias")
-    return tid
-
-
-def restore_markers(text: str) -> str:
-    """Turn reserved aliases in decoded model output back into FunctionGemma markers."""
-    for marker, alias in RESERVED_ALIASES.items():
-        text = text.replace(alias, marker)
-    return text
-
-
-def neutralise_control_tokens(text: str) -> str:
-    """For backends that parse special tokens in user text (Ollama renders the prompt
-    itself): break every control token with a zero-width joiner so it is read as text."""
-    for token in CONTROL_SPELLINGS:
-        if token in text:
-            text = text.replace(token, token[0] + "\u2060" + token[1:])
-    return text
 
 
 def raw_prompt(segments: Iterable[Segment]) -> str:

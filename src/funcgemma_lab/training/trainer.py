@@ -83,8 +83,8 @@ def load_base(cfg: TrainConfig, device: torch.device) -> tuple[Any, Any, str]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if cfg.base is None:
-        from .. import weights
-        from ..settings import Settings
+        from funcgemma import weights
+        from funcgemma.settings import Settings
 
         path = weights.router_gguf(Settings())
         source, gguf = str(path.parent), path.name

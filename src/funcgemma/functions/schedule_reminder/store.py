@@ -1,10 +1,9 @@
-"""Reminders stored in a SQLite file under the user's data directory.
+"""Reminders stored in the service's SQLite database (funcgemma.storage), in their own
+tables: ``reminders`` and ``reminder_keys``.
 
-Every write is one transaction in WAL mode with a busy timeout, so concurrent writers
-(the chat and `serve` at once) wait for each other instead of failing, and a crash
-mid-write loses nothing that was already committed. A file at the path that is not
-funcgemma's reminder database (corrupt, or another program's) is refused and left as it
-is: the user's data in it must survive.
+Every write is one transaction (storage.Database: WAL, a busy timeout), so concurrent
+writers (the chat and `serve` at once) wait for each other instead of failing, and a
+crash mid-write loses nothing that was already committed.
 """
 
 from __future__ import annotations
@@ -15,17 +14,21 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel
 
-from .errors import ConfigurationError, DatabaseUnusable
-from .idempotency import LIFETIME as KEY_LIFETIME
+from ...errors import ConfigurationError, DatabaseUnusable
+from ...idempotency import LIFETIME as KEY_LIFETIME
+from ...storage import BUSY_TIMEOUT_S, LEGACY_TABLE, Database, locked
 from .recurrence import Repeat, zone_key, zone_of
+
+if TYPE_CHECKING:
+    from ..context import FunctionContext
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reminders (
@@ -49,8 +52,8 @@ CREATE TABLE IF NOT EXISTS reminder_keys (
 );
 CREATE INDEX IF NOT EXISTS reminder_keys_created ON reminder_keys (created_utc);
 """
-# what a database must hold to be ours (the first version's columns)...
-REQUIRED = ("id", "what", "said", "due_utc", "created_utc", "notified")
+# what the reminders table must hold to be ours (the first version's columns)...
+REQUIRED = LEGACY_TABLE[1]
 # ...and the columns added since, to a file of an older version when it is opened
 ADDED = ("repeat", "tz")  # repeating reminders (recurrence.Repeat) and their time zone
 # named, not `SELECT *`: a database with a column added by a newer funcgemma still reads
@@ -58,7 +61,6 @@ COLUMNS = (*REQUIRED, *ADDED)
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM reminders"
 # the reminders whose time has come and that were not shown yet, soonest first
 DUE = SELECT + " WHERE notified = 0 AND due_utc <= ? ORDER BY due_utc, id"
-BUSY_TIMEOUT_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -93,32 +95,22 @@ def _utc(dt: datetime) -> str:
 
 
 class ReminderStore:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    """The reminders, in ``database`` (a path opens the database file there)."""
+
+    def __init__(self, database: Database | Path) -> None:
+        self.db = database if isinstance(database, Database) else Database(Path(database))
+        self.path = self.db.path
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
-            raise DatabaseUnusable(  # the path in `detail` only: the message reaches clients
-                f"Cannot create the data directory for the reminder database "
-                f"({exc.strerror or type(exc).__name__}). {fix}",
-                detail=f"Cannot create {self.path.parent} for the reminder database: {exc}. {fix}",
-            ) from exc
-        with self._connect() as db:
-            # Two processes creating the file at once: switching a new file to WAL while
-            # the other one writes it fails at once with "locked" (SQLite's deadlock
-            # guard does not wait), so wait here as a busy timeout would.
-            deadline = time.monotonic() + BUSY_TIMEOUT_S
-            while True:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        with self.db.connection() as db:
+            while True:  # as Database waits for another process creating the file
                 try:
                     self._check_is_ours(db)
-                    db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(SCHEMA)
                     self._add_columns(db)
                     break
                 except sqlite3.OperationalError as exc:
-                    if not _locked(exc) or time.monotonic() > deadline:
+                    if not locked(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
 
@@ -135,46 +127,13 @@ class ReminderStore:
                     raise
 
     def _check_is_ours(self, db: sqlite3.Connection) -> None:
-        """Refuse, before writing anything, a database that is not funcgemma's."""
-        tables = {name for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        if not tables:
-            return  # a new (or empty) file: ours to set up
+        """Refuse, before writing anything, a reminders table that is not funcgemma's."""
         found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('reminders')")}
-        if "reminders" in tables and set(REQUIRED) <= found:
-            return
-        if "reminders" in tables:
-            held = "a reminders table with columns " + ", ".join(sorted(found))
-        else:
-            held = "tables " + ", ".join(sorted(tables))
-        problem = (f"is an SQLite database but not funcgemma's reminders (it holds "
-                   f"{held[:200]}); it was left as it is. Move it away, or set "
-                   "FUNCGEMMA_DATA_DIR to another directory.")
-        raise DatabaseUnusable(f"The reminder database {problem}",
-                               detail=f"{self.path} {problem}")
+        if found and not set(REQUIRED) <= found:
+            raise self.db.not_ours("a reminders table with columns " + ", ".join(sorted(found)))
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._failed(exc) from exc
-        try:
-            db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            db.execute("PRAGMA synchronous=FULL")
-            yield db
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.rollback()
-            raise self._failed(exc) from exc
-        finally:
-            db.close()
-
-    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A connection to this database file, for the service's other tables in it
-        (idempotency keys): autocommit (BEGIN yourself), waits for a lock, SQLite's errors
-        raised as ConfigurationError naming the fix."""
-        return self._connect()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.db.connection()
 
     def _recorded(self, db: sqlite3.Connection, key: str | None) -> str | None:
         """The result recorded for the keyed write ``key`` (JSON), or None."""
@@ -193,23 +152,6 @@ class ReminderStore:
         db.execute("DELETE FROM reminder_keys WHERE created_utc < ?", (_utc(now - KEY_LIFETIME),))
         db.execute("INSERT INTO reminder_keys (key, action, result, created_utc) "
                    "VALUES (?, ?, ?, ?)", (key, action, json.dumps(result), _utc(now)))
-
-    def _failed(self, exc: sqlite3.Error) -> DatabaseUnusable:
-        # sqlite_errorname is Python 3.11+; 3.10 has only the text
-        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or (
-                "not a database" in str(exc) or "malformed" in str(exc)):
-            fix = ("It was left as it is, so that nothing in it is lost: move it away (or "
-                   "repair it with `sqlite3 FILE .recover`), or set FUNCGEMMA_DATA_DIR to "
-                   "another directory.")
-        elif _locked(exc):
-            fix = (f"Another program held it for over {BUSY_TIMEOUT_S:.0f} s; is another "
-                   "funcgemma stuck? Try again.")
-        else:
-            fix = "Set FUNCGEMMA_DATA_DIR to a writable directory."
-        # the path in `detail` only (the log, the terminal): the message reaches clients
-        return DatabaseUnusable(f"The reminder database failed: {exc}. {fix}",
-                                detail=f"The reminder database {self.path} failed: {exc}. {fix}",
-                                retryable=_locked(exc))
 
     def add(self, what: str, due: datetime, *, said: str = "", repeat: Repeat | None = None,
             key: str | None = None) -> Reminder:
@@ -385,12 +327,11 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
 
 
-def _locked(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
-        "locked" in str(exc)
-    )
-
-
 def _storable(rid: int) -> bool:
     """An id SQLite can hold (a larger one raises OverflowError, not 'no such row')."""
     return -(2**63) <= rid < 2**63
+
+
+def reminder_store(ctx: FunctionContext) -> ReminderStore:
+    """The context's reminder store, over its database (opened at the first use)."""
+    return ctx.kept("schedule_reminder.store", lambda: ReminderStore(ctx.database()))

@@ -19,7 +19,7 @@ from typing import Any
 
 import regex
 
-from .render import END_CALL, END_RESP, ESCAPE, START_CALL, START_RESP
+from .tokens import END_CALL, END_RESP, ESCAPE, START_CALL, START_RESP
 
 __all__ = ["CALL_NAME", "ParseOutcome", "ParsedCall", "extract_calls", "parse_value"]
 
@@ -300,7 +300,7 @@ def extract_calls(text: str, names: Iterable[str]) -> ParseOutcome:
 
 
 def parse_value(text: str) -> Any:
-    """One FunctionGemma value (what ``render.render_value`` writes), e.g.
+    """One FunctionGemma value (what ``render_value`` writes), e.g.
     ``{a:<escape>x<escape>,n:[1,2.5,true,null]}``. Raises ValueError if ``text`` is
     not exactly one complete value."""
     parser = _Parser(text, bare_at_end=True)

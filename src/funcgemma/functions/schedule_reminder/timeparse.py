@@ -9,7 +9,6 @@ without a time a sensible hour.
 from __future__ import annotations
 
 import os
-import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -17,13 +16,13 @@ from typing import Any
 import dateparser
 import regex
 
+from ...text import MONTHS_EN, WEEKDAYS_EN, WEEKDAYS_JA, nfkc
+
 DEFAULT_HOUR = 9  # "remind me on Friday" means Friday morning, not midnight
 
-_WEEKDAYS = {"月": "monday", "火": "tuesday", "水": "wednesday", "木": "thursday",
-             "金": "friday", "土": "saturday", "日": "sunday"}
-_WD = "([月火水木金土日])曜日?"
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
+_WEEKDAYS = dict(zip(WEEKDAYS_JA, WEEKDAYS_EN, strict=True))
+_WD = f"([{WEEKDAYS_JA}])曜日?"
+_MONTHS = MONTHS_EN
 _R = regex.compile
 
 
@@ -117,7 +116,7 @@ _CLOCK_ONLY = _R(r"(?:at\s+)?(?:\d{1,2}(?::\d{2})?\s*(?:[ap]\.?m\.?)?|noon|12:00
 # an hour written without am/pm ("at 3:00" after normalise), with nothing that says the
 # half of the clock
 _AFTERNOON_HOUR = _R(r"(?<![\d:])([1-6]):[0-5]\d\b(?!\s*[ap]\.?m)", regex.I)
-_NEXT_DAY = _R(r"\bnext (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", regex.I)
+_NEXT_DAY = _R(rf"\bnext ({'|'.join(WEEKDAYS_EN)})\b", regex.I)
 
 
 DATE_ORDERS = ("MDY", "DMY", "YMD")
@@ -170,7 +169,7 @@ def _numeric_date(m: regex.Match[str], order: str) -> str:
 def normalise(text: str, order: str = "MDY") -> str:
     """Rewrite ``text`` into English dateparser reads (exposed for tests); ``order``: how
     a numeric date such as 3/12 is written (DATE_ORDERS)."""
-    text = unicodedata.normalize("NFKC", text).strip()
+    text = nfkc(text).strip()
     for pattern, repl in _REWRITES:
         text = pattern.sub(repl, text)
     text = _NUMERIC_DATE.sub(lambda m: _numeric_date(m, order), text)

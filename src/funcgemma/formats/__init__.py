@@ -1,0 +1,1 @@
+"""Prompt formats the router model speaks (one package a format)."""
