@@ -57,7 +57,9 @@ class FunctionSpec:
     changes_state: bool = False
 
     def __post_init__(self) -> None:
-        roles_of(self.params)  # a field with two roles, or a role its type cannot hold
+        # read once, here: a field with two roles, or a role its type cannot hold, fails
+        # at start-up
+        _ = self.roles
 
     @cached_property
     def roles(self) -> Mapping[str, Role]:

@@ -48,7 +48,8 @@ from functools import cached_property
 
 import regex
 
-from .numerals import ERAS, Date, Number, fold, scan
+from ..text import nfkc
+from .numerals import ERAS, Date, Number, scan
 from .romaji import kana_to_romaji, kanji_readings, loose
 
 _LATIN_WORD = regex.compile(
@@ -183,7 +184,7 @@ class _Support:
     """What the sources and the user's message hold, folded once."""
 
     def __init__(self, texts: Iterable[str], kanji_reader: KanjiReader) -> None:
-        self.texts = [fold(t) for t in texts if t]
+        self.texts = [nfkc(t) for t in texts if t]
         self.folded = "\n".join(t.casefold() for t in self.texts)
         self.compact = _COMPACT.sub("", self.folded)
         self.kanji_reader = kanji_reader
@@ -339,7 +340,7 @@ def check_reply(
     hold (rules in the module docstring). ``kanji_reader`` reads kanji in romaji (the
     default reads none: see funcgemma.facts.romaji)."""
     support = _Support([*sources, message], kanji_reader)
-    text = _LIST_MARKER.sub(" ", fold(reply))
+    text = _LIST_MARKER.sub(" ", nfkc(reply))
     unsupported: list[str] = []
     numbers, dates = scan(text)
     unsupported += [d.text for d in dates if not support.has_date(d)]

@@ -11,10 +11,11 @@ word only from ten up ("one of the", "the two studios" are how people talk).
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import regex
+
+from ..text import nfkc
 
 ERAS = {"明治": 1868, "大正": 1912, "昭和": 1926, "平成": 1989, "令和": 2019}
 _KDIGIT = {
@@ -170,12 +171,6 @@ class Date:
     day: int | None
 
 
-def fold(text: str) -> str:
-    """NFKC (full-width digits, half-width kana, ㍻), keeping every character's place
-    where it can (NFKC may lengthen "㍻" to "平成"; offsets are then only approximate)."""
-    return unicodedata.normalize("NFKC", text)
-
-
 def kanji_value(text: str) -> float | None:
     """一九四一, 千九百四十一, 十二万, 1万5000, 1.5万: place value, or digit by digit."""
     total = section = 0.0
@@ -256,7 +251,7 @@ def _date(m: regex.Match[str]) -> Date | None:
 def scan(text: str) -> tuple[list[Number], list[Date]]:
     """Every number and date in ``text``. A number inside a date is not listed apart;
     a date's year is (so "1941" in a reply is held by 1941年1月5日 in a source)."""
-    text = fold(text)
+    text = nfkc(text)
     chars = list(text)
     numbers: list[Number] = []
     dates: list[Date] = []
