@@ -24,7 +24,7 @@ from funcgemma.registry import FunctionRegistry, FunctionSpec, discover
 from funcgemma.results import Done, Failed
 from funcgemma.router import Router
 from funcgemma.settings import Settings
-from funcgemma.types import Call, Message
+from funcgemma.types import Call, Message, copied_of
 
 PACKAGE = "funcgemma_plugin_test_functions"
 # a function package as a newcomer writes it: params, a handler returning Done/Failed, and
@@ -34,6 +34,8 @@ WORD_COUNT = '''
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
@@ -41,12 +43,13 @@ from funcgemma.functions.context import FunctionContext
 from funcgemma.plugins import ChatCommand, Command, FunctionHooks, Invocation
 from funcgemma.registry import FunctionSpec
 from funcgemma.results import Done, Failed
+from funcgemma.roles import Verbatim
 
 
 class WordCountParams(BaseModel):
     """Count the words of a text."""
 
-    text: str = Field(description="The text whose words to count.")
+    text: Annotated[str, Verbatim()] = Field(description="The text whose words to count.")
     at_least: int = Field(1, ge=1, le=100, description="The fewest words that are enough.")
 
 
@@ -152,6 +155,11 @@ def test_function_plugin_is_discovered_with_its_schema(registry: FunctionRegistr
         "text": "a b", "at_least": 1}
     with pytest.raises(ValidationError):  # a required argument missing
         registry.validate(Call(name="word_count", arguments={"at_least": 2}))
+    # its field role is read like a built-in function's: the text is repaired from the
+    # message (the whole quotation), and the embedded decoder keeps it to the message
+    assert spec.ground({"text": "to be"}, "count the words of 'to be or not to be'") == {
+        "text": "to be or not to be"}
+    assert copied_of(registry.tools())["word_count"] == ["text"]
 
 
 def test_function_plugin_handler_returns_done_or_failed(registry: FunctionRegistry) -> None:

@@ -167,7 +167,7 @@ class Conversation:
         self.registry = registry
         self.ctx = ctx
         self.settings = settings
-        # the database is opened at the first turn, in the context's reminder file
+        # the service database (funcgemma.storage) is opened at the first turn
         self.sessions = sessions or SessionStore(ctx.database, settings)
         self.options = CompletionOptions(temperature=0.7, max_tokens=512)
 
