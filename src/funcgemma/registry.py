@@ -141,6 +141,7 @@ class FunctionRegistry:
         # Declarations are built once: pydantic's schema generation costs ~1.5 ms for
         # the seven functions, which would otherwise be paid on every routed request.
         self._tools: list[dict[str, Any]] | None = None
+        self._copied: dict[str, list[str]] = {}
         self._fingerprint: str | None = None
         for spec in specs:
             self.register(spec)
@@ -179,7 +180,8 @@ class FunctionRegistry:
         with the copied arguments the embedded decoder reads from the field roles."""
         if self._tools is None:
             self._tools = [spec.tool_schema() for spec in self]
-        return Declarations(self._tools, copied=self.copied())
+            self._copied = self.copied()
+        return Declarations(self._tools, copied=self._copied)
 
     def copied(self) -> dict[str, list[str]]:
         """Function -> its arguments whose value is always text of the user's message

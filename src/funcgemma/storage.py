@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -52,21 +52,13 @@ class Database:
                 detail=f"Cannot create {self.path.parent} for the {NAME}: {exc}. {fix}",
             ) from exc
         with self._connect() as db:
-            # Two processes creating the file at once: switching a new file to WAL while
-            # the other one writes it fails at once with "locked" (SQLite's deadlock
-            # guard does not wait), so wait here as a busy timeout would.
-            deadline = time.monotonic() + BUSY_TIMEOUT_S
-            while True:
-                try:
-                    new = self._check_is_ours(db)
-                    db.execute("PRAGMA journal_mode=WAL")
-                    if new:
-                        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not locked(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            waiting_while_locked(lambda: self._set_up(db))
+
+    def _set_up(self, db: sqlite3.Connection) -> None:
+        new = self._check_is_ours(db)
+        db.execute("PRAGMA journal_mode=WAL")
+        if new:
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     def _check_is_ours(self, db: sqlite3.Connection) -> bool:
         """Refuse, before writing anything, a database that is not funcgemma's; True for a
@@ -146,6 +138,22 @@ class Database:
                                 retryable=locked(exc))
 
 
+def waiting_while_locked(step: Callable[[], None]) -> None:
+    """Run ``step`` (setting a file up), again while another process holds the file, for
+    up to BUSY_TIMEOUT_S. Two processes creating the file at once: switching a new file
+    to WAL or creating tables while the other one writes it fails at once with "locked"
+    (SQLite's deadlock guard does not wait), so wait here as a busy timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if not locked(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def locked(exc: sqlite3.Error) -> bool:
     """Whether SQLite failed because another connection holds the file."""
     return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or (
@@ -153,4 +161,4 @@ def locked(exc: sqlite3.Error) -> bool:
     )
 
 
-__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_S", "Database", "locked"]
+__all__ = ["APPLICATION_ID", "BUSY_TIMEOUT_S", "Database", "locked", "waiting_while_locked"]

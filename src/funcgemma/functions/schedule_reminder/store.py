@@ -13,7 +13,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from pydantic import BaseModel
 
 from ...errors import ConfigurationError, DatabaseUnusable
 from ...idempotency import LIFETIME as KEY_LIFETIME
-from ...storage import BUSY_TIMEOUT_S, LEGACY_TABLE, Database, locked
+from ...storage import LEGACY_TABLE, Database, waiting_while_locked
 from .recurrence import Repeat, zone_key, zone_of
 
 if TYPE_CHECKING:
@@ -101,18 +100,13 @@ class ReminderStore:
         self.db = database if isinstance(database, Database) else Database(Path(database))
         self.path = self.db.path
         self._lock = threading.Lock()
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
         with self.db.connection() as db:
-            while True:  # as Database waits for another process creating the file
-                try:
-                    self._check_is_ours(db)
-                    db.executescript(SCHEMA)
-                    self._add_columns(db)
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not locked(exc) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+            waiting_while_locked(lambda: self._set_up(db))
+
+    def _set_up(self, db: sqlite3.Connection) -> None:
+        self._check_is_ours(db)
+        db.executescript(SCHEMA)
+        self._add_columns(db)
 
     def _add_columns(self, db: sqlite3.Connection) -> None:
         """Columns added since the first version, added to an older file (its rows kept)."""
