@@ -35,7 +35,7 @@ def chat_help(commands: Iterable[ChatCommand] = ()) -> str:
     return " · ".join([*HELP_FIRST, *(c.usage for c in commands), *HELP_LAST])
 
 
-BUILT_IN = ("chat", "route", "serve", "doctor", "mcp")
+BUILT_IN = ("chat", "route", "serve", "doctor", "mcp", "functions")
 
 
 def _parser(commands: Iterable[Command] = ()) -> argparse.ArgumentParser:
@@ -56,6 +56,12 @@ def _parser(commands: Iterable[Command] = ()) -> argparse.ArgumentParser:
                    "models, so the embedded backend takes N times the memory. Chat sessions "
                    "are shared through the data directory's database")
     sub.add_parser("doctor", help="check backends, models and memory")
+    f = sub.add_parser("functions", help="list the functions, or estimate how well each "
+                       "routes from its examples (`functions check [NAME]`)")
+    f.add_argument("action", nargs="?", choices=["list", "check"], default="list")
+    f.add_argument("name", nargs="?", help="with check: only this function")
+    f.add_argument("--json", action="store_true", help="one JSON object a function")
+    f.add_argument("--strict", action="store_true", help="with check: exit 1 on a warning")
     m = sub.add_parser("mcp", help="serve the functions and the router as MCP tools "
                        "(stdio; --http for streamable HTTP at /mcp)")
     m.add_argument("--http", action="store_true", help="streamable HTTP instead of stdio")
@@ -115,6 +121,8 @@ def main(argv: list[str] | None = None, *, stdin: TextIO | None = None,
         if args.command in commands:
             return commands[args.command].run(Invocation(
                 settings, args, stdin or sys.stdin, out, err, conversation))
+        if args.command == "functions":
+            return _functions(settings, args, out, err, conversation)
         if args.command == "doctor":
             from .diagnose import run_doctor
 
@@ -153,12 +161,11 @@ def _route(settings: Settings, args: argparse.Namespace, out: TextIO,
     if given is not None:
         router = given.router
     else:
-        from .factory import make_backends
+        from .factory import make_backends, make_router
         from .registry import default_registry
-        from .router import Router
 
         backends = make_backends(settings, args.backend)
-        router = Router(backends.router, default_registry(), settings=settings)
+        router = make_router(backends, default_registry(), settings)
     result = router.route(args.text)
     if args.json:
         print(result.model_dump_json(), file=out)
@@ -168,6 +175,42 @@ def _route(settings: Settings, args: argparse.Namespace, out: TextIO,
     else:
         print("no function applies", file=out)
     return 0
+
+
+def _functions(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO,
+               given: Conversation | None) -> int:
+    """`funcgemma functions [list | check [NAME]]` (funcgemma.encoder.check): the encoder
+    alone, never the router model."""
+    from .encoder import check
+    from .registry import default_registry
+
+    registry = given.registry if given is not None else default_registry()
+    if args.name is not None and args.action == "list":
+        print(f"funcgemma: `functions list` takes no NAME (`functions check {args.name}` "
+              "checks one).", file=err)
+        return 2
+    if args.name is not None and args.name not in registry:
+        print(f"funcgemma: no function named {args.name!r} to check; the functions are "
+              f"{', '.join(registry.names)}.", file=err)
+        return 2
+    if args.action == "list":
+        trained = check.trained_names(settings, registry)
+        for summary in (check.summarize(spec, spec.name in trained) for spec in registry):
+            print(json.dumps(summary.to_json(), ensure_ascii=False) if args.json
+                  else check.describe(summary), file=out)
+        return 0
+    try:
+        stage = check.check_stage(settings, registry)
+    except ConfigurationError as exc:
+        print(f"funcgemma: {exc.message}", file=err)
+        return 2
+    if note := check.calibration_note(stage.policy):
+        print(f"funcgemma: {note}", file=err)
+    results = check.check(stage, None if args.name is None else [args.name])
+    for result in results:
+        print(json.dumps(result.to_json(), ensure_ascii=False) if args.json
+              else "\n".join(check.report_lines(result)), file=out)
+    return 1 if args.strict and any(r.warnings for r in results) else 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,

@@ -376,12 +376,14 @@ def build_conversation(
     settings: Settings, backend: str | None = None
 ) -> tuple[Conversation, str, str]:
     """Everything the CLI and API need, from settings. Returns (conversation, kind, reason)."""
-    from .factory import make_backends
+    from .factory import make_backends, make_router
     from .registry import default_registry
 
     backends = make_backends(settings, backend)
     registry = default_registry()
-    router = Router(backends.router, registry, settings=settings)
+    router = make_router(backends, registry, settings)
+    if router.encoder is not None:  # its index is read (or built, once) now, not mid-request
+        router.encoder.warm()
     ctx = FunctionContext(settings=settings)
     conversation = Conversation(router, backends.chat, registry, ctx, settings)
     return conversation, backends.kind, backends.reason

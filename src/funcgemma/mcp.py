@@ -141,8 +141,7 @@ class FuncgemmaMCP:
         """The router, loading the model the first time (a few seconds, embedded)."""
         with self._load_lock:
             if self._router is None:
-                from .factory import make_backends
-                from .router import Router
+                from .factory import make_backends, make_router
 
                 try:
                     backends = make_backends(self.settings, self.backend)
@@ -152,7 +151,7 @@ class FuncgemmaMCP:
                         "(`funcgemma doctor` shows what was tried)"
                     ) from exc
                 log.info("MCP route: backend %s (%s)", backends.kind, backends.reason)
-                self._router = Router(backends.router, self.registry, settings=self.settings)
+                self._router = make_router(backends, self.registry, self.settings)
             return self._router
 
     def close(self) -> None:

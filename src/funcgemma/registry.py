@@ -13,8 +13,10 @@ import importlib
 import json
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -55,6 +57,10 @@ class FunctionSpec:
     # It changes what is stored (saves a reminder): MCP clients are told it is not
     # read-only; the others only compute or look something up.
     changes_state: bool = False
+    # More example requests for the router's encoder, one a line (funcgemma.encoder):
+    # discover() finds NAME.examples.txt beside a one-file function, examples.txt in a
+    # function package.
+    example_file: Path | None = None
 
     def __post_init__(self) -> None:
         # read once, here: a field with two roles, or a role its type cannot hold, fails
@@ -237,8 +243,19 @@ def discover(package: str = "funcgemma.functions") -> list[FunctionSpec]:
         module = importlib.import_module(f"{package}.{info.name}")
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, FunctionSpec):
-            specs.append(spec)
+            specs.append(with_example_file(spec, module))
     return specs
+
+
+def with_example_file(spec: FunctionSpec, module: ModuleType) -> FunctionSpec:
+    """``spec`` with the example file its module has beside it (see
+    FunctionSpec.example_file), unless it names one itself."""
+    if spec.example_file is not None or not getattr(module, "__file__", None):
+        return spec
+    source = Path(str(module.__file__))
+    found = (source.with_name("examples.txt") if source.name == "__init__.py"
+             else source.with_name(f"{source.stem}.examples.txt"))
+    return replace(spec, example_file=found) if found.is_file() else spec
 
 
 def default_registry() -> FunctionRegistry:

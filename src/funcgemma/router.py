@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
@@ -26,10 +26,18 @@ from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
 from .registry import FunctionRegistry
 from .settings import Settings
-from .types import Call, Completion, CompletionOptions, Message, RouteResult
+from .types import Call, Completion, CompletionOptions, Declarations, Message, RouteResult
 from .vetting import HOLLOW, Vetting, dedupe, not_from_typed
 
+if TYPE_CHECKING:
+    from .encoder.stage import EncoderStage
+
 log = logging.getLogger(__name__)
+
+Source = Literal["tools_api", "fallback", "none"]
+# how many functions the router model was not trained on it is shown beside the trained
+# ones (more would crowd the context; past it, one is shown when the encoder picks it)
+SHOWN_UNTRAINED = 8
 
 
 def check_text(text: object, *, max_chars: int, field: str = "text") -> str:
@@ -63,11 +71,18 @@ class Router:
         *,
         settings: Settings | None = None,
         max_tokens: int = 128,
+        encoder: EncoderStage | None = None,
     ) -> None:
+        """``encoder``: the stage that reads the message against every function's
+        exemplars (funcgemma.encoder; factory.make_router builds it): the model is then
+        shown only the functions it was trained on, and the encoder brings in the others."""
         self.backend = backend
         self.registry = registry
         self.settings = settings or Settings()
         self.options = CompletionOptions(temperature=0.0, max_tokens=max_tokens)
+        self.encoder = encoder
+        # Declarations by the names they declare, in that order (see _shown)
+        self._declared: dict[tuple[str, ...], Declarations] = {}
 
     def route(self, text: str, *, call: Literal["auto", "none", "required"] = "auto",
               only: Sequence[str] | None = None) -> RouteResult:
@@ -100,8 +115,96 @@ class Router:
         said = aside.said
         sent = fg.neutralise_control_tokens(said) if self.backend.parses_control_tokens else said
         messages = [Message(role="user", content=sent)]
-        tools = self.registry.tools()
+        shown = self._shown(only)
         options = self.options.model_copy(update={"call": mode, "only": only})
+        tried: str | None = None
+        if self.encoder is not None and self.encoder.untrained:
+            # A function the model was not trained on that the encoder is sure of: its
+            # pick stands whatever the model says (decide.choose), so the model only
+            # writes the arguments, with no first answer to throw away.
+            tried = self.encoder.overriding(said, only)
+            if tried is not None:
+                calls, source, completion = self._forced(tried, messages, shown, options,
+                                                         text=text, said=said)
+                if calls:
+                    return self._finish(calls, source, aside, start, completion)
+        completion = self._complete(messages, self._declarations(shown), options)
+        calls, source = self._calls_from(completion, user_text=text, said=said,
+                                         allowed=self.registry.names if only is None else only)
+        if self.encoder is not None and self.encoder.may_act(called=bool(calls)):
+            calls, source = self._with_encoder(calls, source, messages, shown, options,
+                                               text=text, said=said, only=only, tried=tried)
+        return self._finish(calls, source, aside, start, completion)
+
+    def _finish(self, calls: list[Call], source: Source, aside: typedcalls.SetAside,
+                start: float, completion: Completion) -> RouteResult:
+        calls = [c for call in calls
+                 if (c := not_from_typed(self.registry.get(call.name), call, aside))]
+        return self._result(calls, source if calls else "none", start,
+                            completion.model or self.backend.model)
+
+    def _with_encoder(self, calls: list[Call], source: Source, messages: list[Message],
+                      shown: tuple[str, ...], options: CompletionOptions, *, text: str,
+                      said: str, only: tuple[str, ...] | None, tried: str | None
+                      ) -> tuple[list[Call], Source]:
+        """The encoder stage (funcgemma.encoder.decide): the model decides among the
+        functions it was trained on (a call of another is not its to make); where the
+        encoder picks the function, the model writes the arguments with the call forced
+        to that name (no usable call: the model's own answer stands). ``tried``: a pick
+        already forced before the model answered, that gave no usable call."""
+        assert self.encoder is not None
+        trained = [c for c in calls if c.name in self.encoder.trained]
+        forced, _ = self.encoder.choose(said, trained[0].name if trained else None, only)
+        if forced is None or forced == tried:
+            return trained, source if trained else "none"
+        forced_calls, forced_source, _ = self._forced(forced, messages, shown, options,
+                                                      text=text, said=said)
+        if forced_calls:
+            return forced_calls, forced_source
+        return trained, source if trained else "none"
+
+    def _forced(self, name: str, messages: list[Message], shown: tuple[str, ...],
+                options: CompletionOptions, *, text: str, said: str
+                ) -> tuple[list[Call], Source, Completion]:
+        """The model's call of ``name``, forced. It is shown what the unforced completion
+        is (``shown``: the KV cache over the declarations is kept), plus ``name`` when
+        that is not among them."""
+        tools = self._declarations(shown if name in shown else (*shown, name))
+        completion = self._complete(
+            messages, tools, options.model_copy(update={"call": "required", "only": (name,)}))
+        calls, source = self._calls_from(completion, user_text=text, said=said,
+                                         allowed=(name,))
+        return calls, source, completion
+
+    def _shown(self, only: Sequence[str] | None) -> tuple[str, ...]:
+        """The functions the model is shown, in order. Without an encoder: all, by name.
+        With one: the trained functions, then the others (the model's calls of those are
+        not taken: the encoder brings them in), so that the declarations, and the KV cache
+        over them, stay the same for every message; past SHOWN_UNTRAINED of them, only
+        the trained ones and, when the encoder picks one, that one. ``only`` (tool_choice
+        naming functions) adds what it names."""
+        names = self.registry.names
+        if self.encoder is not None and self.encoder.untrained:
+            untrained = self.encoder.untrained
+            names = [n for n in names if n in self.encoder.trained] + (
+                untrained if len(untrained) <= SHOWN_UNTRAINED else [])
+        extra = [n for n in only or () if n not in names and n in self.registry]
+        return (*names, *extra)
+
+    def _declarations(self, names: tuple[str, ...]) -> Declarations:
+        if tuple(names) == tuple(self.registry.names):
+            return self.registry.tools()
+        if names not in self._declared:
+            if len(self._declared) >= 64:  # picked one at a time: bounded
+                self._declared.clear()
+            specs = [self.registry.get(n) for n in names]
+            self._declared[names] = Declarations(
+                [s.tool_schema() for s in specs],
+                copied={s.name: list(s.copied) for s in specs if s.copied})
+        return self._declared[names]
+
+    def _complete(self, messages: list[Message], tools: Declarations,
+                  options: CompletionOptions) -> Completion:
         completion = self.backend.complete(messages, tools=tools, options=options)
         if (completion.done_reason == "length" and not completion.tool_calls
                 and self._recoverable(completion.text)):
@@ -110,13 +213,7 @@ class Router:
             log.debug("router output hit the token limit; retrying with a larger budget")
             bigger = options.model_copy(update={"max_tokens": options.max_tokens * 4})
             completion = self.backend.complete(messages, tools=tools, options=bigger)
-        completion = _without_surrogates(completion)
-        calls, source = self._calls_from(completion, user_text=text, said=said,
-                                         allowed=self.registry.names if only is None else only)
-        calls = [c for call in calls
-                 if (c := not_from_typed(self.registry.get(call.name), call, aside))]
-        return self._result(calls, source if calls else "none", start,
-                            completion.model or self.backend.model)
+        return _without_surrogates(completion)
 
     def _result(self, calls: list[Call], source: Literal["tools_api", "fallback", "none"],
                 start: float, model: str) -> RouteResult:

@@ -46,6 +46,10 @@ def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("funcgemma", appauthor=False))
 
 
+def _default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("funcgemma", appauthor=False)) / "encoder"
+
+
 # one entry of FUNCGEMMA_ORIGINS: scheme://host[:port], `*` wildcards in the host and port
 _ORIGIN = regex.compile(
     r"[a-z][a-z0-9+.-]*://(?:[a-z0-9*_.-]+|\[[0-9a-f:.*]+\])(?::(?:\d{1,5}|\*))?", regex.I)
@@ -103,6 +107,11 @@ class Settings(BaseSettings):
     router_name_prior: float | None = Field(default=None, ge=0.0, le=NAME_PRIOR_MAX,
                                             allow_inf_nan=False)
     n_threads: int | None = Field(default=None, gt=0, le=MAX_THREADS)
+    # The router's sentence encoder (funcgemma.encoder): "auto" is the one calibrated for
+    # the adapter when its package is installed (the `embedded` extra), else none; "off"
+    # routes with the model alone.
+    encoder: Literal["auto", "off", "use", "e5", "use+e5"] = "auto"
+    encoder_cache_dir: Path = Field(default_factory=_default_cache_dir)
     embedded_router_n_ctx: int = 4096
     embedded_chat_n_ctx: int = 2048
     queue_size: int = Field(default=64, gt=0, le=MAX_QUEUE_SIZE)

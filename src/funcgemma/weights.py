@@ -116,15 +116,37 @@ def router_lora(settings: Settings) -> Path | None:
     return None
 
 
-def _adapter_meta(lora: Path | None, key: str) -> float:
-    """A number from the adapter's `.json` sidecar (written by tools/finetune.py), else 0."""
+def adapter_json(lora: Path | None) -> dict[str, Any]:
+    """The adapter's `.json` sidecar (written by tools/finetune.py), else {}."""
     if lora is not None:
         try:
             meta = json.loads(lora.with_suffix(".json").read_text())
-            return float(meta.get(key, 0.0))
-        except (OSError, ValueError, TypeError):
+            return meta if isinstance(meta, dict) else {}
+        except (OSError, ValueError):
             pass
-    return 0.0
+    return {}
+
+
+def _adapter_meta(lora: Path | None, key: str) -> float:
+    """A number from the adapter's `.json` sidecar, else 0."""
+    try:
+        return float(adapter_json(lora).get(key, 0.0))
+    except (ValueError, TypeError):
+        return 0.0
+
+
+def router_encoder(settings: Settings) -> tuple[dict[str, Any], list[str] | None]:
+    """What the router's encoder stage is calibrated with, from the adapter's `.json`
+    (the shipped one's when none is set: its figures hold for the stock FunctionGemma on
+    Ollama too): the "encoder" block, and the functions the adapter was trained on (None
+    when it does not say)."""
+    lora = router_lora(settings) if settings.router_lora else (
+        DEFAULT_ADAPTER if DEFAULT_ADAPTER.is_file() else None)
+    meta = adapter_json(lora)
+    trained = meta.get("trained_functions")
+    block = meta.get("encoder")
+    return (block if isinstance(block, dict) else {},
+            [str(n) for n in trained] if isinstance(trained, list) else None)
 
 
 def router_call_bias(settings: Settings, lora: Path | None) -> float:

@@ -41,6 +41,16 @@ def evaluate(p: argparse.ArgumentParser) -> None:
         "out-of-scope rate",
     )
     p.add_argument("--out", type=Path, help="output folder (default runs/<data stem>-<backend>)")
+    p.add_argument("--add-function", action="append", default=[], metavar="FILE:NAME",
+                   help="add a function declared in a functions.json (data/extra2/...) with "
+                   "--examples of the requests labelled for it beside that file; it is "
+                   "routed through the encoder, as a function added in one file is")
+    p.add_argument("--as-new", action="append", default=[], metavar="NAME",
+                   help="treat a built-in function as new: the encoder forgets its example "
+                   "file and keeps --examples of its training rows, and the model's own "
+                   "calls of it are not taken (use with a hold-out adapter via --model)")
+    p.add_argument("--examples", type=positive(int), default=5,
+                   help="examples an added or --as-new function keeps (default 5)")
     p.add_argument(
         "--compare",
         nargs=2,
@@ -160,3 +170,24 @@ def finetune(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--merge-only", type=Path, default=None, metavar="ADAPTER",
                     help="only merge this adapter GGUF into the base and write --merged "
                     "(for Ollama: Modelfile.finetuned)")
+
+
+def hybrid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["calibrate", "test", "write-examples", "e2e-cases",
+                                      "e2e-compare", "bench", "romaji"])
+    p.add_argument("--requests", type=positive(int), default=100,
+                   help="bench: data/test messages routed (and the added function's own)")
+    p.add_argument("--adapter-out", type=Path,
+                   default=Path("experiments/hybrid-31/adapter-answers"),
+                   help="folder of `funcgemma eval` outputs, one per data set")
+    p.add_argument("--adapter", type=Path, default=None,
+                   help="the adapter whose .json holds (or gets) the policy "
+                   "(default: the shipped one)")
+    p.add_argument("--encoders", nargs="+", default=["use", "use+e5", "e5"])
+    p.add_argument("--install", action="store_true",
+                   help="calibrate: write the chosen policy into the adapter's .json")
+    p.add_argument("--holdout", action="append", default=[],
+                   metavar="FUNCTION=PREDICTIONS.jsonl",
+                   help="test: a hold-out adapter's predictions on data/test")
+    p.add_argument("--no-extra", action="store_true", help="test: skip extra2/extra3")
+    p.add_argument("--out", type=Path, default=Path("runs/hybrid"))

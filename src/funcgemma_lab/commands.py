@@ -1,5 +1,5 @@
 """The lab's ``funcgemma`` subcommands, declared in the ``funcgemma.commands`` entry-point
-group (pyproject.toml): ``eval``, ``train``, ``bench``, ``gen-data``, ``split-data``.
+group (pyproject.toml): ``eval``, ``train``, ``bench``, ``gen-data``, ``split-data``, ``hybrid``.
 
 Each takes the arguments of its ``tools/*.py`` twin (one function in
 :mod:`funcgemma_lab.arguments` sets up both) and runs the same ``execute(args)``. The CLI
@@ -57,4 +57,7 @@ COMMANDS: tuple[Command, ...] = (
             "(tools/generate_test_data.py)", _runs("generate"), arguments.generate),
     Command("split-data", "split data/raw into train/dev/test without near-duplicate "
             "leaks (tools/split_data.py)", _runs("split"), arguments.split),
+    Command("hybrid", "calibrate and score the router's encoder stage from cached adapter "
+            "answers; rewrite the built-in example files", _runs("hybrid_cli"),
+            arguments.hybrid),
 )

@@ -13,6 +13,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from funcgemma.errors import FuncgemmaError, InvalidRequest
 from funcgemma.settings import Settings, get_settings
@@ -112,9 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         prepare_out(args.out)  # before any model is loaded
 
-    from funcgemma.factory import make_backends
+    from funcgemma.factory import make_backends, make_router
     from funcgemma.registry import default_registry
-    from funcgemma.router import Router
 
     settings, backend = _apply_model(
         get_settings(), args.backend or get_settings().backend, args.model
@@ -123,7 +123,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"backend {backends.kind} ({backends.reason}); {len(cases)} cases", file=sys.stderr)
     if args.model and not args.model.endswith(".gguf") and backends.kind != "ollama":
         log.warning("--model %s applies to Ollama only; %s was chosen", args.model, backends.kind)
-    router = Router(backends.router, default_registry(), settings=settings)
+    registry, held = default_registry(), set[str]()
+    if args.add_function or args.as_new:
+        from .hybrid import added_registry
+
+        registry, held, skip = added_registry(registry, args.add_function, args.as_new,
+                                              args.examples)
+        cases = [c for c in cases if c.text not in skip]  # an example is not a test case
+    router = make_router(backends, registry, settings)
+    if held and router.encoder is not None:
+        router = router_with_untrained(router, held)
     scope = "-as-none" if args.expect_none else ""
     out = args.out or Path("runs") / f"{args.data.stem}{scope}-{backends.kind}"
     if args.out is None:
@@ -151,6 +160,16 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: the report covers the cases routed before Ctrl-C", file=sys.stderr)
         return 130
     return 0
+
+
+def router_with_untrained(router: Any, held: set[str]) -> Any:
+    """``router`` with ``held`` counted as functions its model was not trained on (--as-new:
+    the encoder brings them in; the model's own calls of them are not taken)."""
+    from funcgemma.router import Router
+
+    stage = router.encoder
+    stage.trained = stage.trained - held
+    return Router(router.backend, router.registry, settings=router.settings, encoder=stage)
 
 
 def execute(args: argparse.Namespace) -> int:

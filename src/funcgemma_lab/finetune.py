@@ -172,9 +172,11 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
         calib = calibrate_adapter(args.calibrate_only,
                                   calibration_cases(dev_cases, args.holdout_function, drop_near),
                                   settings, name_prior=args.name_prior)
-        meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-            k: v for k, v in calib.items() if k != "sweep"}}
-        args.calibrate_only.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+        sidecar = args.calibrate_only.with_suffix(".json")
+        meta = {**weights.adapter_json(args.calibrate_only),  # trained_functions, encoder
+                "call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
+                    k: v for k, v in calib.items() if k != "sweep"}}
+        sidecar.write_text(json.dumps(meta, indent=2) + "\n")
         print(json.dumps(meta, indent=2))
         return 0
     if args.init_adapter:
@@ -254,7 +256,10 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
     if not args.no_calibrate and args.base is None:
         calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior)
         meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(held_out_dev)}
+            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(held_out_dev),
+            # the router's encoder brings in any other (funcgemma.encoder); its own
+            # calibration (`funcgemma hybrid calibrate --install`) is run after
+            "trained_functions": [n for n in registry.names if n != args.holdout_function]}
         final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")
         print(f"call bias {calib['bias']}: dev macro_f1 {calib['macro_f1']:.3f}, false calls "
