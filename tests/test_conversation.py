@@ -177,7 +177,9 @@ def test_conversation_failing_handler_is_said_by_funcgemma_not_the_chat_model() 
     assert reply.reply == "Sorry, that could not be done right now (boom failed: RuntimeError)."
     assert chat.calls == [], "the chat model is not asked to phrase a failure"
     assert "disk on fire" not in reply.reply, "exception details stay in the log"
-    assert conv.history("s1")[-1] == Message(role="assistant", content=reply.reply)
+    # the reply is kept with the call it answered (a follow-up goes on from it)
+    assert conv.history("s1")[-1] == Message(role="assistant", content=reply.reply,
+                                             tool_calls=reply.route.calls)
 
 
 def test_conversation_failing_handler_logs_one_line_not_a_traceback(

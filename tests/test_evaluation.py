@@ -133,7 +133,7 @@ def test_evaluation_report_numbers(report):
     r, _ = report
     # correct: Kyoto, 東京, socks, hello (none), thanks (error counts as none) -> 5/7
     assert r["accuracy"] == pytest.approx(5 / 7)
-    assert r["sources"] == {"tools_api": 4, "fallback": 0, "none": 1, "error": 2}
+    assert r["sources"] == {"tools_api": 4, "fallback": 0, "context": 0, "none": 1, "error": 2}
     assert r["parse_failures"] == 1
     # Kyoto, 東京 and socks ("2" coerced to 2 by the params model) all match
     assert (r["argument_match"], r["argument_match_n"]) == (1.0, 3)

@@ -199,7 +199,7 @@ def test_metrics_per_lang(m):
 
 def test_metrics_sources_failures_and_false_calls(m):
     # tools_api: 1,2,4,5,6,9,11,12,13 = 9; fallback: 3; none: 8; error: 7, 10
-    assert m["sources"] == {"tools_api": 9, "fallback": 1, "none": 1, "error": 2}
+    assert m["sources"] == {"tools_api": 9, "fallback": 1, "context": 0, "none": 1, "error": 2}
     assert m["parse_failures"] == 1
     # expected none: 8, 9, 10, 13; routed to a function: 9, 13 -> 2/4
     assert m["false_call_rate"] == pytest.approx(0.5)
@@ -280,7 +280,7 @@ def test_metrics_empty_input_gives_undefined_rates():
     assert m["n"] == 0
     assert m["accuracy"] is None and m["macro_f1"] is None and m["false_call_rate"] is None
     assert m["latency_ms"] == {"n": 0, "p50": None, "p95": None, "p99": None, "mean": None}
-    assert m["sources"] == {"tools_api": 0, "fallback": 0, "none": 0, "error": 0}
+    assert m["sources"] == {"tools_api": 0, "fallback": 0, "context": 0, "none": 0, "error": 0}
 
 
 def test_metrics_unknown_labels_are_appended_before_none():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from .results import Done, Failed, Result
 from .router import Router, check_text, without_surrogates
 from .sessions import SessionStore
 from .settings import Settings
-from .types import ChatReply, CompletionOptions, Message, RouteResult
+from .types import Call, ChatReply, CompletionOptions, Message, RouteResult
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,9 @@ class Conversation:
     def reset(self, session_id: str) -> None:
         self.sessions.reset(session_id)
 
-    def _remember(self, session_id: str, user: str, reply: str) -> None:
-        self.sessions.remember(session_id, user, reply)
+    def _remember(self, session_id: str, user: str, reply: str,
+                  calls: Sequence[Call] = ()) -> None:
+        self.sessions.remember(session_id, user, reply, calls)
 
     def run_function(self, route: RouteResult) -> tuple[dict[str, Any] | None, str | None]:
         """Run the first routed call: (result, None), or (None, error) when it fails."""
@@ -227,8 +228,10 @@ class Conversation:
                                  "control characters or lone surrogates.")
         sid = session_id or uuid.uuid4().hex
         lang = language_of(message)  # funcgemma's own words in the user's language
+        history = self.history(sid)
         try:
-            route = self.router.route(message)
+            # the turns before: a follow-up ("and in Osaka?", "at 6") goes on from their calls
+            route = self.router.route(message, history=history)
         except ModelOutputError as exc:
             # /route answers 502 with the raw text; a chat user gets a plain reply
             log.warning("the router's output could not be used; replied that it was not "
@@ -245,7 +248,7 @@ class Conversation:
             # a small chat model invents beside any source: the answer is the source's own
             stream = iter([" ".join([*(s.extract(lang) for s in sourced), *failures])])
         else:
-            messages = self._chat_messages(sid, message, outcomes)
+            messages = self._chat_messages(history, message, outcomes)
             # a chat model's text may hold a lone surrogate, which no UTF-8 reply can carry
             stream = _clean(self.chat.stream(messages, options=self.options))
             if sourced:
@@ -259,7 +262,7 @@ class Conversation:
             notice="; ".join(in_language(n, lang) for n in self._notices(outcomes)) or None,
             replied_by_model=not (outcomes and len(failures) == len(outcomes)),
             _stream=stream,
-            _on_done=lambda reply: self._remember(sid, message, reply),
+            _on_done=lambda reply: self._remember(sid, message, reply, route.calls),
         )
 
     def _said_ourselves(self, sid: str, message: str, reply: str) -> Turn:
@@ -284,7 +287,8 @@ class Conversation:
                 notices.append(outcome.result.notice)
         return notices
 
-    def _chat_messages(self, sid: str, message: str, outcomes: list[CallOutcome]) -> list[Message]:
+    def _chat_messages(self, history: list[Message], message: str,
+                       outcomes: list[CallOutcome]) -> list[Message]:
         system = SYSTEM_PROMPT if outcomes else SYSTEM_PROMPT + NO_TOOL
         for outcome in outcomes:
             if outcome.error:
@@ -300,7 +304,9 @@ class Conversation:
                     f"{payload}\nBase your answer on it. If it contains an \"error\", tell the "
                     "user plainly and do not invent data."
                 )
-        return [Message(role="system", content=system), *self.history(sid),
+        # the chat model reads the turns as text: the calls were the router's business
+        earlier = [m.model_copy(update={"tool_calls": []}) for m in history]
+        return [Message(role="system", content=system), *earlier,
                 Message(role="user", content=message)]
 
 

@@ -20,13 +20,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
-from . import typedcalls
+from . import followups, typedcalls
 from .backends.base import RouterModel
 from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
 from .registry import FunctionRegistry
 from .settings import Settings
-from .types import Call, Completion, CompletionOptions, Declarations, Message, RouteResult
+from .types import (
+    Call,
+    Completion,
+    CompletionOptions,
+    Declarations,
+    Message,
+    RouteResult,
+    RouteSource,
+)
 from .vetting import HOLLOW, Vetting, dedupe, not_from_typed
 
 if TYPE_CHECKING:
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Source = Literal["tools_api", "fallback", "none"]
+Source = RouteSource
 # how many functions the router model was not trained on it is shown beside the trained
 # ones (more would crowd the context; past it, one is shown when the encoder picks it)
 SHOWN_UNTRAINED = 8
@@ -85,20 +93,42 @@ class Router:
         self._declared: dict[tuple[str, ...], Declarations] = {}
 
     def route(self, text: str, *, call: Literal["auto", "none", "required"] = "auto",
-              only: Sequence[str] | None = None) -> RouteResult:
+              only: Sequence[str] | None = None, history: Sequence[Message] = ()
+              ) -> RouteResult:
         """Route ``text``. ``call``: "none" returns no call without asking the model;
         "required" raises ToolChoiceUnmet when no usable call comes back. ``only``: the
-        names a call may have (the backend is told; a call of another is no function)."""
+        names a call may have (the backend is told; a call of another is no function).
+        ``history``: the conversation before ``text``, oldest first (assistant messages
+        carry the calls made): a follow-up of the call before ("and in Osaka?", "at 6")
+        is that call with the value it gives (funcgemma.followups)."""
         text = check_text(text, max_chars=self.settings.max_text_chars)
         start = time.perf_counter()
         if call == "none":
             return self._result([], "none", start, self.backend.model)
         allowed = tuple(n for n in self.registry.names if only is None or n in only)
+        followed = self._followed(text, history, allowed) if history else None
+        if followed is not None:
+            return self._result([followed], "context", start, self.backend.model)
         result = self._route(text, start, call, None if only is None else allowed)
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
         return result
+
+    def _followed(self, text: str, history: Sequence[Message], allowed: tuple[str, ...]
+                  ) -> Call | None:
+        """The follow-up call ``text`` makes of the call before, if it is one. Its value is
+        the message's own words outside any call syntax typed in it."""
+        aside = typedcalls.set_aside(text, self.registry.names)
+
+        def reroute(earlier: str) -> list[Call]:  # the message a question back was about
+            return self.route(earlier, only=allowed).calls
+
+        followed = followups.follow(aside.said, history, self.registry, reroute=reroute)
+        if followed is None or followed.name not in allowed:
+            return None
+        log.debug("follow-up of the call before: %s", followed.name)
+        return not_from_typed(self.registry.get(followed.name), followed, aside)
 
     def _route(self, text: str, start: float, mode: Literal["auto", "none", "required"],
                only: tuple[str, ...] | None) -> RouteResult:
@@ -215,7 +245,7 @@ class Router:
             completion = self.backend.complete(messages, tools=tools, options=bigger)
         return _without_surrogates(completion)
 
-    def _result(self, calls: list[Call], source: Literal["tools_api", "fallback", "none"],
+    def _result(self, calls: list[Call], source: Source,
                 start: float, model: str) -> RouteResult:
         result = RouteResult(
             calls=calls,
@@ -245,7 +275,7 @@ class Router:
 
     def _calls_from(
         self, completion: Completion, *, user_text: str, said: str, allowed: Sequence[str]
-    ) -> tuple[list[Call], Literal["tools_api", "fallback", "none"]]:
+    ) -> tuple[list[Call], Source]:
         """The usable calls in ``completion``: its native tool calls, then the calls the
         fallback parser reads in its text, each vetted the same way (funcgemma.vetting).
         ``user_text`` is the message as typed, ``said`` its own words with typed call

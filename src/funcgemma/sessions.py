@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import FuncgemmaError
-from .types import Message
+from .types import Call, Message
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -44,10 +44,19 @@ CREATE TABLE IF NOT EXISTS session_seen (
     last_used INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS session_seen_last_used ON session_seen (last_used);
+-- the calls routed for a turn, kept with its reply, so that the next message can follow
+-- them ("and in Osaka?", "at 6": funcgemma.followups)
+CREATE TABLE IF NOT EXISTS session_calls (
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,        -- the reply's seq in sessions
+    calls TEXT NOT NULL,         -- JSON: [{"name", "arguments"}]
+    PRIMARY KEY (session_id, seq)
+);
 """
 # what a database problem looks like here: funcgemma's own errors (DatabaseUnusable, with
 # the fix), SQLite's, the file system's, and text SQLite cannot bind (ValueError)
 _UNUSABLE = (FuncgemmaError, sqlite3.Error, OSError, ValueError)
+_CALLS = TypeAdapter(list[Call])
 log = logging.getLogger(__name__)
 
 
@@ -88,25 +97,34 @@ class SessionStore:
         try:
             with self._store().connection() as db:
                 rows = db.execute(
-                    "SELECT role, content FROM sessions WHERE session_id = ? "
-                    "ORDER BY seq DESC LIMIT ?",
+                    "SELECT s.role, s.content, c.calls FROM sessions s LEFT JOIN "
+                    "session_calls c ON c.session_id = s.session_id AND c.seq = s.seq "
+                    "WHERE s.session_id = ? ORDER BY s.seq DESC LIMIT ?",
                     (session_id, self._keep),
                 ).fetchall()
         except _UNUSABLE as exc:
             self._unusable("this turn is answered without the session's earlier turns", exc)
             return []
         messages = []
-        for role, content in reversed(rows):
+        for role, content, calls in reversed(rows):
             try:
                 if role not in ("user", "assistant"):
                     raise ValueError(f"role {role!r}")
                 messages.append(Message(role=role, content=content))
             except (ValidationError, ValueError):  # a row edited by hand: left out
                 log.warning("a stored chat message cannot be read; it is left out")
+                continue
+            if calls is not None and role == "assistant":
+                try:
+                    messages[-1].tool_calls = _CALLS.validate_json(calls)
+                except ValidationError:  # edited by hand: the reply without its calls
+                    log.warning("a stored turn's calls cannot be read; they are left out")
         return messages
 
-    def remember(self, session_id: str, user: str, reply: str) -> None:
-        """Append a turn (the user's message and the reply) to the session."""
+    def remember(self, session_id: str, user: str, reply: str,
+                 calls: Sequence[Call] = ()) -> None:
+        """Append a turn (the user's message, the reply and the calls routed for it) to the
+        session."""
         keep = self._keep
         if keep == 0:  # FUNCGEMMA_HISTORY_TURNS=0: no memory at all
             return
@@ -126,10 +144,16 @@ class SessionStore:
                         (session_id, seq + 1, "assistant", reply, now),
                     ],
                 )
-                db.execute(
-                    "DELETE FROM sessions WHERE session_id = ? AND seq < ?",
-                    (session_id, seq + 2 - keep),
-                )
+                if calls:
+                    db.execute(
+                        "INSERT INTO session_calls (session_id, seq, calls) VALUES (?, ?, ?)",
+                        (session_id, seq + 1, _CALLS.dump_json(list(calls)).decode()),
+                    )
+                for table in ("sessions", "session_calls"):
+                    db.execute(
+                        f"DELETE FROM {table} WHERE session_id = ? AND seq < ?",
+                        (session_id, seq + 2 - keep),
+                    )
                 new = (
                     db.execute(
                         "SELECT 1 FROM session_seen WHERE session_id = ?", (session_id,)
@@ -155,11 +179,12 @@ class SessionStore:
         ).fetchone()
         if row is None:
             return
-        db.execute(
-            "DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM "
-            "session_seen WHERE last_used <= ?)",
-            row,
-        )
+        for table in ("sessions", "session_calls"):
+            db.execute(
+                f"DELETE FROM {table} WHERE session_id IN (SELECT session_id FROM "
+                "session_seen WHERE last_used <= ?)",
+                row,
+            )
         db.execute("DELETE FROM session_seen WHERE last_used <= ?", row)
 
     def reset(self, session_id: str) -> None:
@@ -168,6 +193,7 @@ class SessionStore:
             with self._store().connection() as db:
                 db.execute("BEGIN IMMEDIATE")
                 db.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+                db.execute("DELETE FROM session_calls WHERE session_id = ?", (session_id,))
                 db.execute("DELETE FROM session_seen WHERE session_id = ?", (session_id,))
                 db.execute("COMMIT")
         except _UNUSABLE as exc:

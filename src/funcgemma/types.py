@@ -68,11 +68,16 @@ class Completion(BaseModel):
     duration_ms: float = 0.0
 
 
+# where a routed call came from: the backend's tool calls, the fallback parser of its
+# text, the conversation (a follow-up of the call before: funcgemma.followups), or none
+RouteSource = Literal["tools_api", "fallback", "context", "none"]
+
+
 class RouteResult(BaseModel):
     """The router's answer. ``calls == []`` means no function applies."""
 
     calls: list[Call] = Field(default_factory=list)
-    source: Literal["tools_api", "fallback", "none"] = "none"
+    source: RouteSource = "none"
     latency_ms: float = 0.0
     model: str = ""
 

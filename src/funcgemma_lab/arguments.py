@@ -65,6 +65,9 @@ def evaluate(p: argparse.ArgumentParser) -> None:
         "was missed, the name the model would have picked had it called; report.md says "
         "where misses were lost (the call decision or the name)",
     )
+    p.add_argument("--no-history", action="store_true",
+                   help="route each conversation turn (data/multiturn) on its own, without "
+                   "the turns before it: the router as it was before follow-ups")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v INFO, -vv DEBUG")
 

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cases = select_cases(load_cases(args.data), lang=args.lang, limit=args.limit,
                          seed=args.seed, expect_none=args.expect_none)
+    if args.no_history:
+        cases = [replace(c, history=()) for c in cases]
     if not cases:
         raise InvalidRequest(f"No cases selected from {args.data} (check --lang and --limit).")
     if args.explain and (args.backend or get_settings().backend) == "ollama":

@@ -46,6 +46,10 @@ class Case:
     lang: str
     expected_calls: tuple[Call, ...] | None = None
     line: int = 0
+    # a conversation's turn (data/multiturn): the turns before it, routed with it, and
+    # what kind of turn it is (follow_up, fragment, ...: per_kind in the report)
+    history: tuple[Message, ...] = ()
+    kind: str | None = None
 
 
 @dataclass
@@ -95,7 +99,23 @@ def _parse_case(obj: Any, line: int) -> Case:
     function = _field(obj, "expected_function", (str, type(None)), first and first.name)
     arguments = _field(obj, "expected_arguments", dict, dict(first.arguments) if first else {})
     lang = _field(obj, "lang", str, "unknown")
-    return Case(text, function or None, arguments, lang, calls, line)
+    history = tuple(_history_item(item) for item in _field(obj, "history", list, []))
+    kind = _field(obj, "kind", (str, type(None)), None)
+    return Case(text, function or None, arguments, lang, calls, line, history, kind)
+
+
+def _history_item(item: Any) -> Message:
+    """A history item of data/multiturn: a user or assistant message, or an assistant's
+    call (``{"role": "assistant", "call": {"name", "arguments"}}``)."""
+    if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
+        raise ValueError("a 'history' item must be {\"role\": \"user\"|\"assistant\", ...}")
+    if "call" in item:
+        call = item["call"]
+        if not isinstance(call, dict):
+            raise ValueError("a history 'call' must be {\"name\", \"arguments\"}")
+        return Message(role="assistant", tool_calls=[Call(
+            name=_field(call, "name", str, None), arguments=_field(call, "arguments", dict, {}))])
+    return Message(role=item["role"], content=_field(item, "content", str, None))
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -189,7 +209,7 @@ def _route_one(
     parse_failure, error, raw, failed = False, "", "", None
     recorder.last = None  # a message the router answers without the model has no raw text
     try:
-        result = router.route(case.text)
+        result = router.route(case.text, history=case.history)
     except ModelOutputError as exc:
         latency = (time.perf_counter() - start) * 1000
         parse_failure, source, error, raw = True, "error", exc.message, exc.raw
@@ -201,6 +221,7 @@ def _route_one(
         expected_function=case.expected_function, expected_arguments=case.expected_arguments,
         lang=case.lang, predicted=calls, source=source, latency_ms=latency,
         parse_failure=parse_failure, text=case.text, expected_calls=case.expected_calls,
+        kind=case.kind,
     )
     entry = {
         "line": case.line, "text": case.text, "lang": case.lang,

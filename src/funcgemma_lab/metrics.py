@@ -37,7 +37,7 @@ from typing import Any
 from funcgemma.types import Call
 
 NONE = "none"
-SOURCES = ("tools_api", "fallback", "none", "error")
+SOURCES = ("tools_api", "fallback", "context", "none", "error")
 _TRAILING = ".!?。！？、，,;:…"
 _QUOTES = {'"': '"', "'": "'", "「": "」", "『": "』", "“": "”", "‘": "’"}
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?")
@@ -57,6 +57,7 @@ class CaseOutcome:
     parse_failure: bool = False
     text: str = ""
     expected_calls: Sequence[Call] | None = None
+    kind: str | None = None  # a conversation turn's kind (data/multiturn)
 
     @property
     def expected_label(self) -> str:
@@ -274,6 +275,21 @@ def compute_metrics(
         hits = sum(e == p for e, p in zip(exp, pred, strict=True))
         per_lang[lang] = {"n": len(subset), "accuracy": hits / len(subset), "macro_f1": lang_macro}
 
+    per_kind: dict[str, dict[str, Any]] = {}
+    for kind in sorted({o.kind for o in outcomes if o.kind}):
+        subset = [o for o in outcomes if o.kind == kind]
+        routed = [o for o in subset if o.expected_label == o.predicted_label]
+        called = [o for o in routed if o.expected_label != NONE and o.expected_arguments]
+        right = sum(all(argument_matches(o.expected_arguments, o.predicted[0].arguments)
+                        .values()) for o in called)
+        per_kind[kind] = {
+            "n": len(subset), "accuracy": _ratio(len(routed), len(subset)),
+            "arguments_right": _ratio(right, len(called)),
+            # a reminder nobody asked for: the harm "and tomorrow?" used to do
+            "reminders_unasked": sum(o.predicted_label == "schedule_reminder"
+                                     and o.expected_label != "schedule_reminder"
+                                     for o in subset)}
+
     sources = Counter({s: 0 for s in SOURCES})
     sources.update(o.source for o in outcomes)
     none_cases = [o for o in outcomes if o.expected_label == NONE]
@@ -290,6 +306,7 @@ def compute_metrics(
         "call_set_f1": call_set["f1"],
         "call_set": call_set,
         "per_lang": per_lang,
+        **({"per_kind": per_kind} if per_kind else {}),
         "sources": dict(sources),
         "parse_failures": sum(o.parse_failure for o in outcomes),
         "latency_ms": latency_summary([o.latency_ms for o in outcomes if o.latency_ms is not None]),

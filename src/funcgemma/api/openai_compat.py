@@ -37,7 +37,7 @@ from ..types import Message, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed
 from .openai_errors import OpenAIErrors, OpenAIInvalid
-from .openai_request import last_user, message_text, router_for, tool_choice_of
+from .openai_request import history_of, last_user, message_text, router_for, tool_choice_of
 from .openai_stream import (
     DONE,
     chunk,
@@ -150,7 +150,8 @@ def _tool_calling(service: Service, body: ChatCompletionRequest, at: int, text: 
     answered = any(m.role in ("tool", "function") for m in body.messages[at + 1 :])
     if mode == "none" or (mode == "auto" and answered):
         return _chat_reply(service, body, at, text, None)
-    route = router.route(text, call=mode, only=only)
+    # the messages before: a follow-up ("and in Osaka?") goes on from their tool calls
+    route = router.route(text, call=mode, only=only, history=history_of(body.messages))
     calls = route.calls[:1] if body.parallel_tool_calls is False else route.calls
     if not calls:
         return _chat_reply(service, body, at, text, route)

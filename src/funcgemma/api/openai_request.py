@@ -4,6 +4,7 @@ when they are exactly its functions, else one over the client's schemas)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from ..errors import InvalidRequest
 from ..foreign import ForeignRegistry
 from ..registry import FunctionRegistry
 from ..router import Router
+from ..types import Call, Message
 from .app import Service
 from .openai_errors import OpenAIInvalid
 from .openai_types import ChatMessage, NamedToolChoice, ToolDef
@@ -40,6 +42,34 @@ def last_user(messages: Sequence[ChatMessage]) -> tuple[int, str]:
     raise OpenAIInvalid(
         "`messages` has no user message; funcgemma answers the last one.", param="messages"
     )
+
+
+def history_of(messages: Sequence[ChatMessage]) -> list[Message]:
+    """The conversation before the last user message, as the router reads it: user and
+    assistant messages, an assistant's tool calls with their arguments (a JSON string, as
+    OpenAI sends them). A call whose arguments are not a JSON object is left out: the
+    history is context, never a reason to refuse the request."""
+    at, _ = last_user(messages)
+    history = []
+    for i, message in enumerate(messages[:at]):
+        if message.role not in ("user", "assistant"):
+            continue
+        calls = []
+        for call in message.tool_calls or []:
+            arguments = call.function.arguments
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments or "{}")
+                except ValueError:
+                    continue
+            if isinstance(arguments, dict):
+                calls.append(Call(name=call.function.name, arguments=arguments))
+        try:
+            text = message_text(message.content, f"messages[{i}].content")
+        except OpenAIInvalid:
+            text = ""
+        history.append(Message(role=message.role, content=text, tool_calls=calls))
+    return history
 
 
 def tool_choice_of(

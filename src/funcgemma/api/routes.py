@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from ..errors import BackendUnavailable, FuncgemmaError
-from ..types import ChatReply, RouteResult
+from ..types import ChatReply, Message, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed, replay
 
@@ -32,9 +32,27 @@ def _ndjson(event: dict[str, Any]) -> str:
     return json.dumps(event, ensure_ascii=False, default=str).translate(_LINE_BREAKS) + "\n"
 
 
+# the turns a /route request may carry: a follow-up needs only the turn before
+MAX_HISTORY = 40
+
+
+class HistoryItem(Message):
+    """An earlier message of the conversation: ``role`` user or assistant (an assistant
+    message carries the calls made for its turn in ``tool_calls``, as /route returned
+    them), or tool (a function's result)."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant", "tool"]  # type: ignore[assignment]
+
+
 class RouteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(description="The user's message to route.")
+    history: list[HistoryItem] = Field(
+        default_factory=list, max_length=MAX_HISTORY,
+        description="The conversation before `text`, oldest first. A follow-up of the "
+        "last turn's calls (\"and in Osaka?\", \"at 6\") is routed as that call with the "
+        "value it gives (source \"context\"). Nothing is kept between requests.")
 
 
 class ChatRequest(BaseModel):
@@ -50,7 +68,7 @@ def _service(request: Request) -> Service:
 
 @router.post("/route", response_model=RouteResult)
 def route(body: RouteRequest, request: Request, response: Response) -> RouteResult:
-    result = _service(request).router.route(body.text)
+    result = _service(request).router.route(body.text, history=body.history)
     response.headers["X-Route-Latency-Ms"] = f"{result.latency_ms:.3f}"
     return result
 

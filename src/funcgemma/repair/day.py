@@ -20,6 +20,7 @@ _DAY_JA = (r"(?:明後日|あさって|明日|あした|あす|今日|きょう|
            r"(?:来週|今週)の?[月火水木金土日]曜日?|[月火水木金土日]曜日?(?=の|\\s|$|\\d)|\d{1,2}月\d{1,2}日)"
            r"(?:の?(?:朝|夜|午前|午後|夕方|昼))?")
 _DAY = regex.compile(f"{_DAY_EN}|{_DAY_JA}", regex.IGNORECASE)
+DAY = _DAY  # a day as said, in English, romaji or Japanese (funcgemma.followups)
 # the day, then what may stand between it and the time: "tomorrow at 6pm", "on Friday @ 5"
 _DAY_BEFORE = regex.compile(f"(?:{_DAY_EN}|{_DAY_JA}の?)[ \\t,、]*(?:(?:at|@|by)\\s+)?$",
                             regex.IGNORECASE)

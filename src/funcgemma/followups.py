@@ -1,0 +1,275 @@
+"""Follow-ups: a message that leaves out what the call before it gave.
+
+"What's the weather in Kyoto tomorrow?" then **"and in Osaka?"** asks for the weather in
+Osaka tomorrow; 「明日は？」 after it, for Kyoto tomorrow; **"at 6"** after "Remind me to
+call mom" (which had no time, so the reminder asked "When?") gives the reminder its time;
+"no, I meant Osaka" corrects the place. Each is a *fragment*: a connective or a
+correction ("and", "what about", 「じゃあ…は？」, "no, I meant") around one value, or a bare
+time. The value goes into the field of the previous call that takes it, by the field's role
+(funcgemma.roles): a time into its ``When`` field, a language into its ``Language`` field,
+anything else into its first ``Copied`` field; the previous call's other arguments are
+kept. The router model is not asked: it was trained on single messages and reads "and
+tomorrow?" as a reminder for "tomorrow".
+
+Only the call of the turn right before counts. A fragment with no call to follow is left
+to the router as any message is (and a reminder for "what about tomorrow?" names nothing,
+so none is made: schedule_reminder.names_nothing). A fragment that names a topic ("and the
+weather?") is not a value: it is routed as a new message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import regex
+
+from .registry import FunctionRegistry, FunctionSpec
+from .repair.day import DAY
+from .roles import Amount, Copied, Days, Language, Verbatim, When
+from .text import nfkc
+from .types import Call, Message
+
+# what may open a fragment: acknowledging (only ever before one of the others), joining,
+# asking about another value, correcting
+_ACK_EN = (r"ok(?:ay)?|so|oh|hmm+|well|wait|great|cool|nice|thanks|thank\s+you|alright|"
+           r"right|got\s+it")
+_JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+say|say|another|"
+            r"one\s+more|not\s+that|what\s+about|how\s+about|what\s+if|i\s+meant|i\s+mean|"
+            r"i\s+said|make\s+it|change\s+it\s+to|rather|instead")
+_ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
+                      regex.IGNORECASE)
+_LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
+                      regex.IGNORECASE)
+_LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それと|あと|で|なら|いや|いいえ|"
+                         r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|間違えた)[、,。!！\s]*)+")
+_PREPOSITION = regex.compile(r"^(?:in|for|at|on|to|into|by|from|around)\s+", regex.IGNORECASE)
+# what may close one: "…は？", "…のほうは？", "…のこと", "…ですか", "… please", "… instead"
+_TAIL = regex.compile(
+    r"(?:\s*(?:please|pls|then|instead|too|again|now|then\s+please)"
+    r"|(?:の方|のほう)?(?:は|わ)(?:どう|どうですか|どうでしょう|どうかな)?|の方|のほう|だったら|なら"
+    r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
+    r"|に(?:して|変えて)|\s+wa)?[\s?？.。!！…]*$", regex.IGNORECASE)
+_ASKS = regex.compile(r"[?？]\s*$")
+# a tail that asks about the value or says which one ("…は", "…なら", "… please"); not
+# one that only ends a statement ("…です", "…のこと")
+_ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|please|pls|instead|\swa\b",
+                         regex.IGNORECASE)
+# a value names one thing: no verb, no question word, no topic of its own
+_NOT_A_VALUE = regex.compile(
+    r"(?<![\p{L}\p{N}])(?:remind|reminder|set|translate|translation|tell|find|search|buy|order|"
+    r"show|give|get|book|check|look|is|are|was|were|will|do|does|did|can|could|would|should|"
+    r"want|need|like|have|has|make|it|that|this|he|she|they|them|him|her|you|me|i|we|"
+    r"who|why|how|what|when|where|which|weather|forecast|temperature|rain|price|trip|travel|"
+    r"guide|thanks?|thank\s+you|yes|yeah|yep|great|cool|nice|good|bad|fine|sure|right|"
+    r"really|lol|hi|hello|bye|ok|okay|perfect|awesome|kindly|much|very|so|lot|too)"
+    r"(?![\p{L}\p{N}])"
+    r"|天気|予報|気温|雨|リマインド|翻訳|値段|旅行|観光|ありがとう|了解|して|する|したい|ます|"
+    r"完璧|最高|すごい|いいね|はい|大丈夫|よろしく|どうも|"
+    r"ください|教えて|何|なに|誰|だれ|どこ|いつ|なぜ|どう",
+    regex.IGNORECASE)
+# a time (of day, a day, a span from now) and the words that may stand around one
+_TIME = regex.compile(
+    DAY.pattern + r"|(?<![\p{L}\p{N}])(?:\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h)?|"
+    r"noon|midnight|morning|afternoon|evening|night|tonight|later|"
+    r"in\s+(?:\d+|an?|half\s+an|a\s+few|a\s+couple\s+of)\s*(?:min(?:ute)?s?|hours?|hrs?|days?)|"
+    r"the\s+day\s+after(?:\s+tomorrow)?|"
+    r"(?:this|next)\s+(?:morning|afternoon|evening|week|month))(?![\p{L}\p{N}])"
+    r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩",
+    regex.IGNORECASE)
+_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|by|around|about|o'?clock|the)(?![\p{L}])"
+                             r"|[のにでごろ頃]|[\s,、.。]", regex.IGNORECASE)
+_MAX_WORDS = 3
+_MAX_JA_CHARS = 12
+_NAMED = regex.compile(r"[\p{L}\p{N}]")
+# a Japanese value is a name (kanji, katakana): hiragana other than の is grammar, a
+# sentence ("金曜は傘いるかな")
+_GRAMMAR_JA = regex.compile(r"[\p{Hiragana}--[の]]", regex.V1)
+
+
+Kind = Literal["time", "days", "number", "name"]
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """What a fragment says: its value, as written (a number as a number), and its kind: a
+    time, a length in days, a count, or a name (a place, a person, an item, a language)."""
+
+    value: str | int
+    kind: Kind
+
+
+_WORDS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_KANJI = {c: n for n, c in enumerate("〇一二三四五六七八九十", 0)}
+_DAYS = regex.compile(r"^(\d{1,3}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
+                      r")\s*(?:-?\s*days?|nights?|日間|日|泊)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
+                      regex.IGNORECASE)
+_COUNT = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
+                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|units?)?$",
+                       regex.IGNORECASE)
+
+
+def _number(word: str) -> int:
+    if word.isdigit():
+        return int(word)
+    if word.lower() in _WORDS:
+        return _WORDS[word.lower()]
+    if len(word) == 2 and word[0] == "十":  # 十二
+        return 10 + _KANJI[word[1]]
+    if len(word) == 2 and word[1] == "十":  # 二十
+        return 10 * _KANJI[word[0]]
+    return _KANJI[word]
+
+
+def _is_time(value: str) -> bool:
+    rest = _TIME_FILLER.sub(" ", _TIME.sub(" ", value))
+    return bool(_TIME.search(value)) and not _NAMED.search(rest)
+
+
+def fragment(text: str, *, answering: bool = False) -> Fragment | None:
+    """The value a fragment gives, or None for a message that is not one. ``answering``:
+    the message answers a question the assistant asked, so a bare value ("Kyoto", "at
+    6") is one."""
+    text = nfkc(text).strip()
+    if not text or "\n" in text or len(text) > 80:
+        return None
+    acks = _ACKS.match(text)  # "great, and in Nagoya?": stripped, but it joins nothing
+    if acks:
+        text = text[acks.end():]
+    lead = _LEAD.match(text) or _LEAD_JA.match(text)
+    body = text[lead.end():] if lead else text
+    tail = _TAIL.search(body)
+    core = body[:tail.start()] if tail else body
+    # it asks ("…?", "…は？") or says what it is about ("… please", 「…のこと」)
+    closed = bool(_ASKS.search(text)) or bool(tail and _ASKS_JA.search(tail.group(0)))
+    core = core.strip(" \t,、")
+    if not core:
+        return None
+    if _is_time(core):
+        return Fragment(core, "time")
+    if not (lead or closed or answering):  # "Osaka" alone is not a follow-up
+        return None
+    value = _PREPOSITION.sub("", core).strip()
+    # "Tallinn, same night?": what follows the value only says the rest stays
+    value = regex.split(r"\s*[,、]\s*(?=(?:same|too|also|as\s+well|again|同じ)\b)", value)[0]
+    for pattern, kind in ((_DAYS, "days"), (_COUNT, "number")):
+        if (found := pattern.match(value)):
+            return Fragment(_number(found.group(1)), kind)  # type: ignore[arg-type]
+    if not value or _NOT_A_VALUE.search(value):
+        return None
+    japanese = not regex.search(r"[\p{Latin}]", value)
+    if japanese and (len(value) > _MAX_JA_CHARS or _GRAMMAR_JA.search(value)):
+        return None
+    if not japanese and len(value.split()) > _MAX_WORDS:
+        return None
+    return Fragment(value, "name")
+
+
+def previous_calls(history: Sequence[Message]) -> list[Call]:
+    """The calls of the history's last turn that made any (small talk since does not
+    end what a follow-up goes on from)."""
+    calls: list[Call] = []
+    for message in reversed(history):
+        if message.role == "assistant" and message.tool_calls:
+            calls = [*message.tool_calls, *calls]
+        elif message.role == "user" and calls:
+            break
+    return calls
+
+
+def asked_back(history: Sequence[Message]) -> str | None:
+    """The user's message the assistant answered with a question (the last turn), or
+    None: "Remind me to call mom" -> "When should I remind you?"."""
+    last_user = next((i for i in range(len(history) - 1, -1, -1)
+                      if history[i].role == "user"), None)
+    if last_user is None:
+        return None
+    replies = [m for m in history[last_user + 1:] if m.role == "assistant"]
+    if replies and _ASKS.search(replies[-1].content):
+        return history[last_user].content
+    return None
+
+
+def _takes_int(spec: FunctionSpec, field: str) -> bool:
+    annotation = spec.params.model_fields[field].annotation
+    return int in (get_args(annotation) or (annotation,))
+
+
+def _field_for(spec: FunctionSpec, said: Fragment, missing_first: dict[str, Any] | None = None
+               ) -> str | None:
+    """The field of ``spec`` that takes the fragment's value, by role. ``missing_first``:
+    the arguments so far; a name goes to a field they lack before any other."""
+    roles = spec.roles
+    if said.kind == "time":
+        return next((f for f, r in roles.items() if isinstance(r, When)), None)
+    if said.kind == "days":
+        return next((f for f, r in roles.items() if isinstance(r, Days)), None)
+    if said.kind == "number":
+        return next((f for f, r in roles.items()
+                     if isinstance(r, Amount) and _takes_int(spec, f)), None)
+    from .repair.language import mentions
+
+    if mentions(str(said.value)) and (f := next(
+            (f for f, r in roles.items() if isinstance(r, Language)), None)):
+        return f
+    required = [f for f, info in spec.params.model_fields.items() if info.is_required()]
+    named = [f for f, r in roles.items() if isinstance(r, Copied | Verbatim)]
+    order = [*required, *named]
+    if missing_first is not None:
+        order = [f for f in order if f not in missing_first] + order
+    return next((f for f in order if f in named), None)
+
+
+def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
+           reroute: Callable[[str], list[Call]] | None = None) -> Call | None:
+    """The call ``text`` asks for as a follow-up of the conversation, or None (not a
+    fragment, nothing to follow, no field takes the value, or the arguments do not
+    validate).
+
+    An answer to a question back ("at 6" after "When should I remind you?") completes the
+    call of the message that was asked about: the one the history holds, or, when the
+    history has no call for that turn (an ask kept as text only), the call ``reroute``
+    makes of that message again; the value goes to a field that call lacks first."""
+    asked = asked_back(history)
+    said = fragment(text, answering=asked is not None)
+    before = previous_calls(history)
+    if (said is not None and asked is not None and reroute is not None
+            and not _turn_called(history)):
+        # one more model call, only for a short answer to a question about a message
+        # whose call the history does not hold
+        before = reroute(asked)[:1] or before
+    whole = said is None and asked is not None
+    if whole:
+        # the answer to "Which text?" is the text, whole: "Delivery took three weeks."
+        said = Fragment(nfkc(text).strip(), "name")
+    if said is None:
+        return None
+    for call in reversed(before):
+        if call.name not in registry:
+            continue
+        spec = registry.get(call.name)
+        field = _field_for(spec, said, call.arguments if asked is not None else None)
+        if field is None or (whole and not isinstance(spec.roles.get(field), Verbatim)):
+            continue
+        arguments = {**call.arguments, field: said.value}
+        try:
+            spec.params.model_validate(arguments)
+        except ValueError:
+            continue
+        return Call(name=spec.name, arguments=arguments)
+    return None
+
+
+def _turn_called(history: Sequence[Message]) -> bool:
+    """Whether the history's last turn made a call."""
+    for message in reversed(history):
+        if message.role == "user":
+            return False
+        if message.role == "assistant" and message.tool_calls:
+            return True
+    return False
+
+
+__all__ = ["Fragment", "asked_back", "follow", "fragment", "previous_calls"]

@@ -1,0 +1,299 @@
+"""Follow-ups (funcgemma.followups): a message that leaves out what the call before it gave
+is that call with the value it gives; an answer to a question back completes the call it
+was about; a fragment with nothing before it is never a call."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from funcgemma.backends.scripted import ScriptedBackend, tool_call
+from funcgemma.followups import follow, fragment, previous_calls
+from funcgemma.functions.schedule_reminder.store import reminder_store
+from funcgemma.registry import default_registry
+from funcgemma.router import Router
+from funcgemma.sessions import SessionStore
+from funcgemma.types import Call, Message
+from tests.test_conversation import make_conversation
+
+REGISTRY = default_registry()
+
+
+def called(name: str, **arguments: Any) -> Message:
+    return Message(role="assistant", tool_calls=[Call(name=name, arguments=arguments)])
+
+
+def said(role: str, content: str) -> Message:
+    return Message(role=role, content=content)  # type: ignore[arg-type]
+
+
+KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
+         called("weather_info", location="Kyoto", date="tomorrow"),
+         said("assistant", "Kyoto, tomorrow: light rain, 12°C.")]
+
+
+@pytest.mark.parametrize("text, value, kind", [
+    ("and in Osaka?", "Osaka", "name"),
+    ("Osaka?", "Osaka", "name"),
+    ("great, and in Nagoya?", "Nagoya", "name"),
+    ("no, I meant Osaka", "Osaka", "name"),
+    ("what about tomorrow?", "tomorrow", "time"),
+    ("at 6pm?", "at 6pm", "time"),
+    ("and another in an hour", "in an hour", "time"),
+    ("make it two", 2, "number"),
+    ("and in Spanish?", "Spanish", "name"),
+    ("明日は？", "明日", "time"),
+    ("じゃあ金曜は？", "金曜", "time"),
+    ("大阪は？", "大阪", "name"),
+    ("いや、大阪の方", "大阪", "name"),
+    ("夜10時に", "夜10時", "time"),
+    ("4パックにして", 4, "number"),
+    ("5日間のプランにして", 5, "days"),
+    ("and Tallinn, same night?", "Tallinn", "name"),
+])
+def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
+    found = fragment(text)
+    assert found is not None and (found.value, found.kind) == (value, kind)
+
+
+@pytest.mark.parametrize("text", [
+    "What's the weather in Kyoto tomorrow?", "Remind me to call mom", "thanks!", "Lovely!",
+    "Osaka", "and the weather?", "and remind me at 6", "Is it going to snow this weekend?",
+    "how old is he?", "金曜は傘いるかな？", "ありがとう！", "",
+    # thanks after a call is not a value for it ("much" was a place once)
+    "thank you so much", "thank you kindly", "OKです", "完璧です", "ok", "sorry about that",
+])
+def test_a_request_or_small_talk_is_not_a_fragment(text: str) -> None:
+    assert fragment(text) is None
+
+
+def test_a_follow_up_keeps_what_it_leaves_out() -> None:
+    assert follow("and in Osaka?", KYOTO, REGISTRY) == Call(
+        name="weather_info", arguments={"location": "Osaka", "date": "tomorrow"})
+    assert follow("明日は？", KYOTO, REGISTRY) == Call(
+        name="weather_info", arguments={"location": "Kyoto", "date": "明日"})
+
+
+def test_a_follow_up_goes_on_across_small_talk_but_not_from_nothing() -> None:
+    chatted = [*KYOTO, said("user", "I lived in Kyoto once"), said("assistant", "Nice!")]
+    assert previous_calls(chatted) == KYOTO[1].tool_calls
+    assert follow("and in Osaka?", chatted, REGISTRY) is not None
+    assert follow("and in Osaka?", [], REGISTRY) is None
+    assert follow("what about tomorrow?", [said("user", "hi"), said("assistant", "Hello!")],
+                  REGISTRY) is None
+
+
+def test_each_value_goes_to_the_field_of_its_kind() -> None:
+    shop = [said("user", "buy a yoga mat"), called("shopping_intent", item="yoga mat")]
+    assert follow("make it two", shop, REGISTRY).arguments == {"item": "yoga mat",  # type: ignore[union-attr]
+                                                               "quantity": 2}
+    trip = [said("user", "3 days in Okinawa"),
+            called("travel_guide", destination="沖縄", days=3)]
+    assert follow("5日間のプランにして", trip, REGISTRY).arguments["days"] == 5  # type: ignore[union-attr]
+    words = [said("user", "translate hello into French"),
+             called("translation_assist", text="hello", target_language="French")]
+    assert follow("and in Spanish?", words, REGISTRY).arguments == {  # type: ignore[union-attr]
+        "text": "hello", "target_language": "Spanish"}
+
+
+def test_an_answer_to_a_question_back_completes_the_call_it_was_about() -> None:
+    asked = [said("user", "Remind me to call mom"), called("schedule_reminder", task="call mom"),
+             said("assistant", "No time was given. When should I remind you to call mom?")]
+    assert follow("at 6", asked, REGISTRY) == Call(
+        name="schedule_reminder", arguments={"task": "call mom", "time": "at 6"})
+    # an ask kept as text only: the message asked about is routed again
+    text_only = [said("user", "薬を飲むのをリマインドして"),
+                 said("assistant", "いつお知らせしますか？")]
+    rerouted: list[str] = []
+
+    def reroute(text: str) -> list[Call]:
+        rerouted.append(text)
+        return [Call(name="schedule_reminder", arguments={"task": "薬を飲む"})]
+
+    assert follow("夜10時に", text_only, REGISTRY, reroute=reroute) == Call(
+        name="schedule_reminder", arguments={"task": "薬を飲む", "time": "夜10時"})
+    assert rerouted == ["薬を飲むのをリマインドして"]
+    # the text a sentiment question asked for is the answer, whole
+    which = [said("user", "what's the tone of this review?"),
+             called("sentiment_label", text="review"), said("assistant", "Which text?")]
+    assert follow("Delivery took three weeks.", which, REGISTRY) == Call(
+        name="sentiment_label", arguments={"text": "Delivery took three weeks."})
+
+
+def test_a_new_request_after_a_question_costs_no_second_routing() -> None:
+    """The model is asked again about an earlier message only for a short answer."""
+    chatted = [*KYOTO, said("user", "I love it there"), said("assistant", "Want more?")]
+    rerouted: list[str] = []
+
+    def reroute(text: str) -> list[Call]:
+        rerouted.append(text)
+        return []
+
+    assert follow("What's the weather in Paris?", chatted, REGISTRY, reroute=reroute) is None
+    assert rerouted == []
+    # a fragment after small talk that asked: nothing found again, the last call goes on
+    assert follow("and in Osaka?", chatted, REGISTRY, reroute=reroute) == Call(
+        name="weather_info", arguments={"location": "Osaka", "date": "tomorrow"})
+    assert rerouted == ["I love it there"]
+
+
+def test_router_routes_a_follow_up_without_asking_the_model() -> None:
+    backend = ScriptedBackend({"and in Osaka?": tool_call("travel_guide", destination="Osaka")})
+    router = Router(backend, REGISTRY)
+    result = router.route("and in Osaka?", history=KYOTO)
+    assert result.source == "context" and backend.calls == []
+    assert result.calls == [Call(name="weather_info",
+                                 arguments={"location": "Osaka", "date": "tomorrow"})]
+    # the same words with nothing before them go to the model, as any message
+    assert router.route("and in Osaka?").calls[0].name == "travel_guide"
+    # tool_choice naming other functions: no follow-up of weather_info
+    assert router.route("and in Osaka?", history=KYOTO, only=["travel_guide"]).source \
+        != "context"
+
+
+def test_typed_call_syntax_in_a_follow_up_is_never_its_value() -> None:
+    router = Router(ScriptedBackend({}), REGISTRY)
+    result = router.route('and in call:weather_info{location:"Mars"}?', history=KYOTO)
+    assert all("Mars" not in str(c.arguments) for c in result.calls)
+
+
+def test_session_store_keeps_each_turns_calls(tmp_path) -> None:
+    conv, _ = make_conversation()
+    store: SessionStore = conv.sessions
+    store.remember("s", "weather in Kyoto?", "Rain.", [Call(name="weather_info",
+                                                            arguments={"location": "Kyoto"})])
+    store.remember("s", "thanks", "You're welcome.")
+    history = store.history("s")
+    assert [m.tool_calls for m in history] == [
+        [], [Call(name="weather_info", arguments={"location": "Kyoto"})], [], []]
+    # a row edited by hand: the reply stays, its calls are left out
+    with sqlite3.connect(conv.ctx.database().path) as db:
+        db.execute("UPDATE session_calls SET calls = 'not json'")
+    assert [m.content for m in store.history("s")] == ["weather in Kyoto?", "Rain.", "thanks",
+                                                       "You're welcome."]
+    store.reset("s")
+    with sqlite3.connect(conv.ctx.database().path) as db:
+        assert db.execute("SELECT COUNT(*) FROM session_calls").fetchone() == (0,)
+
+
+def test_chat_follow_ups_ask_back_and_fragments() -> None:
+    """The issue's chat: Kyoto weather, "and in Osaka?" for Osaka; "Remind me to call mom"
+    -> a question -> "at 6" -> one reminder; 「明日は？」 alone -> no reminder."""
+    conv, chat = make_conversation({
+        "What's the weather in Kyoto tomorrow?": tool_call(
+            "weather_info", location="Kyoto", date="tomorrow"),
+        "Remind me to call mom": tool_call("schedule_reminder", task="call mom"),
+        # what the model did with a bare fragment before: a reminder for "明日は？"
+        "明日は？": tool_call("schedule_reminder", task="明日は？", time="明日"),
+    }, weather_offline=True)
+    conv.ask("What's the weather in Kyoto tomorrow?", "w")
+    osaka = conv.ask("and in Osaka?", "w")
+    assert osaka.route.source == "context"
+    assert osaka.route.calls == [Call(name="weather_info",
+                                      arguments={"location": "Osaka", "date": "tomorrow"})]
+
+    asked = conv.ask("Remind me to call mom", "r")
+    assert reminder_store(conv.ctx).list() == []
+    assert "When should I remind you" in asked.reply
+    saved = conv.ask("at 6", "r")
+    assert saved.function_result is not None and saved.function_result["saved"] is True
+    assert [r.what for r in reminder_store(conv.ctx).list()] == ["call mom"]
+
+    alone = conv.ask("明日は？", "new")
+    assert alone.route.calls == [] and [r.what for r in reminder_store(conv.ctx).list()] == [
+        "call mom"]
+
+
+def test_route_endpoint_takes_history() -> None:
+    from funcgemma.api.app import create_app
+    from tests.test_api import make_service
+
+    with TestClient(create_app(make_service())) as client:
+        history = [{"role": "user", "content": "What's the weather in Kyoto tomorrow?"},
+                   {"role": "assistant", "tool_calls": [{"name": "weather_info", "arguments": {
+                       "location": "Kyoto", "date": "tomorrow"}}]}]
+        response = client.post("/route", json={"text": "and in Osaka?", "history": history})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["source"] == "context"
+        assert body["calls"] == [{"name": "weather_info",
+                                  "arguments": {"location": "Osaka", "date": "tomorrow"}}]
+        bad = client.post("/route", json={"text": "hi", "history": [{"role": "system",
+                                                                      "content": "x"}]})
+        assert bad.status_code == 422
+        long = client.post("/route", json={"text": "hi", "history": [
+            {"role": "user", "content": "x"}] * 41})
+        assert long.status_code == 422
+
+
+def test_openai_chat_completions_follow_the_tool_calls_in_messages() -> None:
+    from funcgemma.api.app import create_app
+    from tests.test_api import make_service
+
+    messages = [
+        {"role": "user", "content": "What's the weather in Kyoto tomorrow?"},
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function", "function": {
+                "name": "weather_info",
+                "arguments": json.dumps({"location": "Kyoto", "date": "tomorrow"})}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"forecast\": \"rain\"}"},
+        {"role": "assistant", "content": "Rain in Kyoto tomorrow."},
+        {"role": "user", "content": "and in Osaka?"},
+    ]
+    with TestClient(create_app(make_service(script={}))) as client:
+        response = client.post("/v1/chat/completions", json={
+            "model": "funcgemma", "messages": messages, "tools": REGISTRY.tools()})
+        assert response.status_code == 200, response.text
+        calls = response.json()["choices"][0]["message"]["tool_calls"]
+        assert [(c["function"]["name"], json.loads(c["function"]["arguments"]))
+                for c in calls] == [("weather_info", {"location": "Osaka", "date": "tomorrow"})]
+        # arguments that are not JSON: that call is left out of the history, no error
+        messages[1]["tool_calls"][0]["function"]["arguments"] = "{not json"
+        response = client.post("/v1/chat/completions", json={
+            "model": "funcgemma", "messages": messages, "tools": REGISTRY.tools()})
+        assert response.status_code == 200
+        assert response.json()["choices"][0]["message"].get("tool_calls") in (None, [])
+
+
+def test_evaluation_routes_a_turn_with_its_history_and_scores_it_by_kind(tmp_path) -> None:
+    from funcgemma_lab.evaluation import load_cases, run_cases
+    from funcgemma_lab.metrics import compute_metrics
+
+    rows = [
+        {"text": "and in Osaka?", "kind": "follow_up", "lang": "en",
+         "history": [{"role": "user", "content": "Weather in Kyoto tomorrow?"},
+                     {"role": "assistant", "call": {"name": "weather_info", "arguments": {
+                         "location": "Kyoto", "date": "tomorrow"}}},
+                     {"role": "assistant", "content": "Rain."}],
+         "expected_function": "weather_info",
+         "expected_arguments": {"location": "Osaka", "date": "tomorrow"}},
+        {"text": "明日は？", "kind": "fragment", "lang": "ja", "history": [],
+         "expected_function": None, "expected_arguments": {}},
+    ]
+    path = tmp_path / "turns.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    cases = load_cases(path)
+    assert cases[0].history[1].tool_calls[0].name == "weather_info" and cases[0].kind == "follow_up"
+    # the model, asked, would save a reminder for the fragment and book travel for Osaka
+    router = Router(ScriptedBackend({
+        "明日は？": tool_call("schedule_reminder", task="明日は？", time="明日"),
+        "and in Osaka?": tool_call("travel_guide", destination="Osaka")}), REGISTRY)
+    kinds = compute_metrics(run_cases(router, cases, progress=False).outcomes,
+                            REGISTRY.names)["per_kind"]
+    assert kinds["follow_up"] == {"n": 1, "accuracy": 1.0, "arguments_right": 1.0,
+                                  "reminders_unasked": 0}
+    assert kinds["fragment"]["reminders_unasked"] == 0 and kinds["fragment"]["accuracy"] == 1.0
+    from dataclasses import replace
+
+    alone = [replace(c, history=()) for c in cases]  # --no-history
+    kinds = compute_metrics(run_cases(router, alone, progress=False).outcomes,
+                            REGISTRY.names)["per_kind"]
+    assert kinds["follow_up"]["accuracy"] == 0.0
+    with pytest.raises(Exception, match="history"):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(json.dumps({**rows[1], "history": [{"role": "system"}]}) + "\n")
+        load_cases(bad)
