@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
-from . import followups, typedcalls
+from . import clauses, followups, typedcalls
 from .backends.base import RouterModel
 from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
@@ -106,14 +106,47 @@ class Router:
         if call == "none":
             return self._result([], "none", start, self.backend.model)
         allowed = tuple(n for n in self.registry.names if only is None or n in only)
-        followed = self._followed(text, history, allowed) if history else None
-        if followed is not None:
-            return self._result([followed], "context", start, self.backend.model)
-        result = self._route(text, start, call, None if only is None else allowed)
+        result = self._route_with(text, start, call, only is not None, allowed, history)
+        # several requests the model did not answer with several calls: piece by piece
+        if (call == "auto" and len({c.name for c in result.calls}) < 2
+                and len(parts := clauses.pieces(text)) > 1):
+            several = self._several(parts, start, only is not None, allowed, history)
+            if several is not None:
+                result = several
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
         return result
+
+    def _route_with(self, text: str, start: float, mode: Literal["auto", "none", "required"],
+                    restricted: bool, allowed: tuple[str, ...], history: Sequence[Message]
+                    ) -> RouteResult:
+        """One request, read with the conversation before it."""
+        followed = self._followed(text, history, allowed) if history else None
+        if followed is not None:
+            return self._result([followed], "context", start, self.backend.model)
+        return self._route(text, start, mode, allowed if restricted else None)
+
+    def _several(self, parts: list[str], start: float, restricted: bool,
+                 allowed: tuple[str, ...], history: Sequence[Message]) -> RouteResult | None:
+        """The calls of a message that makes several requests (funcgemma.clauses), each
+        piece routed with the pieces before it and their calls as history; None unless
+        they call two functions or more (one function asked twice stays the message's one
+        call: a request that only looks cut in two, "classify this review, 'great
+        shoes'", must not become two)."""
+        calls: list[Call] = []
+        sources: list[Source] = []
+        before = list(history)
+        for part in parts:
+            routed = self._route_with(part, start, "auto", restricted, allowed, before)
+            calls += routed.calls
+            sources.append(routed.source)
+            before += [Message(role="user", content=part),
+                       Message(role="assistant", tool_calls=routed.calls)]
+        if len({c.name for c in calls}) < 2:
+            return None
+        source: Source = next((s for s in sources if s != "none"), "none")
+        return self._result(dedupe(calls), source, start, self.backend.model)
 
     def _followed(self, text: str, history: Sequence[Message], allowed: tuple[str, ...]
                   ) -> Call | None:
