@@ -33,6 +33,8 @@ def test_a_message_is_cut_where_a_second_request_starts(text: str, expected: lis
     "remind me to buy bread and milk", "What is the weather in Tokyo and Osaka?",
     "カメラ買いたい、15万円以内", "あとで電話するのをリマインドして",
     "In Paris, what should I see?",
+    # a long message is a text to work on, whatever it holds
+    "Label this: " + "check the weather and remind me at 6, " * 20,
     "このレビューを判定してください、「組み立ては簡単で、デザインもおしゃれです」",
 ])
 def test_one_request_is_not_cut(text: str) -> None:

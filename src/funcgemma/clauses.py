@@ -33,10 +33,13 @@ _JAPANESE = regex.compile(r"\p{Han}|\p{Hiragana}|\p{Katakana}")
 _ASKS_JA = regex.compile(r"(?:て|ください|下さい|たい|か|[？?])[。!！]?$")
 MIN_CHARS = 6  # a piece shorter than this is no request of its own
 MAX_PIECES = 3
+MAX_CHARS = 600  # a longer message is a text to work on, not a list of requests
 
 
 def pieces(text: str) -> list[str]:
     """``text`` cut into the requests it makes, in order; one piece when it makes one."""
+    if len(text) > MAX_CHARS:
+        return [text]
     parts = [text]
     for cut in (_CUT_EN, _CUT_COMMA_EN, _CUT_JA):
         parts = [p for part in parts for p in cut.split(part)]

@@ -27,6 +27,7 @@ import regex
 
 from .registry import FunctionRegistry, FunctionSpec
 from .repair.day import DAY
+from .repair.language import mentions
 from .roles import Amount, Copied, Days, Language, Verbatim, When
 from .text import nfkc
 from .types import Call, Message
@@ -152,6 +153,8 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     if not (lead or closed or answering):  # "Osaka" alone is not a follow-up
         return None
     value = _PREPOSITION.sub("", core).strip()
+    if _PREPOSITION.fullmatch(value + " "):  # "and in ?": call syntax set aside, nothing left
+        return None
     # "Tallinn, same night?": what follows the value only says the rest stays
     value = regex.split(r"\s*[,、]\s*(?=(?:same|too|also|as\s+well|again|同じ)\b)", value)[0]
     for pattern, kind in ((_DAYS, "days"), (_COUNT, "number")):
@@ -209,8 +212,6 @@ def _field_for(spec: FunctionSpec, said: Fragment, missing_first: dict[str, Any]
     if said.kind == "number":
         return next((f for f, r in roles.items()
                      if isinstance(r, Amount) and _takes_int(spec, f)), None)
-    from .repair.language import mentions
-
     if mentions(str(said.value)) and (f := next(
             (f for f, r in roles.items() if isinstance(r, Language)), None)):
         return f
