@@ -103,7 +103,7 @@ class Fragment:
 
 _WORDS = {w: n for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
-_KANJI = {c: n for n, c in enumerate("〇一二三四五六七八九十", 0)}
+_KANJI = {c: n for n, c in enumerate("〇一二三四五六七八九十")}
 _DAYS = regex.compile(r"^(\d{1,3}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
                       r")\s*(?:-?\s*days?|nights?|日間|日|泊)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
                       regex.IGNORECASE)
@@ -143,7 +143,8 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     body = text[lead.end():] if lead else text
     tail = _TAIL.search(body)
     core = body[:tail.start()] if tail else body
-    # it asks ("…?", "…は？") or says what it is about ("… please", 「…のこと」)
+    # it asks ("…?", 「…は？」, 「…なら」) or says which value ("… please", 「…にして」); a tail
+    # that only ends a statement (「…です」) does not make a fragment
     closed = bool(_ASKS.search(text)) or bool(tail and _ASKS_JA.search(tail.group(0)))
     core = core.strip(" \t,、")
     if not core:
