@@ -300,3 +300,31 @@ def test_evaluation_routes_a_turn_with_its_history_and_scores_it_by_kind(tmp_pat
         bad = tmp_path / "bad.jsonl"
         bad.write_text(json.dumps({**rows[1], "history": [{"role": "system"}]}) + "\n")
         load_cases(bad)
+
+
+@pytest.mark.parametrize("text, question", [
+    ("Remind me to call mom", "When should I remind you?"),
+    ("お母さんに電話するのをリマインドして", "いつお知らせしますか？"),
+])
+def test_a_call_without_a_value_its_function_must_have_is_an_ask(text: str,
+                                                                  question: str) -> None:
+    router = Router(ScriptedBackend({text: tool_call("schedule_reminder", task="call mom")}),
+                    REGISTRY)
+    result = router.route(text)
+    assert result.outcome == "ask" and result.calls[0].name == "schedule_reminder"
+    assert result.ask is not None and result.ask.model_dump() == {
+        "function": "schedule_reminder", "field": "time", "question": question}
+
+
+def test_outcome_is_call_or_answer_otherwise() -> None:
+    router = Router(ScriptedBackend({
+        "Remind me to call mom at 6": tool_call("schedule_reminder", task="call mom",
+                                                time="at 6"),
+        "hello": "Hi!"}), REGISTRY)
+    done = router.route("Remind me to call mom at 6")
+    assert (done.outcome, done.ask) == ("call", None)
+    assert (router.route("hello").outcome, router.route("hello").ask) == ("answer", None)
+    # the answer to the question completes the call: outcome call
+    asked = [said("user", "Remind me to call mom"), called("schedule_reminder", task="call mom"),
+             said("assistant", "When should I remind you?")]
+    assert router.route("at 6", history=asked).outcome == "call"

@@ -231,6 +231,8 @@ def test_mcp_route_with_run_and_no_function_runs_nothing() -> None:
             "source": "none",
             "latency_ms": pytest.approx(0, abs=1e3),
             "model": "scripted",
+            "outcome": "answer",
+            "ask": None,
         },
         "results": [],
     }

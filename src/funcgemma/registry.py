@@ -13,7 +13,7 @@ import importlib
 import json
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
@@ -61,6 +61,10 @@ class FunctionSpec:
     # discover() finds NAME.examples.txt beside a one-file function, examples.txt in a
     # function package.
     example_file: Path | None = None
+    # Arguments the function cannot do without and will not guess (a reminder's time), each
+    # with the question that asks for it (a messages.Said keeps its Japanese): a call
+    # that lacks one is RouteResult.outcome "ask".
+    asks_for: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # read once, here: a field with two roles, or a role its type cannot hold, fails

@@ -24,9 +24,11 @@ from . import clauses, followups, typedcalls
 from .backends.base import RouterModel
 from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
+from .messages import in_language, language_of
 from .registry import FunctionRegistry
 from .settings import Settings
 from .types import (
+    Ask,
     Call,
     Completion,
     CompletionOptions,
@@ -113,9 +115,24 @@ class Router:
             several = self._several(parts, start, only is not None, allowed, history)
             if several is not None:
                 result = several
+        if result.calls:
+            result = self._with_ask(result, text)
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
+        return result
+
+    def _with_ask(self, result: RouteResult, text: str) -> RouteResult:
+        """``result`` with outcome "ask" when its first call lacks a value its function
+        asks for (FunctionSpec.asks_for), the question in the user's language."""
+        first = result.calls[0]
+        spec = self.registry.get(first.name)
+        for name, question in getattr(spec, "asks_for", {}).items():
+            value = first.arguments.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                ask = Ask(function=first.name, field=name,
+                          question=in_language(question, language_of(text)))
+                return result.model_copy(update={"outcome": "ask", "ask": ask})
         return result
 
     def _route_with(self, text: str, start: float, mode: Literal["auto", "none", "required"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Call(BaseModel):
@@ -73,13 +73,32 @@ class Completion(BaseModel):
 RouteSource = Literal["tools_api", "fallback", "context", "none"]
 
 
+class Ask(BaseModel):
+    """What a call lacks that only the user can say, and the question that asks for it."""
+
+    function: str
+    field: str
+    question: str
+
+
 class RouteResult(BaseModel):
-    """The router's answer. ``calls == []`` means no function applies."""
+    """The router's answer. ``calls == []`` means no function applies. ``outcome``: "call"
+    (run the calls), "ask" (the first call lacks a value the function needs and cannot
+    guess, ``ask`` says which and how to ask; the call is kept, with what it has), or
+    "answer" (no function: a plain reply)."""
 
     calls: list[Call] = Field(default_factory=list)
     source: RouteSource = "none"
     latency_ms: float = 0.0
     model: str = ""
+    outcome: Literal["call", "ask", "answer"] = "answer"
+    ask: Ask | None = None
+
+    @model_validator(mode="after")
+    def _outcome_of_calls(self) -> RouteResult:
+        if self.outcome == "answer" and self.calls:
+            self.outcome = "ask" if self.ask is not None else "call"
+        return self
 
 
 class ChatReply(BaseModel):

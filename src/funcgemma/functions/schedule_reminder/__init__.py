@@ -163,6 +163,7 @@ SPEC = FunctionSpec(
     hooks=HOOKS,
     changes_state=True,
     names_nothing=names_nothing,
+    asks_for={"time": Said("When should I remind you?", ja="いつお知らせしますか？")},
     params=ScheduleReminderParams,
     handler=schedule_reminder,
     examples=(
