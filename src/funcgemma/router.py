@@ -40,6 +40,7 @@ from .types import (
 from .vetting import HOLLOW, Vetting, dedupe, not_from_typed
 
 if TYPE_CHECKING:
+    from .encoder.decide import Reading
     from .encoder.stage import EncoderStage
 
 log = logging.getLogger(__name__)
@@ -198,11 +199,12 @@ class Router:
         shown = self._shown(only)
         options = self.options.model_copy(update={"call": mode, "only": only})
         tried: str | None = None
+        seen: Reading | None = None
         if self.encoder is not None and self.encoder.untrained:
             # A function the model was not trained on that the encoder is sure of: its
             # pick stands whatever the model says (decide.choose), so the model only
             # writes the arguments, with no first answer to throw away.
-            tried = self.encoder.overriding(said, only)
+            tried, seen = self.encoder.overriding(said, only)
             if tried is not None:
                 calls, source, completion = self._forced(tried, messages, shown, options,
                                                          text=text, said=said)
@@ -213,7 +215,8 @@ class Router:
                                          allowed=self.registry.names if only is None else only)
         if self.encoder is not None and self.encoder.may_act(called=bool(calls)):
             calls, source = self._with_encoder(calls, source, messages, shown, options,
-                                               text=text, said=said, only=only, tried=tried)
+                                               text=text, said=said, only=only, tried=tried,
+                                               seen=seen)
         return self._finish(calls, source, aside, start, completion)
 
     def _finish(self, calls: list[Call], source: Source, aside: typedcalls.SetAside,
@@ -225,16 +228,18 @@ class Router:
 
     def _with_encoder(self, calls: list[Call], source: Source, messages: list[Message],
                       shown: tuple[str, ...], options: CompletionOptions, *, text: str,
-                      said: str, only: tuple[str, ...] | None, tried: str | None
-                      ) -> tuple[list[Call], Source]:
+                      said: str, only: tuple[str, ...] | None, tried: str | None,
+                      seen: Reading | None) -> tuple[list[Call], Source]:
         """The encoder stage (funcgemma.encoder.decide): the model decides among the
         functions it was trained on (a call of another is not its to make); where the
         encoder picks the function, the model writes the arguments with the call forced
         to that name (no usable call: the model's own answer stands). ``tried``: a pick
-        already forced before the model answered, that gave no usable call."""
+        already forced before the model answered, that gave no usable call; ``seen``: the
+        encoder's reading of the message, when it was read before the model answered."""
         assert self.encoder is not None
         trained = [c for c in calls if c.name in self.encoder.trained]
-        forced, _ = self.encoder.choose(said, trained[0].name if trained else None, only)
+        forced, _ = self.encoder.choose(said, trained[0].name if trained else None, only,
+                                        seen=seen)
         if forced is None or forced == tried:
             return trained, source if trained else "none"
         forced_calls, forced_source, _ = self._forced(forced, messages, shown, options,

@@ -78,29 +78,25 @@ class EncoderStage:
         row = index.group_scores(index.encode([text]), self.policy.k)[0] + self._bonus
         return reading(index.groups, row, allowed)
 
-    def choose(self, text: str, adapter: str | None, allowed: Collection[str] | None = None
-               ) -> tuple[str | None, Reading]:
+    def choose(self, text: str, adapter: str | None, allowed: Collection[str] | None = None,
+               seen: Reading | None = None) -> tuple[str | None, Reading]:
         """The function the call must go to (None: the model's answer stands) and the
-        reading it came from; ``adapter``: the function the model called, or None."""
-        seen = self.read(text, allowed)
+        reading it came from; ``adapter``: the function the model called, or None;
+        ``seen``: the reading of ``text`` already made (else it is read now)."""
+        seen = self.read(text, allowed) if seen is None else seen
         forced = choose(adapter, seen, self.trained, self.policy)
         if forced is not None:
             log.debug("encoder: %s (margin %.3f over no function; model said %s)",
                       forced, seen.margin, adapter)
         return forced, seen
 
-    def overriding(self, text: str, allowed: Collection[str] | None = None) -> str | None:
-        """The function ``choose`` makes the call go to whatever the model answers: one
-        the model was not trained on, picked past the new-function margin (None: the
-        model must answer first)."""
-        seen = self.read(text, allowed)
-        best = seen.best
-        if best is not None and best not in self.trained \
-                and seen.margin >= self.policy.new_margin:
-            log.debug("encoder: %s before the model (margin %.3f over no function)",
-                      best, seen.margin)
-            return best
-        return None
+    def overriding(self, text: str, allowed: Collection[str] | None = None
+                   ) -> tuple[str | None, Reading]:
+        """The function ``choose`` makes the call go to whatever the model answers (one
+        the model was not trained on: None when the model must answer first), and the
+        reading, for ``choose`` after the model answers."""
+        forced, seen = self.choose(text, None, allowed)
+        return (forced if forced not in self.trained else None), seen
 
     def describe(self) -> dict[str, object]:
         return {"encoder": self.policy.encoder, "trained": sorted(self.trained),
