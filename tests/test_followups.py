@@ -313,7 +313,8 @@ def test_a_call_without_a_value_its_function_must_have_is_an_ask(text: str,
     result = router.route(text)
     assert result.outcome == "ask" and result.calls[0].name == "schedule_reminder"
     assert result.ask is not None and result.ask.model_dump() == {
-        "function": "schedule_reminder", "field": "time", "question": question}
+        "function": "schedule_reminder", "field": "time", "question": question,
+        "arguments": {}}
 
 
 def test_outcome_is_call_or_answer_otherwise() -> None:

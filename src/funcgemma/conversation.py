@@ -238,6 +238,13 @@ class Conversation:
                         "worked out")
             log.debug("unusable router output: %r", exc.raw[:500])
             return self._said_ourselves(sid, message, in_language(NOT_WORKED_OUT, lang))
+        if route.ask is not None and not route.calls:
+            # a call that cannot be made without a value only the user can give: ask for
+            # it, and keep what the call has so that the answer completes it
+            pending = Call(name=route.ask.function, arguments=route.ask.arguments)
+            return Turn(session_id=sid, route=route, function_result=None, function_error=None,
+                        notice=None, replied_by_model=False, _stream=iter([route.ask.question]),
+                        _on_done=lambda text: self._remember(sid, message, text, [pending]))
         with self.ctx.for_message(message):  # a handler may read what was asked
             outcomes = self.run_calls(route)
         failures = [in_language(f, lang) for o in outcomes if (f := o.failure)]

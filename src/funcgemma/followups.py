@@ -53,6 +53,14 @@ _TAIL = regex.compile(
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
     r"|に(?:して|変えて)|\s+wa)?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
+# an assistant's reply that asks the user for something: a question, or a request to give
+# it ("Which text? Paste it here.", "Paste the text and I'll tell you its tone.")
+_ASKED = regex.compile(r"[?？]|\b(?:paste|send\s+me|tell\s+me|type|give\s+me|let\s+me\s+know)\b"
+                       r"|貼って|教えて|入力して|送って", regex.IGNORECASE)
+# words before an answer that are not part of it: "maybe Kyoto", "to stretch", "um, the red one"
+_ANSWER_LEAD = regex.compile(r"^(?:\s*(?:maybe|perhaps|probably|i\s+think|um+|uh+|well|just|"
+                             r"it'?s|to)(?![\p{L}\p{N}])[\s,.:;-]*)+", regex.IGNORECASE)
+_ANSWER_MAX_WORDS = 8
 # a tail that asks about the value or says which one ("…は", "…なら", "… please"); not
 # one that only ends a statement ("…です", "…のこと")
 _ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|please|pls|instead|\swa\b",
@@ -191,7 +199,7 @@ def asked_back(history: Sequence[Message]) -> str | None:
     if last_user is None:
         return None
     replies = [m for m in history[last_user + 1:] if m.role == "assistant"]
-    if replies and _ASKS.search(replies[-1].content):
+    if replies and _ASKED.search(replies[-1].content):
         return history[last_user].content
     return None
 
@@ -237,12 +245,14 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
     asked = asked_back(history)
     said = fragment(text, answering=asked is not None)
     before = previous_calls(history)
-    if (said is not None and asked is not None and reroute is not None
-            and not _turn_called(history)):
-        # one more model call, only for a short answer to a question about a message
-        # whose call the history does not hold
+    if (asked is not None and reroute is not None and not _turn_called(history)
+            and (said is not None or not _ASKS.search(nfkc(text)))):
+        # one more model call, only for what may answer a question about a message whose
+        # call the history does not hold (a question of the user's own is a new request)
         before = reroute(asked)[:1] or before
     whole = said is None and asked is not None
+    if whole and asked is not None and (answered := _answered(text, asked, before, registry)):
+        return answered
     if whole:
         # the answer to "Which text?" is the text, whole: "Delivery took three weeks."
         said = Fragment(nfkc(text).strip(), "name")
@@ -260,6 +270,41 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
             spec.params.model_validate(arguments)
         except ValueError:
             continue
+        return Call(name=spec.name, arguments=arguments)
+    return None
+
+
+def _answered(text: str, asked: str, before: Sequence[Call], registry: FunctionRegistry
+              ) -> Call | None:
+    """The call before completed with ``text`` as the value it lacks (funcgemma.asking),
+    when ``text`` answers the question back about it in more than a fragment ("to stretch
+    before my run", "the reusable water bottles"). A question is a new request, not an
+    answer; so is a long message for anything but a text to work on."""
+    from . import asking  # asking reads the roles this module reads too
+
+    answer = nfkc(text).strip()
+    for call in reversed(before):
+        if call.name not in registry:
+            continue
+        spec = registry.get(call.name)
+        # a time goes to the time it lacks, anything else to the first other value
+        fits = [f for f in asking.lacking(spec, call.arguments, asked)
+                if isinstance(spec.roles.get(f), When) == _is_time(answer)]
+        if not fits:
+            continue
+        field = fits[0]
+        if isinstance(spec.roles.get(field), Verbatim):
+            value = answer
+        else:
+            value = _ANSWER_LEAD.sub("", answer).strip().rstrip(".。!！")
+            if (not value or _ASKS.search(answer) or "\n" in value
+                    or len(value.split()) > _ANSWER_MAX_WORDS or len(value) > 80):
+                return None
+        arguments = {**call.arguments, field: value}
+        try:
+            spec.params.model_validate(arguments)
+        except ValueError:
+            return None
         return Call(name=spec.name, arguments=arguments)
     return None
 

@@ -65,6 +65,10 @@ class FunctionSpec:
     # with the question that asks for it (a messages.Said keeps its Japanese): a call
     # that lacks one is RouteResult.outcome "ask".
     asks_for: Mapping[str, str] = field(default_factory=dict)
+    # The fields of ``asks_for`` whose value, as the model wrote it, the function cannot
+    # use (a reminder's time it cannot read, "remind"): asked for, as a missing one is
+    # (funcgemma.asking).
+    unusable: Callable[[dict[str, Any]], Iterable[str]] | None = None
 
     def __post_init__(self) -> None:
         # read once, here: a field with two roles, or a role its type cannot hold, fails

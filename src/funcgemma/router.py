@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
-from . import clauses, followups, typedcalls
+from . import asking, clauses, followups, typedcalls
 from .backends.base import RouterModel
 from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
@@ -117,24 +117,44 @@ class Router:
             if several is not None:
                 result = several
         if result.calls:
-            result = self._with_ask(result, text)
+            # a follow-up's values come from the conversation, not from this message
+            result = self._with_ask(result, text if result.source != "context" else None)
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
         return result
 
-    def _with_ask(self, result: RouteResult, text: str) -> RouteResult:
+    def _with_ask(self, result: RouteResult, text: str | None) -> RouteResult:
         """``result`` with outcome "ask" when its first call lacks a value its function
-        asks for (FunctionSpec.asks_for), the question in the user's language."""
+        asks for (FunctionSpec.asks_for; funcgemma.asking), the question in the user's
+        language. A value that is not one ("remind" as a time) is taken out; a call that
+        cannot be made without it, the message's only call, leaves ``calls`` for
+        ``ask.arguments``."""
         first = result.calls[0]
+        said = " ".join(str(v) for v in first.arguments.values())
         spec = self.registry.get(first.name)
-        for name, question in getattr(spec, "asks_for", {}).items():
-            value = first.arguments.get(name)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                ask = Ask(function=first.name, field=name,
-                          question=in_language(question, language_of(text)))
-                return result.model_copy(update={"outcome": "ask", "ask": ask})
-        return result
+        lacking = asking.lacking(spec, first.arguments, text) if spec.asks_for else []
+        if not lacking:
+            return result
+        field = lacking[0]
+        kept = {k: v for k, v in first.arguments.items() if k not in lacking}
+        required = any(spec.params.model_fields[f].is_required() for f in lacking)
+        if required and len(result.calls) > 1:
+            return result  # several requests: the others are not held up by this one
+        ask = Ask(function=first.name, field=field,
+                  question=in_language(spec.asks_for[field], language_of(text or said)),
+                  arguments=kept if required else {})
+        calls = [] if required else [Call(name=first.name, arguments=kept), *result.calls[1:]]
+        return result.model_copy(update={"outcome": "ask", "ask": ask, "calls": calls})
+
+    def _asking(self, partial: Call, text: str, result: RouteResult) -> RouteResult:
+        """The ask of a call the model made without a value its function asks for."""
+        spec = self.registry.get(partial.name)
+        field = (asking.lacking(spec, partial.arguments, text) or list(spec.asks_for))[0]
+        ask = Ask(function=partial.name, field=field,
+                  question=in_language(spec.asks_for[field], language_of(text)),
+                  arguments=dict(partial.arguments))
+        return result.model_copy(update={"outcome": "ask", "ask": ask})
 
     def _route_with(self, text: str, start: float, mode: Literal["auto", "none", "required"],
                     restricted: bool, allowed: tuple[str, ...], history: Sequence[Message]
@@ -173,7 +193,10 @@ class Router:
         aside = typedcalls.set_aside(text, self.registry.names)
 
         def reroute(earlier: str) -> list[Call]:  # the message a question back was about
-            return self.route(earlier, only=allowed).calls
+            again = self.route(earlier, only=allowed)
+            if again.ask is not None and not again.calls:  # what the call had when asked
+                return [Call(name=again.ask.function, arguments=again.ask.arguments)]
+            return again.calls
 
         followed = followups.follow(aside.said, history, self.registry, reroute=reroute)
         if followed is None or followed.name not in allowed:
@@ -211,13 +234,20 @@ class Router:
                 if calls:
                     return self._finish(calls, source, aside, start, completion)
         completion = self._complete(messages, self._declarations(shown), options)
+        partials: list[Call] = []
         calls, source = self._calls_from(completion, user_text=text, said=said,
-                                         allowed=self.registry.names if only is None else only)
+                                         allowed=self.registry.names if only is None else only,
+                                         partials=partials)
         if self.encoder is not None and self.encoder.may_act(called=bool(calls)):
             calls, source = self._with_encoder(calls, source, messages, shown, options,
                                                text=text, said=said, only=only, tried=tried,
                                                seen=seen)
-        return self._finish(calls, source, aside, start, completion)
+        result = self._finish(calls, source, aside, start, completion)
+        if not result.calls and partials and mode != "required":
+            partial = not_from_typed(self.registry.get(partials[0].name), partials[0], aside)
+            if partial is not None:
+                return self._asking(partial, text, result)
+        return result
 
     def _finish(self, calls: list[Call], source: Source, aside: typedcalls.SetAside,
                 start: float, completion: Completion) -> RouteResult:
@@ -329,7 +359,8 @@ class Router:
         return not raw.strip() or fg.START_CALL in raw
 
     def _calls_from(
-        self, completion: Completion, *, user_text: str, said: str, allowed: Sequence[str]
+        self, completion: Completion, *, user_text: str, said: str, allowed: Sequence[str],
+        partials: list[Call] | None = None,
     ) -> tuple[list[Call], Source]:
         """The usable calls in ``completion``: its native tool calls, then the calls the
         fallback parser reads in its text, each vetted the same way (funcgemma.vetting).
@@ -346,6 +377,8 @@ class Router:
         parsed = [c for pc in outcome.calls
                   if (c := vetting.vet(Call(name=pc.name, arguments=pc.arguments), raw=pc.raw))]
         calls = dedupe(native + parsed)
+        if partials is not None:
+            partials.extend(vetting.partials)
         if calls:
             return calls, ("fallback" if parsed else "tools_api")
         vetting.verdict(completion, raw, outcome)

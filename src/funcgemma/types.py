@@ -79,12 +79,16 @@ class Ask(BaseModel):
     function: str
     field: str
     question: str
+    # what the call has so far when it could not be made without the value (``calls`` is
+    # then empty): the next message's answer completes it
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
 class RouteResult(BaseModel):
-    """The router's answer. ``calls == []`` means no function applies. ``outcome``: "call"
-    (run the calls), "ask" (the first call lacks a value the function needs and cannot
-    guess, ``ask`` says which and how to ask; the call is kept, with what it has), or
+    """The router's answer. ``calls == []`` means no call to run. ``outcome``: "call"
+    (run the calls), "ask" (a call lacks a value the function needs and cannot guess;
+    ``ask`` says which and how to ask. A call that can run without it is kept in
+    ``calls``; one that cannot is left out and what it has is ``ask.arguments``), or
     "answer" (no function: a plain reply)."""
 
     calls: list[Call] = Field(default_factory=list)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from . import typedcalls
+from . import asking, typedcalls
 from .errors import ModelOutputError
 from .formats import functiongemma as fg
 from .registry import FunctionRegistry, FunctionSpec
@@ -42,6 +42,8 @@ HOLLOW = regex.compile(r"[\p{P}\p{Z}\s]*")
 # A parsed call whose text is this short is not taken for an echo of the message
 # ("call:x{}" can be in anything).
 _ECHO_MIN_CHARS = 8
+# stands in for a value a call lacks, to see whether the rest of it is valid
+_PLACEHOLDER = "placeholder"
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Vetting:
     echoes: int = 0
     hollow: int = 0
     unknown: set[str] = field(default_factory=set)  # functions nobody declared
+    # calls set aside only for lacking a value their function asks for (asks_for): what
+    # they have, for the router's question back
+    partials: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Calls spelt out in the user's own text, and whether it has call syntax at all:
@@ -79,10 +84,12 @@ class Vetting:
         usable = self._without_hollow(candidate)
         if usable is None:
             self.hollow += 1
+            self._keep_partial(candidate)
             return None
         call = self.registry.try_validate(usable)
         if call is None:
             self.failed += 1
+            self._keep_partial(usable)
             return None
         if _echoes(call, self.typed):
             self.echoes += 1
@@ -110,6 +117,28 @@ class Vetting:
         kept = {k: v for k, v in call.arguments.items() if k not in empty}
         return Call(name=call.name, arguments=kept)
 
+    def _keep_partial(self, call: Call) -> None:
+        """Keep ``call`` in ``partials`` when the only values it lacks are ones its
+        function asks for: those left out, the rest valid (a fragment that names nothing,
+        "what about tomorrow?", is never kept)."""
+        if (self.user_syntax or call.name not in self.registry.names
+                or call.name not in self.allowed):
+            return  # a message with call syntax typed in it gets no question about it
+        spec = self.registry.get(call.name)
+        if not spec.asks_for or (spec.names_nothing is not None
+                                 and spec.names_nothing(call.arguments)):
+            return
+        lacking = asking.lacking(spec, call.arguments, self.said)
+        kept = {k: v for k, v in call.arguments.items() if k not in lacking
+                and not (k in spec.copied and isinstance(v, str) and HOLLOW.fullmatch(v))}
+        if not lacking:
+            return
+        probe = {**kept, **{name: _PLACEHOLDER for name in lacking
+                            if spec.params.model_fields[name].is_required()}}
+        if self.registry.try_validate(Call(name=call.name, arguments=probe)) is None:
+            return
+        self.partials.append(Call(name=call.name, arguments=kept))
+
     def _grounded(self, call: Call) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""
         spec = self.registry.get(call.name)
@@ -126,6 +155,9 @@ class Vetting:
         """With no usable call: return (no function) or raise ModelOutputError. ``raw``:
         the completion's text with its markers restored; ``outcome``: what the parser
         found in it."""
+        if self.partials:
+            log.debug("a call lacked a value its function asks for: asked back")
+            return
         if self.echoes:
             log.debug("dropped %d call(s) the model echoed from the user's text", self.echoes)
         if self.hollow:

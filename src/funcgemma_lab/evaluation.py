@@ -50,6 +50,10 @@ class Case:
     # what kind of turn it is (follow_up, fragment, ...: per_kind in the report)
     history: tuple[Message, ...] = ()
     kind: str | None = None
+    # the field a question back should ask for (data/multiturn's "expected_ask"); ask
+    # precision and recall are scored over the cases whose file labels asks at all
+    expected_ask: str | None = None
+    asks_labelled: bool = False
 
 
 @dataclass
@@ -101,7 +105,11 @@ def _parse_case(obj: Any, line: int) -> Case:
     lang = _field(obj, "lang", str, "unknown")
     history = tuple(_history_item(item) for item in _field(obj, "history", list, []))
     kind = _field(obj, "kind", (str, type(None)), None)
-    return Case(text, function or None, arguments, lang, calls, line, history, kind)
+    ask = _field(obj, "expected_ask", (dict, type(None)), None)
+    if ask is not None and not isinstance(ask.get("field"), str):
+        raise ValueError("'expected_ask' must be {\"field\": NAME} or null")
+    return Case(text, function or None, arguments, lang, calls, line, history, kind,
+                ask["field"] if ask else None, "expected_ask" in obj)
 
 
 def _history_item(item: Any) -> Message:
@@ -207,6 +215,7 @@ def _route_one(
     calls: list[Call] = []
     latency: float | None = None
     parse_failure, error, raw, failed = False, "", "", None
+    ask: str | None = None
     recorder.last = None  # a message the router answers without the model has no raw text
     try:
         result = router.route(case.text, history=case.history)
@@ -217,17 +226,22 @@ def _route_one(
         source, error, raw, failed = "error", f"{exc.code}: {exc.message}", recorder.raw(), exc
     else:
         calls, source, latency, raw = result.calls, result.source, result.latency_ms, recorder.raw()
+        ask = result.ask.field if result.outcome == "ask" and result.ask else None
+        if result.ask is not None and not calls:  # asked instead of calling: routed there
+            calls = [Call(name=result.ask.function, arguments=result.ask.arguments)]
     outcome = CaseOutcome(
         expected_function=case.expected_function, expected_arguments=case.expected_arguments,
         lang=case.lang, predicted=calls, source=source, latency_ms=latency,
         parse_failure=parse_failure, text=case.text, expected_calls=case.expected_calls,
-        kind=case.kind,
+        kind=case.kind, expected_ask=case.expected_ask, asked=ask,
+        asks_labelled=case.asks_labelled,
     )
     entry = {
         "line": case.line, "text": case.text, "lang": case.lang,
         "expected": case.expected_function, "expected_arguments": case.expected_arguments,
         "predicted": [c.model_dump() for c in calls], "source": source, "raw": raw,
         "error": error, "latency_ms": latency,
+        **({"expected_ask": case.expected_ask, "ask": ask} if case.asks_labelled else {}),
     }
     if explain and source != "error":
         entry.update(_explain(router, recorder.inner, case, calls))

@@ -58,6 +58,9 @@ class CaseOutcome:
     text: str = ""
     expected_calls: Sequence[Call] | None = None
     kind: str | None = None  # a conversation turn's kind (data/multiturn)
+    expected_ask: str | None = None  # the field a question back should ask for
+    asked: str | None = None  # the field the router asked for (outcome "ask")
+    asks_labelled: bool = False  # the case's file labels asks (scored in "asks")
 
     @property
     def expected_label(self) -> str:
@@ -201,6 +204,21 @@ def call_set_scores(outcomes: Sequence[CaseOutcome]) -> dict[str, float | int | 
     return {"n": len(cases), "precision": p, "recall": r, "f1": f1, "exact": exact_share}
 
 
+def ask_scores(outcomes: Sequence[CaseOutcome]) -> dict[str, float | int | None]:
+    """Questions back: a case that expects one and got one is a hit (``field_right`` also
+    needs the same field and function); one asked where none was expected is a false ask."""
+    cases = [o for o in outcomes if o.asks_labelled]
+    tp = sum(o.expected_ask is not None and o.asked is not None for o in cases)
+    asked = sum(o.asked is not None for o in cases)
+    expected = sum(o.expected_ask is not None for o in cases)
+    field_right = sum(o.expected_ask is not None and o.asked == o.expected_ask
+                      and o.predicted_label == o.expected_label for o in cases)
+    p, r = _ratio(tp, asked), _ratio(tp, expected)
+    return {"n": len(cases), "expected": expected, "asked": asked, "precision": p,
+            "recall": r, "f1": _f1(p or 0.0, r or 0.0) if expected or asked else None,
+            "field_right": _ratio(field_right, expected)}
+
+
 def _argument_scores(outcomes: Sequence[CaseOutcome]) -> dict[str, Any]:
     checked = matched = 0
     per_key: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -305,6 +323,7 @@ def compute_metrics(
         **_argument_scores(outcomes),
         "call_set_f1": call_set["f1"],
         "call_set": call_set,
+        **({"asks": ask_scores(outcomes)} if any(o.asks_labelled for o in outcomes) else {}),
         "per_lang": per_lang,
         **({"per_kind": per_kind} if per_kind else {}),
         "sources": dict(sources),

@@ -94,6 +94,19 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ["n", "precision", "recall", "F1", "exact"],
             [[cs["n"]] + [_fmt(cs[k]) for k in ("precision", "recall", "f1", "exact")]],
         )
+    if report.get("per_kind"):
+        out += ["## Conversation turns, per kind", ""] + _table(
+            ["kind", "n", "accuracy", "arguments right", "reminders unasked"],
+            [[kind, v["n"], _fmt(v["accuracy"]), _fmt(v["arguments_right"]),
+              v["reminders_unasked"]] for kind, v in report["per_kind"].items()],
+        )
+    asks = report.get("asks")
+    if asks:
+        out += ["## Questions back (asks)", ""] + _table(
+            ["n", "expected", "asked", "precision", "recall", "F1", "right field"],
+            [[asks["n"], asks["expected"], asks["asked"]]
+             + [_fmt(asks[k]) for k in ("precision", "recall", "f1", "field_right")]],
+        )
     out += ["## Per language", ""] + _table(
         ["lang", "n", "accuracy", "macro F1"],
         [[lang, v["n"], _fmt(v["accuracy"]), _fmt(v["macro_f1"])]

@@ -220,11 +220,16 @@ def _reply_messages(
 def _chat_reply(
     service: Service, body: ChatCompletionRequest, at: int, text: str, route: RouteResult | None
 ) -> Any:
-    """The chat model's answer in ``content`` (no call was made)."""
+    """The chat model's answer in ``content`` (no call was made), or the router's question
+    back when the call lacked a value (``route.ask``)."""
     conv = service.conversation
-    pieces = conv.chat.stream(
-        _reply_messages(service, body.messages, at, text), options=conv.options
-    )
+    if route is not None and route.ask is not None:
+        # a call that lacks a value only the user can give: the question that asks for it
+        pieces: Iterator[str] = iter([route.ask.question])
+    else:
+        pieces = conv.chat.stream(
+            _reply_messages(service, body.messages, at, text), options=conv.options
+        )
     cid, model, extension = new_id(), conv.chat.model, Extension(route=route)
     if body.stream:
         return sse(

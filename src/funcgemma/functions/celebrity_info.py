@@ -12,6 +12,7 @@ import regex
 from pydantic import BaseModel, Field, field_validator
 
 from ..facts import WikiClient, lookup_person, notice, sources_off
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..results import Done, Failed, from_fields
 from ..roles import Copied
@@ -46,6 +47,7 @@ def celebrity_info(params: CelebrityInfoParams, ctx: FunctionContext) -> Done | 
 
 SPEC = FunctionSpec(
     name="celebrity_info",
+    asks_for={"name": Said("Who would you like to know about?", ja="誰について知りたいですか？")},
     params=CelebrityInfoParams,
     handler=celebrity_info,
     examples=(

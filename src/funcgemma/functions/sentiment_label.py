@@ -10,6 +10,7 @@ from typing import Annotated
 import regex
 from pydantic import BaseModel, Field
 
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..results import Done
 from ..roles import Verbatim
@@ -135,6 +136,8 @@ def sentiment_label(params: SentimentLabelParams, ctx: FunctionContext) -> Done:
 
 SPEC = FunctionSpec(
     name="sentiment_label",
+    asks_for={"text": Said("Which text should I label? Paste it here.",
+                           ja="どの文を判定しますか？ここに貼ってください。")},
     params=SentimentLabelParams,
     handler=sentiment_label,
     examples=(

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..results import Done
 from ..roles import Amount, Copied
@@ -61,6 +62,7 @@ def shopping_intent(params: ShoppingIntentParams, ctx: FunctionContext) -> Done:
 
 SPEC = FunctionSpec(
     name="shopping_intent",
+    asks_for={"item": Said("What would you like to buy?", ja="何を買いたいですか？")},
     params=ShoppingIntentParams,
     handler=shopping_intent,
     examples=(

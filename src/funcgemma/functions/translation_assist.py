@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..results import Done
 from ..roles import Language, Verbatim
@@ -33,6 +34,9 @@ def translation_assist(params: TranslationAssistParams, ctx: FunctionContext) ->
 
 SPEC = FunctionSpec(
     name="translation_assist",
+    asks_for={"text": Said("What should I translate? Paste the text here.",
+                           ja="何を翻訳しますか？ここに文を貼ってください。"),
+              "target_language": Said("Into which language?", ja="何語に翻訳しますか？")},
     needs_translation=True,
     params=TranslationAssistParams,
     handler=translation_assist,

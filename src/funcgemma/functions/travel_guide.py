@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from ..facts import WikiClient, lookup_place, notice, sources_off
+from ..messages import Said
 from ..registry import FunctionSpec
 from ..results import Done, Failed, from_fields
 from ..roles import Copied, Days
@@ -42,6 +43,7 @@ def travel_guide(params: TravelGuideParams, ctx: FunctionContext) -> Done | Fail
 
 SPEC = FunctionSpec(
     name="travel_guide",
+    asks_for={"destination": Said("Where would you like to go?", ja="どこに行きたいですか？")},
     params=TravelGuideParams,
     handler=travel_guide,
     examples=(

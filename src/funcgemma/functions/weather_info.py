@@ -153,6 +153,8 @@ def forecast_notice(result: dict[str, Any]) -> str:
 
 SPEC = FunctionSpec(
     name="weather_info",
+    asks_for={"location": Said("Where? Tell me the city or place.",
+                               ja="どこの天気ですか？都市か場所を教えてください。")},
     params=WeatherInfoParams,
     handler=weather_info,
     examples=(

@@ -67,6 +67,23 @@ def names_nothing(arguments: dict[str, Any]) -> bool:
     return parse_when(rest, now=datetime.now(timezone.utc), order="YMD") is not None
 
 
+def unusable(arguments: dict[str, Any]) -> list[str]:
+    """["time"] when the time is not one that can be read ("remind", 「リマインド」): the
+    router asks for it rather than saving nothing with an error."""
+    said = arguments.get("time")
+    if not isinstance(said, str) or not said.strip():
+        return []
+    now = datetime.now(timezone.utc)
+    try:
+        if parse_repeating(said, now=now, order="YMD") is not None:
+            return []
+    except Unsupported:
+        return []  # a repetition it does not do: the function says which it does
+    except Unreadable:
+        return ["time"]
+    return [] if parse_when(said, now=now, order="YMD") is not None else ["time"]
+
+
 def schedule_reminder(params: ScheduleReminderParams, ctx: FunctionContext) -> Done | Failed:
     if not params.time:
         return Failed(Said(
@@ -163,7 +180,9 @@ SPEC = FunctionSpec(
     hooks=HOOKS,
     changes_state=True,
     names_nothing=names_nothing,
-    asks_for={"time": Said("When should I remind you?", ja="いつお知らせしますか？")},
+    asks_for={"task": Said("What should I remind you about?", ja="何をお知らせしますか？"),
+              "time": Said("When should I remind you?", ja="いつお知らせしますか？")},
+    unusable=unusable,
     params=ScheduleReminderParams,
     handler=schedule_reminder,
     examples=(

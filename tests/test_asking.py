@@ -1,0 +1,164 @@
+"""Asking back (funcgemma.asking): a call whose function needs a value the message does
+not give is a question, never a guess; the answer completes the call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from funcgemma import asking
+from funcgemma.backends.scripted import ScriptedBackend, tool_call
+from funcgemma.functions.schedule_reminder.store import reminder_store
+from funcgemma.registry import default_registry
+from funcgemma.router import Router
+from funcgemma.types import Call, Message
+from funcgemma_lab.metrics import CaseOutcome, ask_scores, compute_metrics
+from tests.test_conversation import make_conversation
+
+REGISTRY = default_registry()
+
+
+def role(function: str, field: str) -> Any:
+    return REGISTRY.get(function).roles[field]
+
+
+@pytest.mark.parametrize("function, field, value, message", [
+    ("shopping_intent", "item", "three of them", "order me three of them"),
+    ("shopping_intent", "item", "something", "buy me something nice"),
+    ("shopping_intent", "item", "新しいの", "新しいのに買い替えたい"),
+    ("sentiment_label", "text", "this review", "what's the tone of this review?"),
+    ("sentiment_label", "text", "review", "what's the tone of this review?"),
+    ("translation_assist", "text", "my note", "can you translate my note into Italian"),
+    ("translation_assist", "text", "メッセージ", "このメッセージを英語にして"),
+    ("travel_guide", "destination", "somewhere", "take me somewhere warm"),
+    ("travel_guide", "destination", "I want to go somewhere for 3 days, ideas?",
+     "I want to go somewhere for 3 days, ideas?"),
+    ("translation_assist", "target_language", "translate", "translate 'cheers'"),
+    ("weather_info", "location", "?", "what's the forecast looking like?"),
+])
+def test_what_names_nothing_is_not_a_value(function: str, field: str, value: str,
+                                           message: str) -> None:
+    assert asking.not_a_value(role(function, field), value, message)
+
+
+@pytest.mark.parametrize("function, field, value, message", [
+    ("shopping_intent", "item", "reusable water bottles", "buy three reusable water bottles"),
+    ("shopping_intent", "item", "ドライヤー", "ドライヤーを買いたい"),
+    ("sentiment_label", "text", "Delivery took three weeks.", "Delivery took three weeks."),
+    ("translation_assist", "text", "good morning", "translate good morning into French"),
+    ("travel_guide", "destination", "the Faroe Islands", "plan a trip to the Faroe Islands"),
+    ("translation_assist", "target_language", "韓国語", "韓国語に訳して"),
+    ("weather_info", "location", "Kyoto", "weather in Kyoto"),
+    # a place that is the whole message is a place ("New York City"), not a request
+    ("weather_info", "location", "New York City", "New York City"),
+])
+def test_a_value_the_message_gives_is_one(function: str, field: str, value: str,
+                                          message: str) -> None:
+    assert not asking.not_a_value(role(function, field), value, message)
+
+
+def test_a_reminder_time_that_cannot_be_read_is_lacking() -> None:
+    spec = REGISTRY.get("schedule_reminder")
+    assert asking.lacking(spec, {"task": "take my pills", "time": "リマインド"}, "x") == ["time"]
+    assert asking.lacking(spec, {"task": "take my pills", "time": "at 6pm"}, "x") == []
+    assert asking.lacking(spec, {"task": "take my pills", "time": "every day at 8"}, "x") == []
+    assert asking.lacking(spec, {"task": "it"}, "remind me about it") == ["task", "time"]
+
+
+def test_a_call_that_cannot_run_without_the_value_is_an_ask_with_what_it_has() -> None:
+    text = "can you translate my note into Italian"
+    router = Router(ScriptedBackend({text: tool_call("translation_assist", text="my note",
+                                                     target_language="Italian")}), REGISTRY)
+    result = router.route(text)
+    assert result.outcome == "ask" and result.calls == []
+    assert result.ask is not None and result.ask.model_dump() == {
+        "function": "translation_assist", "field": "text",
+        "question": "What should I translate? Paste the text here.",
+        "arguments": {"target_language": "Italian"}}
+
+
+def test_a_call_the_model_could_not_complete_is_an_ask_in_the_users_language() -> None:
+    # the model leaves the required item out: validation fails, the rest is kept
+    text = "新しいのに買い替えたい"
+    router = Router(ScriptedBackend({text: tool_call("shopping_intent", quantity=1)}), REGISTRY)
+    result = router.route(text)
+    assert (result.outcome, result.calls) == ("ask", [])
+    assert result.ask is not None and result.ask.field == "item"
+    assert result.ask.question == "何を買いたいですか？"
+    assert result.ask.arguments == {"quantity": 1}
+
+
+def test_a_copied_word_of_the_request_is_not_a_time() -> None:
+    text = "薬を飲むのをリマインドして"
+    router = Router(ScriptedBackend({text: tool_call("schedule_reminder", task="薬を飲む",
+                                                     time="リマインド")}), REGISTRY)
+    result = router.route(text)
+    assert result.outcome == "ask" and result.ask is not None and result.ask.field == "time"
+    # the reminder can be made without a time (it asks for one): kept, without "リマインド"
+    assert result.calls == [Call(name="schedule_reminder", arguments={"task": "薬を飲む"})]
+
+
+def test_call_syntax_typed_in_a_message_never_becomes_a_question() -> None:
+    text = 'call:weather_info{location:"?"}'
+    router = Router(ScriptedBackend({text: tool_call("weather_info", location="?")}), REGISTRY)
+    result = router.route(text)
+    assert (result.outcome, result.calls, result.ask) == ("answer", [], None)
+
+
+def test_a_fragment_that_names_nothing_is_never_asked_about() -> None:
+    text = "what about tomorrow?"
+    router = Router(ScriptedBackend({text: tool_call("schedule_reminder", task="tomorrow",
+                                                     time="tomorrow")}), REGISTRY)
+    assert router.route(text).outcome == "answer"
+
+
+def test_the_answer_completes_the_call_asked_about() -> None:
+    asked = "can you translate my note into Italian"
+    router = Router(ScriptedBackend({asked: tool_call("translation_assist", text="my note",
+                                                      target_language="Italian")}), REGISTRY)
+    history = [Message(role="user", content=asked),
+               Message(role="assistant", content="What should I translate? Paste the text here.")]
+    result = router.route("the cat needs feeding twice a day", history=history)
+    assert (result.outcome, result.source) == ("call", "context")
+    assert result.calls == [Call(name="translation_assist", arguments={
+        "target_language": "Italian", "text": "the cat needs feeding twice a day"})]
+    # a question of the user's own is a new request, not the answer
+    assert router.route("is it going to rain in Paris?", history=history).calls == []
+
+
+def test_chat_asks_back_runs_nothing_and_the_answers_save_one_reminder() -> None:
+    conv, chat = make_conversation({
+        "remind me about that thing": tool_call("schedule_reminder", task="that thing")})
+    first = conv.ask("remind me about that thing", "s-ask")
+    assert first.route.outcome == "ask" and first.function_result is None
+    assert first.reply == "What should I remind you about?"
+    assert chat.calls == []  # funcgemma asked; the chat model was not
+    second = conv.ask("take out the bins", "s-ask")
+    # the task is given; the time is still missing: asked, and nothing saved yet
+    assert second.route.outcome == "ask" and second.route.source == "context"
+    assert second.route.calls == [Call(name="schedule_reminder",
+                                       arguments={"task": "take out the bins"})]
+    assert reminder_store(conv.ctx).list() == []
+    third = conv.ask("at 6pm", "s-ask")
+    assert third.route.calls == [Call(name="schedule_reminder", arguments={
+        "task": "take out the bins", "time": "at 6pm"})]
+    saved = reminder_store(conv.ctx).list()
+    assert [r.what for r in saved] == ["take out the bins"]
+
+
+def test_ask_scores_count_hits_false_asks_and_the_field() -> None:
+    def case(expected: str | None, asked: str | None, name: str = "weather_info") -> CaseOutcome:
+        predicted = [Call(name=name, arguments={})] if asked or expected else []
+        return CaseOutcome(expected_function=name if expected else None, expected_arguments={},
+                           lang="en", predicted=predicted, source="none", latency_ms=1.0,
+                           expected_ask=expected, asked=asked, asks_labelled=True)
+
+    scores = ask_scores([case("location", "location"), case("location", "date"),
+                         case("location", None), case(None, "location"), case(None, None)])
+    assert scores == {"n": 5, "expected": 3, "asked": 3, "precision": 2 / 3,
+                      "recall": 2 / 3, "f1": pytest.approx(2 / 3), "field_right": 1 / 3}
+    # a file that labels no asks reports none
+    plain = CaseOutcome(expected_function=None, expected_arguments={}, lang="en",
+                        predicted=[], source="none", latency_ms=1.0)
+    assert "asks" not in compute_metrics([plain], REGISTRY.names)
