@@ -36,6 +36,7 @@ def role(function: str, field: str) -> Any:
      "I want to go somewhere for 3 days, ideas?"),
     ("translation_assist", "target_language", "translate", "translate 'cheers'"),
     ("weather_info", "location", "?", "what's the forecast looking like?"),
+    ("translation_assist", "text", "translate", "translate this into German"),
 ])
 def test_what_names_nothing_is_not_a_value(function: str, field: str, value: str,
                                            message: str) -> None:
@@ -64,6 +65,13 @@ def test_a_reminder_time_that_cannot_be_read_is_lacking() -> None:
     assert asking.lacking(spec, {"task": "take my pills", "time": "at 6pm"}, "x") == []
     assert asking.lacking(spec, {"task": "take my pills", "time": "every day at 8"}, "x") == []
     assert asking.lacking(spec, {"task": "it"}, "remind me about it") == ["task", "time"]
+
+
+def test_one_value_written_for_two_fields_is_lacking() -> None:
+    spec = REGISTRY.get("weather_info")
+    assert asking.lacking(spec, {"location": "週末", "date": "週末"}, "週末、雪降るかな？") == [
+        "location"]
+    assert asking.lacking(spec, {"location": "Kyoto", "date": "週末"}, "x") == []
 
 
 def test_a_call_that_cannot_run_without_the_value_is_an_ask_with_what_it_has() -> None:

@@ -78,7 +78,7 @@ def not_a_value(role: Role | None, value: Any, message: str | None) -> bool:
         return False
     if _POINTER_EN.fullmatch(said) or _POINTER_JA.fullmatch(said):
         return True
-    if isinstance(role, Verbatim) and _DOCUMENT.fullmatch(said):
+    if isinstance(role, Verbatim) and (_DOCUMENT.fullmatch(said) or _ASKING_WORD.fullmatch(said)):
         return True
     # the whole request copied into a place or a name: the request, not a value
     if message is None:
@@ -94,4 +94,16 @@ def lacking(spec: FunctionSpec, arguments: Mapping[str, Any], message: str | Non
     unusable = set(spec.unusable(dict(arguments))) if spec.unusable else set()
     roles = spec.roles
     return [name for name in spec.asks_for
-            if name in unusable or not_a_value(roles.get(name), arguments.get(name), message)]
+            if name in unusable or not_a_value(roles.get(name), arguments.get(name), message)
+            or _doubled(name, arguments)]
+
+
+def _doubled(name: str, arguments: Mapping[str, Any]) -> bool:
+    """The same words written for this value and another one (a place and a date both
+    「週末」): the model had nothing else to copy, so this one is not given."""
+    value = arguments.get(name)
+    if not isinstance(value, str) or not value.strip():
+        return False
+    said = nfkc(value).strip().casefold()
+    return any(other != name and isinstance(v, str) and nfkc(v).strip().casefold() == said
+               for other, v in arguments.items())
