@@ -65,6 +65,9 @@ def router_model(request: dict[str, Any]) -> Reply:
         return Reply(tool_calls=[Call("weather_info", {"location": "Kyoto", "date": "tomorrow"})])
     if text == "Remind me to call mom":
         return Reply(tool_calls=[Call("schedule_reminder", {"task": "call mom"})])
+    if text == "can you translate my note into Italian":
+        return Reply(tool_calls=[Call("translation_assist", {"text": "my note",
+                                                             "target_language": "Italian"})])
     if text == "明日は？":
         return Reply(tool_calls=[Call("schedule_reminder", {"task": "明日は？", "time": "明日"})])
     return Reply(content="")
@@ -147,6 +150,12 @@ def test_terminal_chat_follows_up_asks_back_and_never_saves_a_fragment(
         assert "reminder #1 saved: call mom" in saved
         listed = term.say("/reminders")
         assert listed.count("call mom") == 1 and "明日は" not in listed
+        # a text the message only points at is asked for, and the answer is translated
+        note = term.say("can you translate my note into Italian")
+        assert "asks for text" in note and "What should I translate?" in note
+        answered = term.say("the cat needs feeding twice a day")
+        assert '"text": "the cat needs feeding twice a day"' in answered
+        assert "context" in answered
         if os.environ.get("SHOW_TERMINAL"):
             print(term.seen)
     finally:

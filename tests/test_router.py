@@ -278,12 +278,34 @@ def test_router_undeclared_call_beside_a_declared_one_keeps_the_declared_one() -
         ("weather_info", {"location": "Paris"})]
 
 
+NAME_AS_A_LIST = Completion(tool_calls=[Call(name="celebrity_info",
+                                             arguments={"name": ["Ada"]})])
 BROKEN_CASES = [
     ("empty native name, no text", Completion(tool_calls=[Call(name="")])),
-    ("native call with bad arguments", tool_call("travel_guide", days=3)),
-    ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}")),
-    ("required argument missing", Completion(text=f"{SC}call:weather_info{{}}{EC}")),
+    ("native call with a value of the wrong type", NAME_AS_A_LIST),
+    ("call syntax with a list for a name",
+     Completion(text=f"{SC}call:celebrity_info{{name:[1,2]}}{EC}")),
 ]
+
+LACKING_CASES = [
+    ("native call without the place", tool_call("weather_info", date="tomorrow"), {
+        "date": "tomorrow"}),
+    ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}"), {}),
+    ("required argument missing", Completion(text=f"{SC}call:weather_info{{}}{EC}"), {}),
+]
+
+
+@pytest.mark.parametrize("completion, arguments", [c[1:] for c in LACKING_CASES],
+                         ids=[c[0] for c in LACKING_CASES])
+def test_router_call_without_a_value_it_needs_asks_for_it(completion: Completion,
+                                                          arguments: dict[str, Any]) -> None:
+    """A call that lacks a value its function asks for is a question back, not a 502."""
+    router, _ = make_router(lambda messages, tools: completion)
+    result = router.route("What's the weather like?")
+    assert (result.outcome, result.calls) == ("ask", [])
+    assert result.ask is not None and (result.ask.function, result.ask.field) == (
+        "weather_info", "location")
+    assert result.ask.arguments == arguments
 
 
 @pytest.mark.parametrize("completion", [c[1] for c in BROKEN_CASES],
@@ -308,9 +330,9 @@ def test_router_out_of_range_optional_argument_is_left_out() -> None:
 
 
 def test_router_unusable_call_is_not_worth_retrying() -> None:
-    router, _ = make_router(lambda messages, tools: tool_call("travel_guide", days=3))
+    router, _ = make_router(lambda messages, tools: NAME_AS_A_LIST)
     with pytest.raises(ModelOutputError) as info:
-        router.route("Plan a trip for 3 days")
+        router.route("Who is Ada Lovelace?")
     assert info.value.retryable is False  # greedy decoding: the same text fails the same way
 
 

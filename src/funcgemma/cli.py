@@ -394,6 +394,11 @@ def _turn(conversation: Conversation, text: str, sid: str, out: TextIO) -> None:
         args_text = json.dumps(call.arguments, ensure_ascii=False)
         print(f"  [{call.name} {args_text} · {turn.route.source}, "
               f"{turn.route.latency_ms:.0f} ms]", file=out)
+    ask = turn.route.ask
+    if ask is not None and not turn.route.calls:  # a call that waits for a value
+        args_text = json.dumps(ask.arguments, ensure_ascii=False)
+        print(f"  [{ask.function} {args_text} · asks for {ask.field} · {turn.route.source}, "
+              f"{turn.route.latency_ms:.0f} ms]", file=out)
     if turn.notice and turn.replied_by_model:  # the facts, whatever the reply says
         print(f"  = {_shown(turn.notice)}", file=out)
     print("bot> ", end="", file=out, flush=True)

@@ -377,7 +377,8 @@ class Router:
         parsed = [c for pc in outcome.calls
                   if (c := vetting.vet(Call(name=pc.name, arguments=pc.arguments), raw=pc.raw))]
         calls = dedupe(native + parsed)
-        if partials is not None:
+        if partials is not None and completion.done_reason != "length":
+            # a call cut off by the token limit lacks what the model had no room to write
             partials.extend(vetting.partials)
         if calls:
             return calls, ("fallback" if parsed else "tools_api")

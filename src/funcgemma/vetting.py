@@ -82,9 +82,8 @@ class Vetting:
             self.echoes += 1
             return None
         usable = self._without_hollow(candidate)
-        if usable is None:
+        if usable is None:  # nothing the message says for a required value: no function
             self.hollow += 1
-            self._keep_partial(candidate)
             return None
         call = self.registry.try_validate(usable)
         if call is None:
@@ -155,7 +154,7 @@ class Vetting:
         """With no usable call: return (no function) or raise ModelOutputError. ``raw``:
         the completion's text with its markers restored; ``outcome``: what the parser
         found in it."""
-        if self.partials:
+        if self.partials and completion.done_reason != "length":
             log.debug("a call lacked a value its function asks for: asked back")
             return
         if self.echoes:
