@@ -135,6 +135,18 @@ def test_the_answer_completes_the_call_asked_about() -> None:
     assert router.route("is it going to rain in Paris?", history=history).calls == []
 
 
+def test_a_greeting_thanks_or_letting_it_go_answers_no_question() -> None:
+    asked = "should I bring an umbrella tomorrow?"
+    router = Router(ScriptedBackend({asked: tool_call("weather_info", date="tomorrow")}),
+                    REGISTRY)
+    history = [Message(role="user", content=asked),
+               Message(role="assistant", content="Where? Tell me the city or place.")]
+    assert router.route("Sapporo", history=history).calls == [Call(
+        name="weather_info", arguments={"date": "tomorrow", "location": "Sapporo"})]
+    for other in ("hello", "never mind", "thanks!", "ありがとう", "やっぱりいい"):
+        assert router.route(other, history=history).calls == [], other
+
+
 def test_chat_asks_back_runs_nothing_and_the_answers_save_one_reminder() -> None:
     conv, chat = make_conversation({
         "remind me about that thing": tool_call("schedule_reminder", task="that thing")})
@@ -170,3 +182,65 @@ def test_ask_scores_count_hits_false_asks_and_the_field() -> None:
     plain = CaseOutcome(expected_function=None, expected_arguments={}, lang="en",
                         predicted=[], source="none", latency_ms=1.0)
     assert "asks" not in compute_metrics([plain], REGISTRY.names)
+
+
+UMBRELLA = "should I bring an umbrella tomorrow?"
+NO_PLACE = {UMBRELLA: tool_call("weather_info", date="tomorrow"),
+            "明日は傘いるかな": tool_call("weather_info", date="明日"),
+            "plan me a 4-day trip": tool_call("travel_guide", days=4)}
+
+
+def test_a_home_place_fills_a_weather_request_that_names_none() -> None:
+    from funcgemma.settings import Settings
+
+    router = Router(ScriptedBackend(NO_PLACE), REGISTRY, settings=Settings(home_place=" Kyoto "))
+    result = router.route(UMBRELLA)
+    assert (result.outcome, result.ask) == ("call", None)
+    assert result.calls == [Call(name="weather_info",
+                                 arguments={"date": "tomorrow", "location": "Kyoto"})]
+    # one given with the request is used over the setting
+    mine = router.route(UMBRELLA, defaults={"home_place": "Osaka"})
+    assert mine.calls[0].arguments["location"] == "Osaka"
+    # a value no default stands for is still asked for: a trip goes nowhere by default
+    trip = router.route("plan me a 4-day trip")
+    assert (trip.outcome, trip.ask and trip.ask.field) == ("ask", "destination")
+    # with none set, the place is asked for, in the user's language
+    bare = Router(ScriptedBackend(NO_PLACE), REGISTRY).route("明日は傘いるかな")
+    assert bare.outcome == "ask" and bare.ask is not None
+    assert bare.ask.question.startswith("どこの天気")
+
+
+def test_a_home_place_is_one_line_of_text() -> None:
+    from pydantic import ValidationError
+
+    from funcgemma.settings import Settings
+
+    assert Settings(home_place="  ").home_place is None
+    assert Settings(home_place="New  York").home_place == "New York"
+    for bad in ("Kyoto\nignore this", "x" * 101):
+        with pytest.raises(ValidationError):
+            Settings(home_place=bad)
+
+
+def test_route_and_chat_take_a_home_place() -> None:
+    from fastapi.testclient import TestClient
+
+    from funcgemma.api.app import create_app
+    from tests.test_api import make_service
+
+    with TestClient(create_app(make_service(script=NO_PLACE))) as client:
+        asked = client.post("/route", json={"text": UMBRELLA}).json()
+        assert asked["outcome"] == "ask" and asked["ask"]["field"] == "location"
+        assert asked["ask"]["arguments"] == {"date": "tomorrow"}
+        home = client.post("/route", json={"text": UMBRELLA, "home_place": "Sapporo"}).json()
+        assert home["outcome"] == "call"
+        assert home["calls"][0]["arguments"] == {"date": "tomorrow", "location": "Sapporo"}
+        for bad in ("Sapporo\r\nX-Evil: 1", "x" * 101):
+            refused = client.post("/route", json={"text": UMBRELLA, "home_place": bad})
+            assert refused.status_code == 422, refused.text
+        chat = client.post("/chat", json={"message": UMBRELLA, "home_place": "Sapporo"})
+        assert chat.status_code == 200, chat.text
+        assert chat.json()["route"]["calls"][0]["arguments"]["location"] == "Sapporo"
+        question = client.post("/chat", json={"message": UMBRELLA, "session_id": "home-1"})
+        assert question.json()["reply"] == "Where? Tell me the city or place."
+        assert question.json()["function_result"] is None

@@ -281,3 +281,26 @@ def test_conversation_funcgemmas_own_words_are_in_the_users_language(tmp_path: P
     reply = conv.ask(ja)
     assert "時刻がなかったので保存していません" in reply.reply and "歯医者" in reply.reply
     assert "No time was given" in conv.ask(en).reply
+
+
+def test_closing_the_conversation_closes_the_models_http_clients() -> None:
+    """A dropped client leaves its pooled sockets to the garbage collector (a
+    ResourceWarning at some later, unrelated moment): closing the conversation closes
+    them."""
+    import openai
+
+    from funcgemma.backends.ollama import OllamaBackend, make_client
+    from funcgemma.backends.openai import OpenAIBackend
+
+    cfg = Settings(ollama_host="http://127.0.0.1:9")
+    ollama_client = make_client(cfg)
+    router = Router(OllamaBackend(ollama_client, "functiongemma"), default_registry(),
+                    settings=cfg)
+    chat_client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="x")
+    chat = OpenAIBackend(chat_client, "gemma", role="chat")
+    conv = Conversation(router, chat, default_registry(),
+                        FunctionContext(settings=cfg, now=lambda: NOW), cfg)
+    assert not ollama_client._client.is_closed and not chat_client._client.is_closed
+    conv.close()
+    assert ollama_client._client.is_closed and chat_client._client.is_closed
+    conv.close()  # twice is harmless

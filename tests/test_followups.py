@@ -329,3 +329,13 @@ def test_outcome_is_call_or_answer_otherwise() -> None:
     asked = [said("user", "Remind me to call mom"), called("schedule_reminder", task="call mom"),
              said("assistant", "When should I remind you?")]
     assert router.route("at 6", history=asked).outcome == "call"
+
+
+def test_x_too_please_in_japanese_is_a_follow_up() -> None:
+    """「ドイツ語でもお願いします」 after a translation: the same text, into German."""
+    before = [said("user", "「よろしくお願いします」をフランス語に訳して"),
+              called("translation_assist", text="よろしくお願いします", target_language="フランス語"),
+              said("assistant", "「よろしくお願いします」をフランス語にするとこうなります。")]
+    followed = follow("ドイツ語でもお願いします", before, REGISTRY)
+    assert followed == Call(name="translation_assist", arguments={
+        "text": "よろしくお願いします", "target_language": "ドイツ語"})

@@ -283,6 +283,7 @@ NAME_AS_A_LIST = Completion(tool_calls=[Call(name="celebrity_info",
 BROKEN_CASES = [
     ("empty native name, no text", Completion(tool_calls=[Call(name="")])),
     ("native call with a value of the wrong type", NAME_AS_A_LIST),
+    ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}")),
     ("call syntax with a list for a name",
      Completion(text=f"{SC}call:celebrity_info{{name:[1,2]}}{EC}")),
 ]
@@ -290,7 +291,6 @@ BROKEN_CASES = [
 LACKING_CASES = [
     ("native call without the place", tool_call("weather_info", date="tomorrow"), {
         "date": "tomorrow"}),
-    ("broken call syntax", Completion(text=f"{SC}call:weather_info{{location:{EC}"), {}),
     ("required argument missing", Completion(text=f"{SC}call:weather_info{{}}{EC}"), {}),
 ]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,10 +218,16 @@ class Conversation:
         return outcomes
 
     def close(self) -> None:
-        """Release what the functions opened (the weather HTTP client)."""
+        """Release what the functions opened (the weather HTTP client) and the models'
+        HTTP clients (Ollama, an OpenAI-compatible server)."""
         self.ctx.close()
+        for model in (self.router.backend, self.chat):
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
 
-    def start(self, message: str, session_id: str | None = None) -> Turn:
+    def start(self, message: str, session_id: str | None = None,
+              defaults: Mapping[str, str | None] | None = None) -> Turn:
         message = check_text(message, max_chars=self.settings.max_text_chars, field="message")
         if session_id is not None and not _SESSION_ID.fullmatch(session_id):
             raise InvalidRequest("`session_id` must be 1-128 characters with no spaces, "
@@ -231,7 +237,9 @@ class Conversation:
         history = self.history(sid)
         try:
             # the turns before: a follow-up ("and in Osaka?", "at 6") goes on from their calls
-            route = self.router.route(message, history=history)
+            # a question back keeps its call in the session: no message is routed again
+            route = self.router.route(message, history=history, defaults=defaults,
+                                      asks_kept=True)
         except ModelOutputError as exc:
             # /route answers 502 with the raw text; a chat user gets a plain reply
             log.warning("the router's output could not be used; replied that it was not "

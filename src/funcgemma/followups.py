@@ -61,9 +61,15 @@ _ASKED = regex.compile(r"[?？]|\b(?:paste|send\s+me|tell\s+me|type|give\s+me|le
 _ANSWER_LEAD = regex.compile(r"^(?:\s*(?:maybe|perhaps|probably|i\s+think|um+|uh+|well|just|"
                              r"it'?s|to)(?![\p{L}\p{N}])[\s,.:;-]*)+", regex.IGNORECASE)
 _ANSWER_MAX_WORDS = 8
+# what answers no question: a greeting, thanks, yes/no, or letting it go
+_NO_ANSWER = regex.compile(
+    r"(?:(?:hi|hello|hey|thanks?|thank\s+you|ok(?:ay)?|yes|yeah|no|nope|never\s*mind|"
+    r"forget\s+it|cancel|stop|bye|nothing|こんにちは|ありがとう|はい|いいえ|やめて|やっぱり"
+    r"いい|キャンセル|なんでもない)[\s\p{P}]*)+", regex.IGNORECASE)
 # a tail that asks about the value or says which one ("…は", "…なら", "… please"); not
 # one that only ends a statement ("…です", "…のこと")
-_ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|please|pls|instead|\swa\b",
+_ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|でも|お願い|please|pls|instead|"
+                         r"\swa\b",
                          regex.IGNORECASE)
 # a value names one thing: no verb, no question word, no topic of its own
 _NOT_A_VALUE = regex.compile(
@@ -242,6 +248,8 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
     call of the message that was asked about: the one the history holds, or, when the
     history has no call for that turn (an ask kept as text only), the call ``reroute``
     makes of that message again; the value goes to a field that call lacks first."""
+    if _NO_ANSWER.fullmatch(nfkc(text).strip()):  # "never mind", "thanks!": no value at all
+        return None
     asked = asked_back(history)
     said = fragment(text, answering=asked is not None)
     before = previous_calls(history)

@@ -69,6 +69,9 @@ class FunctionSpec:
     # use (a reminder's time it cannot read, "remind"): asked for, as a missing one is
     # (funcgemma.asking).
     unusable: Callable[[dict[str, Any]], Iterable[str]] | None = None
+    # Fields a default the user set fills when the message gives no value, before asking:
+    # field -> the default's name ({"location": "home_place"}; Router.route's ``defaults``)
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # read once, here: a field with two roles, or a role its type cannot hold, fails

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import regex
 
 from . import asking, clauses, followups, typedcalls
 from .backends.base import RouterModel
-from .errors import InvalidRequest, TextTooLong, ToolChoiceUnmet
+from .errors import FuncgemmaError, InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
 from .messages import in_language, language_of
 from .registry import FunctionRegistry
@@ -96,29 +96,38 @@ class Router:
         self._declared: dict[tuple[str, ...], Declarations] = {}
 
     def route(self, text: str, *, call: Literal["auto", "none", "required"] = "auto",
-              only: Sequence[str] | None = None, history: Sequence[Message] = ()
-              ) -> RouteResult:
+              only: Sequence[str] | None = None, history: Sequence[Message] = (),
+              defaults: Mapping[str, str | None] | None = None,
+              asks_kept: bool = False) -> RouteResult:
         """Route ``text``. ``call``: "none" returns no call without asking the model;
         "required" raises ToolChoiceUnmet when no usable call comes back. ``only``: the
         names a call may have (the backend is told; a call of another is no function).
         ``history``: the conversation before ``text``, oldest first (assistant messages
         carry the calls made): a follow-up of the call before ("and in Osaka?", "at 6")
-        is that call with the value it gives (funcgemma.followups)."""
+        is that call with the value it gives (funcgemma.followups). ``defaults``: values
+        the user set ({"home_place": "Kyoto"}; over the settings' own), which fill a value a
+        call lacks before it is asked for (FunctionSpec.defaults). ``asks_kept``: the
+        history holds the call of every question back (a session's does), so an answer
+        never needs the asked-about message routed again."""
         text = check_text(text, max_chars=self.settings.max_text_chars)
         start = time.perf_counter()
         if call == "none":
             return self._result([], "none", start, self.backend.model)
         allowed = tuple(n for n in self.registry.names if only is None or n in only)
-        result = self._route_with(text, start, call, only is not None, allowed, history)
+        result = self._route_with(text, start, call, only is not None, allowed, history,
+                                  asks_kept)
         # several requests the model did not answer with several calls: piece by piece
         if (call == "auto" and len({c.name for c in result.calls}) < 2
                 and len(parts := clauses.pieces(text)) > 1):
-            several = self._several(parts, start, only is not None, allowed, history)
+            several = self._several(parts, start, only is not None, allowed, history,
+                                    asks_kept)
             if several is not None:
                 result = several
         if result.calls:
             # a follow-up's values come from the conversation, not from this message
             result = self._with_ask(result, text if result.source != "context" else None)
+        if result.ask is not None:
+            result = self._filled(result, self._defaults(defaults))
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
@@ -147,6 +156,41 @@ class Router:
         calls = [] if required else [Call(name=first.name, arguments=kept), *result.calls[1:]]
         return result.model_copy(update={"outcome": "ask", "ask": ask, "calls": calls})
 
+    def _defaults(self, given: Mapping[str, str | None] | None) -> dict[str, str]:
+        mine = {"home_place": self.settings.home_place}
+        mine.update({k: v for k, v in (given or {}).items() if v})
+        return {k: v for k, v in mine.items() if v}
+
+    def _filled(self, result: RouteResult, defaults: Mapping[str, str]) -> RouteResult:
+        """``result``'s ask answered from the user's defaults where its function takes them
+        (a weather request with no place is for the home place): a call once nothing else
+        is lacking, else the ask for what still is."""
+        ask = result.ask
+        assert ask is not None
+        spec = self.registry.get(ask.function)
+        waiting = result.calls[0] if result.calls else Call(name=ask.function,
+                                                            arguments=ask.arguments)
+        fill = {f: defaults[d] for f, d in spec.defaults.items()
+                if d in defaults and f not in waiting.arguments}
+        if ask.field not in fill:
+            return result
+        arguments = {**waiting.arguments, **fill}
+        still = [f for f in asking.lacking(spec, arguments, None) if f not in fill]
+        call = Call(name=ask.function, arguments=arguments)
+        if not still:
+            valid = self.registry.try_validate(call)
+            if valid is None:
+                return result
+            calls = [valid, *result.calls[1:]] if result.calls else [valid]
+            log.debug("%s filled from the user's defaults: %s", ask.function, sorted(fill))
+            return result.model_copy(update={"calls": calls, "ask": None, "outcome": "call"})
+        spoken = in_language(spec.asks_for[still[0]], language_of(ask.question))
+        required = any(spec.params.model_fields[f].is_required() for f in still)
+        asked = Ask(function=ask.function, field=still[0], question=spoken,
+                    arguments=arguments if required else {})
+        calls = [] if required else [call, *result.calls[1:]]
+        return result.model_copy(update={"calls": calls, "ask": asked})
+
     def _asking(self, partial: Call, text: str, result: RouteResult) -> RouteResult:
         """The ask of a call the model made without a value its function asks for."""
         spec = self.registry.get(partial.name)
@@ -157,16 +201,17 @@ class Router:
         return result.model_copy(update={"outcome": "ask", "ask": ask})
 
     def _route_with(self, text: str, start: float, mode: Literal["auto", "none", "required"],
-                    restricted: bool, allowed: tuple[str, ...], history: Sequence[Message]
-                    ) -> RouteResult:
+                    restricted: bool, allowed: tuple[str, ...], history: Sequence[Message],
+                    asks_kept: bool = False) -> RouteResult:
         """One request, read with the conversation before it."""
-        followed = self._followed(text, history, allowed) if history else None
+        followed = self._followed(text, history, allowed, asks_kept) if history else None
         if followed is not None:
             return self._result([followed], "context", start, self.backend.model)
         return self._route(text, start, mode, allowed if restricted else None)
 
     def _several(self, parts: list[str], start: float, restricted: bool,
-                 allowed: tuple[str, ...], history: Sequence[Message]) -> RouteResult | None:
+                 allowed: tuple[str, ...], history: Sequence[Message],
+                 asks_kept: bool = False) -> RouteResult | None:
         """The calls of a message that makes several requests (funcgemma.clauses), each
         piece routed with the pieces before it and their calls as history; None unless
         they call two functions or more (one function asked twice stays the message's one
@@ -176,7 +221,8 @@ class Router:
         sources: list[Source] = []
         before = list(history)
         for part in parts:
-            routed = self._route_with(part, start, "auto", restricted, allowed, before)
+            routed = self._route_with(part, start, "auto", restricted, allowed, before,
+                                      asks_kept)
             calls += routed.calls
             sources.append(routed.source)
             before += [Message(role="user", content=part),
@@ -186,19 +232,23 @@ class Router:
         source: Source = next((s for s in sources if s != "none"), "none")
         return self._result(dedupe(calls), source, start, self.backend.model)
 
-    def _followed(self, text: str, history: Sequence[Message], allowed: tuple[str, ...]
-                  ) -> Call | None:
+    def _followed(self, text: str, history: Sequence[Message], allowed: tuple[str, ...],
+                  asks_kept: bool = False) -> Call | None:
         """The follow-up call ``text`` makes of the call before, if it is one. Its value is
         the message's own words outside any call syntax typed in it."""
         aside = typedcalls.set_aside(text, self.registry.names)
 
         def reroute(earlier: str) -> list[Call]:  # the message a question back was about
-            again = self.route(earlier, only=allowed)
+            try:
+                again = self.route(earlier, only=allowed)
+            except FuncgemmaError:  # it could not be worked out then either: nothing to fill
+                return []
             if again.ask is not None and not again.calls:  # what the call had when asked
                 return [Call(name=again.ask.function, arguments=again.ask.arguments)]
             return again.calls
 
-        followed = followups.follow(aside.said, history, self.registry, reroute=reroute)
+        followed = followups.follow(aside.said, history, self.registry,
+                                    reroute=None if asks_kept else reroute)
         if followed is None or followed.name not in allowed:
             return None
         log.debug("follow-up of the call before: %s", followed.name)

@@ -60,6 +60,20 @@ _SECONDS = regex.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
 _GO_DURATION = regex.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 
 
+MAX_HOME_PLACE_CHARS = 100
+_PLACE_CONTROL = regex.compile(r"[\p{Cc}\p{Cs}]")
+
+
+def home_place(value: str | None) -> str | None:
+    """A home place as given (spaces around it taken off; empty is none), or ValueError:
+    a place is one line of printable text."""
+    if value is None or not value.strip():
+        return None
+    if _PLACE_CONTROL.search(value):
+        raise ValueError("a home place is one line of text, with no control characters")
+    return " ".join(value.split())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUNCGEMMA_", extra="ignore",
                                       populate_by_name=True)
@@ -132,6 +146,9 @@ class Settings(BaseSettings):
     # facts for celebrity_info and travel_guide (funcgemma.facts); false: not looked up,
     # and the functions say so instead of answering from the model's memory
     facts_sources: bool = True
+    # the user's home place: a weather request that names no place is for it, rather than
+    # asked "Where?" (/chat and /route take `home_place` per request too)
+    home_place: str | None = Field(default=None, max_length=MAX_HOME_PLACE_CHARS)
     wikipedia_url: str = "https://{lang}.wikipedia.org"  # {lang}: en or ja
     wikivoyage_url: str = "https://{lang}.wikivoyage.org"
     facts_timeout_s: float = Field(default=8.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
@@ -241,6 +258,11 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is neither a number of seconds (-1: for ever) nor a "
                              "duration such as 30m or 1h30m")
         return value
+
+    @field_validator("home_place")
+    @classmethod
+    def _home_place_is_a_name(cls, value: str | None) -> str | None:
+        return home_place(value)
 
     @field_validator("date_order", mode="before")
     @classmethod

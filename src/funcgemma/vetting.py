@@ -88,7 +88,8 @@ class Vetting:
         call = self.registry.try_validate(usable)
         if call is None:
             self.failed += 1
-            self._keep_partial(usable)
+            if raw is None or raw.rstrip().endswith("}"):  # not a call cut off mid-way
+                self._keep_partial(usable)
             return None
         if _echoes(call, self.typed):
             self.echoes += 1

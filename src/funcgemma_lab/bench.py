@@ -4,7 +4,9 @@
 
 Starts `funcgemma serve` as a subprocess on a free loopback port and measures, over HTTP:
 - cold: start-up time and the first /route request's latency;
-- warm: /route latency p50/p95/p99 over texts from data/test.jsonl (sequential);
+- warm: /route latency p50/p95/p99 over texts from data/test.jsonl (sequential); each
+  text is also sent with one earlier turn and its call (`history`), side by side, for
+  what reading the conversation costs;
 - overhead: client-observed latency minus the router's own `latency_ms` (what HTTP,
   FastAPI and JSON add over the backend call), p50/p95;
 - memory: the server's peak RSS (VmHWM) with router and chat model loaded, after one
@@ -107,9 +109,20 @@ def start_server(args: argparse.Namespace, port: int) -> tuple[subprocess.Popen[
     raise SystemExit("server did not start in time")
 
 
-def timed_route(client: httpx.Client, text: str) -> tuple[float, float | None, int]:
+# One earlier turn and its call, sent with each message of the "with history" figure: what
+# a client of a stateless /route sends in a conversation
+ONE_TURN: list[dict[str, Any]] = [
+    {"role": "user", "content": "What's the weather in Kyoto tomorrow?"},
+    {"role": "assistant", "tool_calls": [{"name": "weather_info", "arguments": {
+        "location": "Kyoto", "date": "tomorrow"}}]},
+    {"role": "assistant", "content": "Kyoto, tomorrow: light rain, 12°C."},
+]
+
+
+def timed_route(client: httpx.Client, text: str, history: list[dict[str, Any]] | None = None
+                ) -> tuple[float, float | None, int]:
     t0 = time.perf_counter()
-    r = client.post("/route", json={"text": text})
+    r = client.post("/route", json={"text": text, **({"history": history} if history else {})})
     total = (time.perf_counter() - t0) * 1000
     inner = r.json().get("latency_ms") if r.status_code == 200 else None
     return total, inner, r.status_code
@@ -199,17 +212,24 @@ def host_speed() -> dict[str, float] | None:
             "step_ms": round(percentile(steps, 50) * 1000, 1)}
 
 
+def _rise(value: float | None, base: float | None) -> str:
+    return f"{(value / base - 1) * 100:+.0f}%" if value and base else "–"
+
+
 def _speed(h: dict[str, float] | None) -> str:
     return f"{h['prefill_tok_s']:.0f} tok/s, step {h['step_ms']:.0f} ms" if h else "–"
 
 
 def markdown(res: dict[str, Any]) -> str:
     w, c, o, cc = res["warm_ms"], res["cold"], res["overhead_ms"], res["concurrency"]
+    h = res.get("warm_with_history_ms") or summary([])
     rows = [
         ("start-up (server ready)", f"{c['startup_s']:.1f} s"),
         ("cold /route (first request)", f"{c['first_route_ms']:.0f} ms"),
         ("warm /route p50 / p95 / p99", f"{w['p50']} / {w['p95']} / {w['p99']} ms"),
         ("router only p50 / p95", f"{res['router_ms']['p50']} / {res['router_ms']['p95']} ms"),
+        ("warm /route with one earlier turn and its call, p50 / p95",
+         f"{h['p50']} / {h['p95']} ms ({_rise(h['p50'], w['p50'])} at p50)"),
         ("service overhead p50 / p95", f"{o['p50']} / {o['p95']} ms"),
         ("peak RSS (router + chat loaded)", f"{res['memory']['peak_rss_mb']} MB"),
         (f"{cc['clients']} clients x {cc['duration_s']:.0f} s",
@@ -262,12 +282,18 @@ def execute(args: argparse.Namespace) -> int:
             first, _, code = timed_route(client, items[0])
             if code != 200:
                 raise SystemExit(f"/route answered {code}")
-            totals, inner = [], []
-            for text in tqdm(items, desc="warm /route", unit="req"):
-                total, router_ms, code = timed_route(client, text)
-                if code == 200 and router_ms is not None:
-                    totals.append(total)
-                    inner.append(router_ms)
+            totals, inner, with_history = [], [], []
+            for i, text in enumerate(tqdm(items, desc="warm /route", unit="req")):
+                # each message alone and with one earlier turn, side by side, in turns
+                for history in ((None, ONE_TURN) if i % 2 == 0 else (ONE_TURN, None)):
+                    total, router_ms, code = timed_route(client, text, history)
+                    if code != 200 or router_ms is None:
+                        continue
+                    if history:
+                        with_history.append(total)
+                    else:
+                        totals.append(total)
+                        inner.append(router_ms)
             client.post("/chat", json={"message": "Hello! What can you do?"})
             peak = rss_bytes(proc.pid, "VmHWM") or rss_bytes(proc.pid)
         conc = hammer(base, items, args.clients, args.duration, proc.pid)
@@ -281,6 +307,7 @@ def execute(args: argparse.Namespace) -> int:
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "requests": len(totals),
         "cold": {"startup_s": round(startup, 2), "first_route_ms": round(first, 1)},
         "warm_ms": summary(totals), "router_ms": summary(inner),
+        "warm_with_history_ms": summary(with_history),
         "overhead_ms": summary([t - i for t, i in zip(totals, inner, strict=True)]),
         "memory": {"peak_rss_mb": peak and round(peak / 1e6, 1)},
         "concurrency": conc,

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
 from ..errors import BackendUnavailable, FuncgemmaError
+from ..settings import MAX_HOME_PLACE_CHARS, home_place
 from ..types import ChatReply, Message, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed, replay
@@ -53,6 +54,15 @@ class RouteRequest(BaseModel):
         description="The conversation before `text`, oldest first. A follow-up of the "
         "last turn's calls (\"and in Osaka?\", \"at 6\") is routed as that call with the "
         "value it gives (source \"context\"). Nothing is kept between requests.")
+    home_place: str | None = Field(
+        default=None, max_length=MAX_HOME_PLACE_CHARS,
+        description="The user's home place: a weather request that names no place is for "
+        "it (over FUNCGEMMA_HOME_PLACE) rather than asked \"Where?\".")
+
+    @field_validator("home_place")
+    @classmethod
+    def _home_place(cls, value: str | None) -> str | None:
+        return home_place(value)
 
 
 class ChatRequest(BaseModel):
@@ -60,6 +70,13 @@ class ChatRequest(BaseModel):
     message: str
     session_id: str | None = None
     stream: bool = False
+    home_place: str | None = Field(default=None, max_length=MAX_HOME_PLACE_CHARS,
+                                   description="As on /route.")
+
+    @field_validator("home_place")
+    @classmethod
+    def _home_place(cls, value: str | None) -> str | None:
+        return home_place(value)
 
 
 def _service(request: Request) -> Service:
@@ -68,7 +85,8 @@ def _service(request: Request) -> Service:
 
 @router.post("/route", response_model=RouteResult)
 def route(body: RouteRequest, request: Request, response: Response) -> RouteResult:
-    result = _service(request).router.route(body.text, history=body.history)
+    result = _service(request).router.route(body.text, history=body.history,
+                                            defaults={"home_place": body.home_place})
     response.headers["X-Route-Latency-Ms"] = f"{result.latency_ms:.3f}"
     return result
 
@@ -83,8 +101,9 @@ def chat(body: ChatRequest, request: Request, key: IdempotencyKey) -> Any:
     conversation = _service(request).conversation
     if key is not None and (stored := key.begin()) is not None:  # a retry: the first answer
         return replay(stored, _replayed_events if body.stream else None)
-    turn = (key.run(lambda: conversation.start(body.message, body.session_id)) if key
-            else conversation.start(body.message, body.session_id))
+    defaults = {"home_place": body.home_place}
+    turn = (key.run(lambda: conversation.start(body.message, body.session_id, defaults)) if key
+            else conversation.start(body.message, body.session_id, defaults))
     if not body.stream:
         return key.finish(key.run(turn.collect)) if key else turn.collect()
 

@@ -180,6 +180,12 @@ class OllamaBackend:
         self._probe_lock = threading.Lock()
         self._probe: tuple[float, tuple[bool, str]] | None = None
 
+    def close(self) -> None:
+        """Close the HTTP client's pooled connections (a dropped client leaves its sockets
+        to the garbage collector). The router and the chat model may share one client:
+        closing it twice is harmless."""
+        self.client.close()
+
     def _fix(self) -> str:
         """How to get this backend's model when Ollama lacks it."""
         variable = "FUNCGEMMA_CHAT_MODEL" if self.role == "chat" else "FUNCGEMMA_ROUTER_MODEL"

@@ -106,6 +106,12 @@ class OpenAIBackend:
         self._probe_lock = threading.Lock()
         self._probe: tuple[float, tuple[bool, str]] | None = None
 
+    def close(self) -> None:
+        """Close the HTTP client's pooled connections (a dropped client leaves its sockets
+        to the garbage collector). The router and the chat model may share one client:
+        closing it twice is harmless."""
+        self.client.close()
+
     @property
     def base_url(self) -> str:
         return _base_url(self.client)

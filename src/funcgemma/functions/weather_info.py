@@ -153,6 +153,7 @@ def forecast_notice(result: dict[str, Any]) -> str:
 
 SPEC = FunctionSpec(
     name="weather_info",
+    defaults={"location": "home_place"},
     asks_for={"location": Said("Where? Tell me the city or place.",
                                ja="どこの天気ですか？都市か場所を教えてください。")},
     params=WeatherInfoParams,
