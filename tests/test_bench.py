@@ -80,3 +80,31 @@ def test_bench_texts_cycle_to_the_number_asked(bench, tmp_path: Path) -> None:
     data = tmp_path / "cases.jsonl"
     data.write_text('{"text": "a"}\n\n{"text": "b", "lang": "en"}\n', "utf-8")
     assert bench.texts(data, 5) == ["a", "b", "a", "b", "a"]
+
+
+def test_bench_takes_a_list_of_client_counts(bench) -> None:
+    args = bench._parser().parse_args(["--clients", "1, 4,8,32"])
+    assert args.clients == [1, 4, 8, 32]
+    assert bench._parser().parse_args([]).clients == [32]
+    for bad in ("1,0", "4,,8", "2048"):
+        with pytest.raises(SystemExit):
+            bench._parser().parse_args(["--clients", bad])
+
+
+def test_bench_markdown_has_a_row_per_client_count(bench) -> None:
+    run = {"clients": 4, "duration_s": 10.0, "sent": 9, "answered": 9, "errors": 1, "lost": 0,
+           "status_codes": {"200": 8, "503": 1}, "throughput_rps": 0.9,
+           "latency_ms": {"p50": 800.0, "p95": 1400.0, "p99": 1500.0, "mean": 850.0},
+           "rss_start_mb": 700.0, "rss_end_mb": 701.0, "rss_drift_mb": 1.0}
+    one = {**run, "clients": 1, "errors": 0, "status_codes": {"200": 9}, "throughput_rps": 3.1}
+    summary = {"p50": 300.0, "p95": 500.0, "p99": 600.0, "mean": 320.0}
+    res = {"backend": "llamacpp", "model": "m", "machine": "x", "requests": 2, "timestamp": "t",
+           "cold": {"startup_s": 1.0, "first_route_ms": 2.0}, "warm_ms": summary,
+           "router_ms": summary, "overhead_ms": summary, "warm_with_history_ms": {
+               **summary, "p50": 330.0}, "memory": {"peak_rss_mb": 700.0},
+           "concurrency": run, "concurrency_sweep": [one, run],
+           "host": {"before": None, "after": None}}
+    text = bench.markdown(res)
+    assert "| 1 | 3.1 | 800.0 / 1400.0 | 0 (200: 9) |" in text
+    assert "| 4 | 0.9 | 800.0 / 1400.0 | 1 (200: 8, 503: 1) |" in text
+    assert "330.0 / 500.0 ms (+10% at p50)" in text

@@ -334,7 +334,8 @@ def test_outcome_is_call_or_answer_otherwise() -> None:
 def test_x_too_please_in_japanese_is_a_follow_up() -> None:
     """「ドイツ語でもお願いします」 after a translation: the same text, into German."""
     before = [said("user", "「よろしくお願いします」をフランス語に訳して"),
-              called("translation_assist", text="よろしくお願いします", target_language="フランス語"),
+              called("translation_assist", text="よろしくお願いします",
+                     target_language="フランス語"),
               said("assistant", "「よろしくお願いします」をフランス語にするとこうなります。")]
     followed = follow("ドイツ語でもお願いします", before, REGISTRY)
     assert followed == Call(name="translation_assist", arguments={

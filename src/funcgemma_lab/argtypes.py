@@ -19,3 +19,12 @@ def positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
         return number
 
     return parse
+
+
+def positive_ints(value: str) -> list[int]:
+    """A comma-separated list of positive integers ("1,4,8,32"), each at most 1024."""
+    parse = positive(int)
+    numbers = [int(parse(part.strip())) for part in value.split(",")]
+    if any(n > 1024 for n in numbers):
+        raise argparse.ArgumentTypeError(f"at most 1024 each, not {value}")
+    return numbers

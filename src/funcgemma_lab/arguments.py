@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .argtypes import positive
+from .argtypes import positive, positive_ints
 
 # the repository checkout this package is installed from (editable): bench's default data
 # is the repository's, wherever the tool is run from
@@ -76,7 +76,8 @@ def bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="llamacpp", choices=["auto", "ollama", "llamacpp"])
     p.add_argument("--data", type=Path, default=BENCH_DATA)
     p.add_argument("--requests", type=positive(int), default=200)
-    p.add_argument("--clients", type=positive(int), default=32)
+    p.add_argument("--clients", type=positive_ints, default=[32], metavar="N[,N...]",
+                   help="concurrent /route clients; a list (1,4,8,32) measures each in turn")
     p.add_argument("--duration", type=positive(float), default=60.0)
     p.add_argument("--startup-timeout", type=positive(float), default=180.0)
     p.add_argument("--out", type=Path, default=Path("runs/bench"))

@@ -12,7 +12,8 @@ Starts `funcgemma serve` as a subprocess on a free loopback port and measures, o
 - memory: the server's peak RSS (VmHWM) with router and chat model loaded, after one
   chat turn;
 - concurrency: N clients hammering /route for D seconds: requests sent, answered, errors,
-  lost, throughput, RSS at start and end (drift);
+  lost, throughput, RSS at start and end (drift); with a list (--clients 1,4,8,32), each
+  count in turn (a table of throughput, p50/p95 and status codes);
 - host speed, before and after: the bare router model's prompt rate and one-token step
   on this machine at that moment (shared machines slow down several-fold at times, and
   every latency above scales with it).
@@ -239,10 +240,19 @@ def markdown(res: dict[str, Any]) -> str:
         ("host speed before / after (bare model: prompt rate, one step)",
          f"{_speed(res['host']['before'])} / {_speed(res['host']['after'])}"),
     ]
+    sweep = res.get("concurrency_sweep") or []
+    table = ""
+    if len(sweep) > 1:
+        table = ("\n| clients | answered / s | p50 / p95 ms | errors (status codes) |\n"
+                 "| --- | --- | --- | --- |\n" + "\n".join(
+                     f"| {r['clients']} | {r['throughput_rps']} | {r['latency_ms']['p50']} / "
+                     f"{r['latency_ms']['p95']} | {r['errors']} "
+                     f"({', '.join(f'{k}: {v}' for k, v in sorted(r['status_codes'].items()))})"
+                     f" |" for r in sweep) + "\n")
     head = (f"Backend `{res['backend']}`, model `{res['model']}`, {res['machine']}, "
             f"{res['requests']} warm requests, {res['timestamp']}.\n\n")
     return head + "| measure | value |\n| --- | --- |\n" + "\n".join(
-        f"| {a} | {b} |" for a, b in rows) + "\n"
+        f"| {a} | {b} |" for a, b in rows) + "\n" + table
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -296,7 +306,8 @@ def execute(args: argparse.Namespace) -> int:
                         inner.append(router_ms)
             client.post("/chat", json={"message": "Hello! What can you do?"})
             peak = rss_bytes(proc.pid, "VmHWM") or rss_bytes(proc.pid)
-        conc = hammer(base, items, args.clients, args.duration, proc.pid)
+        sweep = [hammer(base, items, n, args.duration, proc.pid) for n in args.clients]
+        conc = sweep[-1]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -311,6 +322,7 @@ def execute(args: argparse.Namespace) -> int:
         "overhead_ms": summary([t - i for t, i in zip(totals, inner, strict=True)]),
         "memory": {"peak_rss_mb": peak and round(peak / 1e6, 1)},
         "concurrency": conc,
+        "concurrency_sweep": sweep,
         "host": {"before": before, "after": after},
     }
     args.out.mkdir(parents=True, exist_ok=True)
