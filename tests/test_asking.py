@@ -29,6 +29,7 @@ def role(function: str, field: str) -> Any:
     ("shopping_intent", "item", "新しいの", "新しいのに買い替えたい"),
     ("sentiment_label", "text", "this review", "what's the tone of this review?"),
     ("sentiment_label", "text", "review", "what's the tone of this review?"),
+    ("sentiment_label", "text", "the customer review", "label the customer review"),
     ("translation_assist", "text", "my note", "can you translate my note into Italian"),
     ("translation_assist", "text", "メッセージ", "このメッセージを英語にして"),
     ("travel_guide", "destination", "somewhere", "take me somewhere warm"),
@@ -47,6 +48,9 @@ def test_what_names_nothing_is_not_a_value(function: str, field: str, value: str
     ("shopping_intent", "item", "reusable water bottles", "buy three reusable water bottles"),
     ("shopping_intent", "item", "ドライヤー", "ドライヤーを買いたい"),
     ("sentiment_label", "text", "Delivery took three weeks.", "Delivery took three weeks."),
+    # a text that is only two words is still a text to label
+    ("sentiment_label", "text", "great menu", "classify 'great menu'"),
+    ("sentiment_label", "text", "terrible reply", "sentiment of: terrible reply"),
     ("translation_assist", "text", "good morning", "translate good morning into French"),
     ("travel_guide", "destination", "the Faroe Islands", "plan a trip to the Faroe Islands"),
     ("translation_assist", "target_language", "韓国語", "韓国語に訳して"),
@@ -72,6 +76,8 @@ def test_one_value_written_for_two_fields_is_lacking() -> None:
     assert asking.lacking(spec, {"location": "週末", "date": "週末"}, "週末、雪降るかな？") == [
         "location"]
     assert asking.lacking(spec, {"location": "Kyoto", "date": "週末"}, "x") == []
+    # a place written as the date too is still the place
+    assert asking.lacking(spec, {"location": "atlnta", "date": "atlnta"}, "x") == []
 
 
 def test_a_call_that_cannot_run_without_the_value_is_an_ask_with_what_it_has() -> None:
@@ -244,3 +250,38 @@ def test_route_and_chat_take_a_home_place() -> None:
         question = client.post("/chat", json={"message": UMBRELLA, "session_id": "home-1"})
         assert question.json()["reply"] == "Where? Tell me the city or place."
         assert question.json()["function_result"] is None
+
+
+def test_route_with_a_session_id_keeps_the_turn_for_the_next_request() -> None:
+    from fastapi.testclient import TestClient
+
+    from funcgemma.api.app import create_app
+    from tests.test_api import make_service
+
+    script = {**NO_PLACE, "What's the weather in Kyoto tomorrow?": tool_call(
+        "weather_info", location="Kyoto", date="tomorrow")}
+    with TestClient(create_app(make_service(script=script))) as client:
+        first = client.post("/route", json={"text": "What's the weather in Kyoto tomorrow?",
+                                            "session_id": "r-1"}).json()
+        assert first["calls"][0]["arguments"]["location"] == "Kyoto"
+        osaka = client.post("/route", json={"text": "and in Osaka?", "session_id": "r-1"})
+        assert osaka.json()["source"] == "context"
+        assert osaka.json()["calls"] == [{"name": "weather_info", "arguments": {
+            "location": "Osaka", "date": "tomorrow"}}]
+        # another session knows nothing of it
+        other = client.post("/route", json={"text": "and in Osaka?", "session_id": "r-2"})
+        assert other.json()["source"] != "context"
+        # an ask waits in the session; its answer completes the call, without the model
+        asked = client.post("/route", json={"text": UMBRELLA, "session_id": "r-3"}).json()
+        assert asked["outcome"] == "ask"
+        answered = client.post("/route", json={"text": "Sapporo", "session_id": "r-3"}).json()
+        assert (answered["outcome"], answered["source"]) == ("call", "context")
+        assert answered["calls"][0]["arguments"] == {"date": "tomorrow", "location": "Sapporo"}
+        # and /chat goes on from the same session
+        chat = client.post("/chat", json={"message": "and in Nagoya?", "session_id": "r-3"})
+        assert chat.json()["route"]["calls"][0]["arguments"]["location"] == "Nagoya"
+        both = client.post("/route", json={"text": "hi", "session_id": "r-1", "history": [
+            {"role": "user", "content": "hello"}]})
+        assert both.status_code in (400, 422) and "not both" in both.text
+        bad = client.post("/route", json={"text": "hi", "session_id": "has space"})
+        assert bad.status_code in (400, 422) and "session_id" in bad.text

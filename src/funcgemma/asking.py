@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import regex
 
+from .repair.day import DAY
 from .repair.language import mentions
-from .roles import Copied, Language, Role, Verbatim
+from .roles import Copied, Language, Role, Verbatim, When
 from .text import nfkc
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ _POINTER_JA = regex.compile(
     r"ここ|そこ|[をはがにでともへ]|[\s\p{P}])*")
 # What a text to work on is called when it is not given: "my note", "this review"
 _DOCUMENT = regex.compile(
-    r"(?:(?:\b(?:this|that|my|the|a|your|our|his|her|their)\s+)?(?:\w+\s+)?"
+    r"(?:(?:\b(?:this|that|my|the|a|your|our|his|her|their)\s+)?"
+    r"(?:(?:last|latest|new|previous|following|above|attached|own|customer|product|draft|"
+    r"short|long|whole)\s+)?"
     r"\b(?:review|reviews|note|notes|message|messages|text|texts|sentence|sentences|email|"
     r"emails|mail|post|posts|comment|comments|tweet|tweets|letter|reply|phrase|paragraph|"
     r"feedback|caption|line|lines|words|sentence|menu|sign|document|essay)\b)"
@@ -50,6 +53,9 @@ _DOCUMENT = regex.compile(
 # a word of the request copied where a language goes ("translate" -> target "translate")
 _ASKING_WORD = regex.compile(r"(?:translate|translation|say|said|language|languages|word|"
                              r"words|it|this|that|翻訳|訳して|言語|何語)", regex.IGNORECASE)
+# a day or a part of the week, which a place is not
+_A_TIME = regex.compile(DAY.pattern + r"|週末|土日|連休|週明け|(?<![\p{L}])(?:weekend|shuumatsu)",
+                        regex.IGNORECASE)
 _WORDS = regex.compile(r"[\p{L}\p{N}]+")
 
 
@@ -95,15 +101,17 @@ def lacking(spec: FunctionSpec, arguments: Mapping[str, Any], message: str | Non
     roles = spec.roles
     return [name for name in spec.asks_for
             if name in unusable or not_a_value(roles.get(name), arguments.get(name), message)
-            or _doubled(name, arguments)]
+            or _doubled(spec, name, arguments)]
 
 
-def _doubled(name: str, arguments: Mapping[str, Any]) -> bool:
-    """The same words written for this value and another one (a place and a date both
-    「週末」): the model had nothing else to copy, so this one is not given."""
+def _doubled(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
+    """The same words written for this value and a time of the call (a place and a date
+    both 「週末」): a time is not a place, so this one is not given. (A place written twice,
+    as the place and as the date, "atlnta", is kept: it is the date that is wrong.)"""
     value = arguments.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or isinstance(spec.roles.get(name), When):
         return False
     said = nfkc(value).strip().casefold()
-    return any(other != name and isinstance(v, str) and nfkc(v).strip().casefold() == said
-               for other, v in arguments.items())
+    twins = [other for other, v in arguments.items() if other != name and isinstance(v, str)
+             and nfkc(v).strip().casefold() == said]
+    return any(isinstance(spec.roles.get(t), When) for t in twins) and bool(_A_TIME.search(said))

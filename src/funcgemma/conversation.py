@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 # even be sent back as UTF-8)
 _SESSION_ID = regex.compile(r"[^\p{C}\p{Z}\s]{1,128}")
 
+
+def _check_session_id(session_id: str) -> None:
+    if not _SESSION_ID.fullmatch(session_id):
+        raise InvalidRequest("`session_id` must be 1-128 characters with no spaces, "
+                             "control characters or lone surrogates.")
+
 SYSTEM_PROMPT = (
     "You are funcgemma, a friendly assistant running on the user's own computer. "
     "Answer briefly and in the language the user wrote in."
@@ -226,12 +232,28 @@ class Conversation:
             if callable(close):
                 close()
 
+    def route(self, text: str, session_id: str,
+              defaults: Mapping[str, str | None] | None = None) -> RouteResult:
+        """Route ``text`` as a turn of the session (`/route` with a `session_id`): read
+        with its turns, and kept in it with its calls (or the call a question back waits
+        on), so that the next message of the session, on `/route` or `/chat`, in this
+        process or another on the same data directory, follows up on it. Nothing is run."""
+        _check_session_id(session_id)
+        result = self.router.route(text, history=self.history(session_id), defaults=defaults,
+                                   asks_kept=True)
+        if result.ask is not None and not result.calls:
+            self._remember(session_id, text, result.ask.question,
+                           [Call(name=result.ask.function, arguments=result.ask.arguments)])
+        else:
+            reply = result.ask.question if result.ask is not None else ""
+            self._remember(session_id, text, reply, result.calls)
+        return result
+
     def start(self, message: str, session_id: str | None = None,
               defaults: Mapping[str, str | None] | None = None) -> Turn:
         message = check_text(message, max_chars=self.settings.max_text_chars, field="message")
-        if session_id is not None and not _SESSION_ID.fullmatch(session_id):
-            raise InvalidRequest("`session_id` must be 1-128 characters with no spaces, "
-                                 "control characters or lone surrogates.")
+        if session_id is not None:
+            _check_session_id(session_id)
         sid = session_id or uuid.uuid4().hex
         lang = language_of(message)  # funcgemma's own words in the user's language
         history = self.history(sid)

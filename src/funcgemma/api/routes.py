@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.background import BackgroundTask
 
-from ..errors import BackendUnavailable, FuncgemmaError
+from ..errors import BackendUnavailable, FuncgemmaError, InvalidRequest
 from ..settings import MAX_HOME_PLACE_CHARS, home_place
 from ..types import ChatReply, Message, RouteResult
 from .app import Service
@@ -53,7 +53,12 @@ class RouteRequest(BaseModel):
         default_factory=list, max_length=MAX_HISTORY,
         description="The conversation before `text`, oldest first. A follow-up of the "
         "last turn's calls (\"and in Osaka?\", \"at 6\") is routed as that call with the "
-        "value it gives (source \"context\"). Nothing is kept between requests.")
+        "value it gives (source \"context\"). Nothing is kept between requests unless "
+        "`session_id` is given.")
+    session_id: str | None = Field(
+        default=None, description="Route as a turn of this session instead of `history`: "
+        "read with its earlier turns (of /route or /chat) and kept in it, so the next "
+        "request of the session follows up on it. Nothing is run.")
     home_place: str | None = Field(
         default=None, max_length=MAX_HOME_PLACE_CHARS,
         description="The user's home place: a weather request that names no place is for "
@@ -85,8 +90,15 @@ def _service(request: Request) -> Service:
 
 @router.post("/route", response_model=RouteResult)
 def route(body: RouteRequest, request: Request, response: Response) -> RouteResult:
-    result = _service(request).router.route(body.text, history=body.history,
-                                            defaults={"home_place": body.home_place})
+    service = _service(request)
+    defaults = {"home_place": body.home_place}
+    if body.session_id is not None:
+        if body.history:
+            raise InvalidRequest("Send the conversation as `history` or name its "
+                                 "`session_id`, not both.")
+        result = service.conversation.route(body.text, body.session_id, defaults)
+    else:
+        result = service.router.route(body.text, history=body.history, defaults=defaults)
     response.headers["X-Route-Latency-Ms"] = f"{result.latency_ms:.3f}"
     return result
 
