@@ -67,8 +67,34 @@ def test_one_function_asked_twice_or_once_keeps_the_whole_messages_call() -> Non
 def test_a_later_piece_follows_up_the_earlier_one() -> None:
     text = "what's the weather in Kyoto tomorrow and what about Osaka?"
     backend = ScriptedBackend({text: KYOTO, "what's the weather in Kyoto tomorrow": KYOTO})
-    # "what about Osaka?" is the same function: one function, so the message keeps one call
-    assert [c.name for c in Router(backend, REGISTRY).route(text).calls] == ["weather_info"]
+    # "what about Osaka?" goes on from the Kyoto call: the weather of both, tomorrow
+    assert Router(backend, REGISTRY).route(text).calls == [
+        Call(name="weather_info", arguments={"location": "Kyoto", "date": "tomorrow"}),
+        Call(name="weather_info", arguments={"location": "Osaka", "date": "tomorrow"})]
+
+
+def test_one_function_asked_for_twice_gets_two_calls() -> None:
+    text = "who is Florence Pugh and who is Paul Mescal"
+    def person(name: str) -> Completion:
+        return Completion(tool_calls=[Call(name="celebrity_info", arguments={"name": name})])
+
+    pugh = person("Florence Pugh")
+    backend = ScriptedBackend({text: pugh, "who is Florence Pugh": pugh,
+                               "who is Paul Mescal": person("Paul Mescal")})
+    assert pieces(text) == ["who is Florence Pugh", "who is Paul Mescal"]
+    assert [c.arguments["name"] for c in Router(backend, REGISTRY).route(text).calls] == [
+        "Florence Pugh", "Paul Mescal"]
+
+
+def test_a_piece_that_names_nothing_keeps_the_message_one_call() -> None:
+    text = "classify this review, and rate 'great shoes, fast delivery'"
+    whole = tool_call("sentiment_label", text="great shoes, fast delivery")
+    backend = ScriptedBackend({
+        text: whole, "classify this review": tool_call("sentiment_label", text="this review"),
+        "rate 'great shoes, fast delivery'": whole})
+    assert len(pieces(text)) == 2
+    assert Router(backend, REGISTRY).route(text).calls == [
+        Call(name="sentiment_label", arguments={"text": "great shoes, fast delivery"})]
 
 
 def test_chat_runs_both_calls_and_replies_once() -> None:
@@ -78,3 +104,14 @@ def test_chat_runs_both_calls_and_replies_once() -> None:
     reply = conv.ask(TWO, "s")
     assert [c.name for c in reply.route.calls] == ["weather_info", "schedule_reminder"]
     assert reply.notice is not None and "pack an umbrella" in reply.notice
+
+
+def test_a_second_piece_whose_name_is_a_verb_is_not_a_second_request() -> None:
+    text = "Is the Trans-Siberian worth it, and where should I stop?"
+    trip = tool_call("travel_guide", destination="Trans-Siberian")
+    backend = ScriptedBackend({text: trip, "Is the Trans-Siberian worth it": trip,
+                               "where should I stop?": tool_call("travel_guide",
+                                                                 destination="stop")})
+    assert len(pieces(text)) == 2
+    assert Router(backend, REGISTRY).route(text).calls == [
+        Call(name="travel_guide", arguments={"destination": "Trans-Siberian"})]

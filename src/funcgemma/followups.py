@@ -210,6 +210,16 @@ def asked_back(history: Sequence[Message]) -> str | None:
     return None
 
 
+def names_one(value: str) -> bool:
+    """Whether ``value`` reads as a name of its own (a place, a person, an item named
+    with a capital, a number or in Japanese), not a verb, a pronoun or a question word
+    ("stop", "I do"): what a piece of a message must give to be a request of its own."""
+    value = nfkc(value).strip()
+    if not value or _NOT_A_VALUE.search(value):
+        return False
+    return not regex.match(r"[a-z]", value)
+
+
 def _takes_int(spec: FunctionSpec, field: str) -> bool:
     annotation = spec.params.model_fields[field].annotation
     return int in (get_args(annotation) or (annotation,))
@@ -327,4 +337,4 @@ def _turn_called(history: Sequence[Message]) -> bool:
     return False
 
 
-__all__ = ["Fragment", "asked_back", "follow", "fragment", "previous_calls"]
+__all__ = ["Fragment", "asked_back", "follow", "fragment", "names_one", "previous_calls"]

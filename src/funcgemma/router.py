@@ -26,6 +26,7 @@ from .errors import FuncgemmaError, InvalidRequest, TextTooLong, ToolChoiceUnmet
 from .formats import functiongemma as fg
 from .messages import in_language, language_of
 from .registry import FunctionRegistry
+from .roles import Copied
 from .settings import Settings
 from .types import (
     Ask,
@@ -214,23 +215,43 @@ class Router:
                  asks_kept: bool = False) -> RouteResult | None:
         """The calls of a message that makes several requests (funcgemma.clauses), each
         piece routed with the pieces before it and their calls as history; None unless
-        they call two functions or more (one function asked twice stays the message's one
-        call: a request that only looks cut in two, "classify this review, 'great
-        shoes'", must not become two)."""
+        they call two functions or more, or one function twice with different arguments
+        where every piece made its own complete call ("who is Florence Pugh and who is
+        Paul Mescal"). A request that only looks cut in two ("classify this review,
+        'great shoes'") stays one: its first piece names nothing to work on, so it asks."""
         calls: list[Call] = []
         sources: list[Source] = []
         before = list(history)
+        whole = True  # every piece made one call and asked nothing
         for part in parts:
             routed = self._route_with(part, start, "auto", restricted, allowed, before,
                                       asks_kept)
             calls += routed.calls
             sources.append(routed.source)
+            whole = whole and len(routed.calls) == 1 and routed.ask is None and all(
+                self._own_request(c, part) for c in routed.calls)
             before += [Message(role="user", content=part),
                        Message(role="assistant", tool_calls=routed.calls)]
-        if len({c.name for c in calls}) < 2:
+        calls = dedupe(calls)
+        if len({c.name for c in calls}) < 2 and not (whole and len(calls) >= 2):
             return None
         source: Source = next((s for s in sources if s != "none"), "none")
-        return self._result(dedupe(calls), source, start, self.backend.model)
+        return self._result(calls, source, start, self.backend.model)
+
+    def _own_request(self, call: Call, part: str) -> bool:
+        """Whether ``call`` of one piece of a message is a request of its own: nothing it
+        needs is lacking, and each name it has (a place, a person, an item) is in the
+        piece and names something ("who is Paul Mescal"), not a verb or a pronoun ("where
+        should I stop?" -> destination "stop")."""
+        spec = self.registry.get(call.name)
+        if asking.lacking(spec, call.arguments, part):
+            return False
+        said = part.casefold()
+        named = [v for f, r in spec.roles.items() if isinstance(r, Copied)
+                 and isinstance(v := call.arguments.get(f), str)]
+        # the piece names its own (a value it shares with the piece before, "the same
+        # date", need not be said again)
+        return all(v.casefold() in said and followups.names_one(v) for v in named)
 
     def _followed(self, text: str, history: Sequence[Message], allowed: tuple[str, ...],
                   asks_kept: bool = False) -> Call | None:
