@@ -124,73 +124,57 @@ class Router:
                                     asks_kept)
             if several is not None:
                 result = several
-        if result.calls:
-            # a follow-up's values come from the conversation, not from this message
-            result = self._with_ask(result, text if result.source != "context" else None)
-        if result.ask is not None:
-            result = self._filled(result, self._defaults(defaults))
+        # a follow-up's values come from the conversation, not from this message
+        result = self._asked(result, text if result.source != "context" else None,
+                             self._defaults(defaults))
         if call == "required" and not result.calls:
             raise ToolChoiceUnmet("A function call was required (tool_choice), and the router "
                                   "model made none that could be used.")
         return result
 
-    def _with_ask(self, result: RouteResult, text: str | None) -> RouteResult:
-        """``result`` with outcome "ask" when its first call lacks a value its function
-        asks for (FunctionSpec.asks_for; funcgemma.asking), the question in the user's
-        language. A value that is not one ("remind" as a time) is taken out; a call that
-        cannot be made without it, the message's only call, leaves ``calls`` for
-        ``ask.arguments``."""
-        first = result.calls[0]
-        said = " ".join(str(v) for v in first.arguments.values())
-        spec = self.registry.get(first.name)
-        lacking = asking.lacking(spec, first.arguments, text) if spec.asks_for else []
-        if not lacking:
+    def _asked(self, result: RouteResult, text: str | None,
+               defaults: Mapping[str, str]) -> RouteResult:
+        """``result`` with outcome "ask" when the call it makes, or the call its ask waits
+        on, lacks a value its function asks for (FunctionSpec.asks_for; funcgemma.asking),
+        the question in the user's language. A default the user set fills such a value
+        first (FunctionSpec.defaults: a weather request's home place). A value that is not
+        one ("remind" as a time) is taken out; a call that cannot be made without it, the
+        message's only call, leaves ``calls`` for ``ask.arguments``. ``text``: the message
+        the values came from (None for a follow-up's, which come from the conversation)."""
+        if result.calls:
+            waiting, rest = result.calls[0], result.calls[1:]
+        elif result.ask is not None:
+            waiting, rest = Call(name=result.ask.function, arguments=result.ask.arguments), []
+        else:
             return result
-        field = lacking[0]
-        kept = {k: v for k, v in first.arguments.items() if k not in lacking}
+        spec = self.registry.get(waiting.name)
+        lacking = asking.lacking(spec, waiting.arguments, text) if spec.asks_for else []
+        fill = {f: defaults[d] for f, d in spec.defaults.items() if d in defaults and f in lacking}
+        lacking = [f for f in lacking if f not in fill]
+        arguments = {k: v for k, v in waiting.arguments.items() if k not in lacking} | fill
+        if not lacking:
+            if not fill:
+                return result
+            call = self.registry.try_validate(Call(name=waiting.name, arguments=arguments))
+            if call is None:
+                return result
+            log.debug("%s filled from the user's defaults: %s", call.name, sorted(fill))
+            return result.model_copy(update={"calls": [call, *rest], "ask": None,
+                                             "outcome": "call"})
         required = any(spec.params.model_fields[f].is_required() for f in lacking)
-        if required and len(result.calls) > 1:
+        if required and rest:
             return result  # several requests: the others are not held up by this one
-        ask = Ask(function=first.name, field=field,
-                  question=in_language(spec.asks_for[field], language_of(text or said)),
-                  arguments=kept if required else {})
-        calls = [] if required else [Call(name=first.name, arguments=kept), *result.calls[1:]]
+        said = text or " ".join(str(v) for v in waiting.arguments.values())
+        ask = Ask(function=waiting.name, field=lacking[0],
+                  question=in_language(spec.asks_for[lacking[0]], language_of(said)),
+                  arguments=arguments if required else {})
+        calls = [] if required else [Call(name=waiting.name, arguments=arguments), *rest]
         return result.model_copy(update={"outcome": "ask", "ask": ask, "calls": calls})
 
     def _defaults(self, given: Mapping[str, str | None] | None) -> dict[str, str]:
         mine = {"home_place": self.settings.home_place}
         mine.update({k: v for k, v in (given or {}).items() if v})
         return {k: v for k, v in mine.items() if v}
-
-    def _filled(self, result: RouteResult, defaults: Mapping[str, str]) -> RouteResult:
-        """``result``'s ask answered from the user's defaults where its function takes them
-        (a weather request with no place is for the home place): a call once nothing else
-        is lacking, else the ask for what still is."""
-        ask = result.ask
-        assert ask is not None
-        spec = self.registry.get(ask.function)
-        waiting = result.calls[0] if result.calls else Call(name=ask.function,
-                                                            arguments=ask.arguments)
-        fill = {f: defaults[d] for f, d in spec.defaults.items()
-                if d in defaults and f not in waiting.arguments}
-        if ask.field not in fill:
-            return result
-        arguments = {**waiting.arguments, **fill}
-        still = [f for f in asking.lacking(spec, arguments, None) if f not in fill]
-        call = Call(name=ask.function, arguments=arguments)
-        if not still:
-            valid = self.registry.try_validate(call)
-            if valid is None:
-                return result
-            calls = [valid, *result.calls[1:]] if result.calls else [valid]
-            log.debug("%s filled from the user's defaults: %s", ask.function, sorted(fill))
-            return result.model_copy(update={"calls": calls, "ask": None, "outcome": "call"})
-        spoken = in_language(spec.asks_for[still[0]], language_of(ask.question))
-        required = any(spec.params.model_fields[f].is_required() for f in still)
-        asked = Ask(function=ask.function, field=still[0], question=spoken,
-                    arguments=arguments if required else {})
-        calls = [] if required else [call, *result.calls[1:]]
-        return result.model_copy(update={"calls": calls, "ask": asked})
 
     def _asking(self, partial: Call, text: str, result: RouteResult) -> RouteResult:
         """The ask of a call the model made without a value its function asks for."""
