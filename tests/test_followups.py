@@ -54,6 +54,10 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ("4パックにして", 4, "number"),
     ("5日間のプランにして", 5, "days"),
     ("and Tallinn, same night?", "Tallinn", "name"),
+    ("for Thursday I mean, not today", "Thursday", "time"),
+    ("what's it looking like the day after", "the day after", "time"),
+    ("Osaka, not Kyoto", "Osaka", "name"),
+    ("for tomorrow?", "tomorrow", "time"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -340,3 +344,22 @@ def test_x_too_please_in_japanese_is_a_follow_up() -> None:
     followed = follow("ドイツ語でもお願いします", before, REGISTRY)
     assert followed == Call(name="translation_assist", arguments={
         "text": "よろしくお願いします", "target_language": "ドイツ語"})
+
+
+SHOES = [said("user", "find me trail running shoes under 120 euros"),
+         called("shopping_intent", item="trail running shoes", budget=120, currency="EUR"),
+         said("assistant", "I found a few options for trail running shoes.")]
+
+
+@pytest.mark.parametrize("text", ["hiking boots in that range?", "hiking boots, same budget"])
+def test_what_a_message_says_stays_the_same_is_the_last_calls(text: str) -> None:
+    router = Router(ScriptedBackend({text: tool_call("shopping_intent", item="hiking boots")}),
+                    REGISTRY)
+    assert router.route(text, history=SHOES).calls == [Call(name="shopping_intent", arguments={
+        "item": "hiking boots", "budget": 120, "currency": "EUR"})]
+    # without the words that keep it, a new request is its own
+    plain = "I also need a tent for the trip"
+    router = Router(ScriptedBackend({plain: tool_call("shopping_intent", item="tent")}),
+                    REGISTRY)
+    assert router.route(plain, history=SHOES).calls == [Call(
+        name="shopping_intent", arguments={"item": "tent"})]

@@ -38,7 +38,8 @@ _ACK_EN = (r"ok(?:ay)?|so|oh|hmm+|well|wait|great|cool|nice|thanks|thank\s+you|a
            r"right|got\s+it")
 _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+say|say|another|"
             r"one\s+more|not\s+that|what\s+about|how\s+about|what\s+if|i\s+meant|i\s+mean|"
-            r"i\s+said|make\s+it|change\s+it\s+to|rather|instead")
+            r"i\s+said|make\s+it|change\s+it\s+to|rather|instead|"
+            r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
@@ -48,7 +49,9 @@ _LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それ
 _PREPOSITION = regex.compile(r"^(?:in|for|at|on|to|into|by|from|around)\s+", regex.IGNORECASE)
 # what may close one: "…は？", "…のほうは？", "…のこと", "…ですか", "… please", "… instead"
 _TAIL = regex.compile(
-    r"(?:\s*(?:please|pls|then|instead|too|again|now|then\s+please)"
+    r"(?:\s*,?\s*(?:i\s+mean(?:t)?|i\s+said)(?:\s*,?\s*not\s+[\p{L}\p{N}]+)?"
+    r"|\s*,\s*not\s+[\p{L}\p{N}]+"
+    r"|\s*(?:please|pls|then|instead|too|again|now|then\s+please)"
     r"|(?:の方|のほう)?(?:は|わ)(?:どう|どうですか|どうでしょう|どうかな)?|の方|のほう|だったら|なら"
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
     r"|に(?:して|変えて)|\s+wa)?[\s?？.。!！…]*$", regex.IGNORECASE)
@@ -69,6 +72,7 @@ _NO_ANSWER = regex.compile(
 # a tail that asks about the value or says which one ("…は", "…なら", "… please"); not
 # one that only ends a statement ("…です", "…のこと")
 _ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|でも|お願い|please|pls|instead|"
+                         r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
 # a value names one thing: no verb, no question word, no topic of its own
@@ -93,7 +97,7 @@ _TIME = regex.compile(
     r"(?:this|next)\s+(?:morning|afternoon|evening|week|month))(?![\p{L}\p{N}])"
     r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩",
     regex.IGNORECASE)
-_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|by|around|about|o'?clock|the)(?![\p{L}])"
+_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the)(?![\p{L}])"
                              r"|[のにでごろ頃]|[\s,、.。]", regex.IGNORECASE)
 _MAX_WORDS = 3
 _MAX_JA_CHARS = 12
@@ -163,8 +167,8 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     core = core.strip(" \t,、")
     if not core:
         return None
-    if _is_time(core):
-        return Fragment(core, "time")
+    if _is_time(core):  # "for Thursday" is Thursday ("at 6" keeps its "at": it says when)
+        return Fragment(regex.sub(r"^for\s+", "", core, flags=regex.IGNORECASE), "time")
     if not (lead or closed or answering):  # "Osaka" alone is not a follow-up
         return None
     value = _PREPOSITION.sub("", core).strip()
@@ -195,6 +199,39 @@ def previous_calls(history: Sequence[Message]) -> list[Call]:
         elif message.role == "user" and calls:
             break
     return calls
+
+
+# a message that says what it leaves out stays as before: "in that range", "same budget",
+# "for the same days", 「同じ予算で」, 「その値段で」
+_SAME = regex.compile(
+    r"(?<![\p{L}])(?:(?:the\s+)?same\s+(?:budget|price|range|time|day|days|date|dates|"
+    r"length|place|city|amount|number|language)|in\s+that\s+(?:range|price\s+range|budget)|"
+    r"(?:at|for)\s+that\s+(?:price|budget|time))(?![\p{L}])"
+    r"|同じ(?:予算|値段|時間|日|日程|日数|場所|言語|数)|その(?:予算|値段|時間|日程)",
+    regex.IGNORECASE)
+
+
+def inherit(call: Call, text: str, history: Sequence[Message],
+            registry: FunctionRegistry) -> Call:
+    """``call`` with the values it leaves out taken from the last turn's call of the same
+    function, when ``text`` says they stay the same ("hiking boots in that range?" after
+    shoes under 120 euros: the budget is kept). Only values ``call`` lacks are taken; the
+    result must validate, else ``call`` is returned as it is."""
+    if not _SAME.search(nfkc(text)):
+        return call
+    for before in reversed(previous_calls(history)):
+        if before.name != call.name:
+            continue
+        missing = {k: v for k, v in before.arguments.items() if k not in call.arguments}
+        if not missing:
+            return call
+        merged = Call(name=call.name, arguments={**call.arguments, **missing})
+        try:
+            registry.get(call.name).params.model_validate(merged.arguments)
+        except ValueError:
+            return call
+        return merged
+    return call
 
 
 def asked_back(history: Sequence[Message]) -> str | None:
@@ -337,4 +374,5 @@ def _turn_called(history: Sequence[Message]) -> bool:
     return False
 
 
-__all__ = ["Fragment", "asked_back", "follow", "fragment", "names_one", "previous_calls"]
+__all__ = ["Fragment", "asked_back", "follow", "fragment", "inherit", "names_one",
+           "previous_calls"]

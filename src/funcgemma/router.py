@@ -192,7 +192,13 @@ class Router:
         followed = self._followed(text, history, allowed, asks_kept) if history else None
         if followed is not None:
             return self._result([followed], "context", start, self.backend.model)
-        return self._route(text, start, mode, allowed if restricted else None)
+        result = self._route(text, start, mode, allowed if restricted else None)
+        if history and result.calls:
+            # "hiking boots in that range?": what it says stays the same is the last call's
+            first = followups.inherit(result.calls[0], text, history, self.registry)
+            if first is not result.calls[0]:
+                result = result.model_copy(update={"calls": [first, *result.calls[1:]]})
+        return result
 
     def _several(self, parts: list[str], start: float, restricted: bool,
                  allowed: tuple[str, ...], history: Sequence[Message],
