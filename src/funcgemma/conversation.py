@@ -241,12 +241,7 @@ class Conversation:
         _check_session_id(session_id)
         result = self.router.route(text, history=self.history(session_id), defaults=defaults,
                                    asks_kept=True)
-        if result.ask is not None and not result.calls:
-            self._remember(session_id, text, result.ask.question,
-                           [Call(name=result.ask.function, arguments=result.ask.arguments)])
-        else:
-            reply = result.ask.question if result.ask is not None else ""
-            self._remember(session_id, text, reply, result.calls)
+        self._remember(session_id, text, result.ask.question if result.ask else "", result.kept)
         return result
 
     def start(self, message: str, session_id: str | None = None,
@@ -271,10 +266,9 @@ class Conversation:
         if route.ask is not None and not route.calls:
             # a call that cannot be made without a value only the user can give: ask for
             # it, and keep what the call has so that the answer completes it
-            pending = Call(name=route.ask.function, arguments=route.ask.arguments)
             return Turn(session_id=sid, route=route, function_result=None, function_error=None,
                         notice=None, replied_by_model=False, _stream=iter([route.ask.question]),
-                        _on_done=lambda text: self._remember(sid, message, text, [pending]))
+                        _on_done=lambda text: self._remember(sid, message, text, route.kept))
         with self.ctx.for_message(message):  # a handler may read what was asked
             outcomes = self.run_calls(route)
         failures = [in_language(f, lang) for o in outcomes if (f := o.failure)]

@@ -141,12 +141,9 @@ class Router:
         one ("remind" as a time) is taken out; a call that cannot be made without it, the
         message's only call, leaves ``calls`` for ``ask.arguments``. ``text``: the message
         the values came from (None for a follow-up's, which come from the conversation)."""
-        if result.calls:
-            waiting, rest = result.calls[0], result.calls[1:]
-        elif result.ask is not None:
-            waiting, rest = Call(name=result.ask.function, arguments=result.ask.arguments), []
-        else:
+        if not (kept := result.kept):
             return result
+        waiting, rest = kept[0], kept[1:]
         spec = self.registry.get(waiting.name)
         lacking = asking.lacking(spec, waiting.arguments, text) if spec.asks_for else []
         fill = {f: defaults[d] for f, d in spec.defaults.items() if d in defaults and f in lacking}
@@ -254,9 +251,7 @@ class Router:
                 again = self.route(earlier, only=allowed)
             except FuncgemmaError:  # it could not be worked out then either: nothing to fill
                 return []
-            if again.ask is not None and not again.calls:  # what the call had when asked
-                return [Call(name=again.ask.function, arguments=again.ask.arguments)]
-            return again.calls
+            return again.kept  # an ask's: what the call had when asked
 
         followed = followups.follow(aside.said, history, self.registry,
                                     reroute=None if asks_kept else reroute)

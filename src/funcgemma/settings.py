@@ -5,13 +5,20 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 import regex
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
@@ -72,6 +79,11 @@ def home_place(value: str | None) -> str | None:
     if _PLACE_CONTROL.search(value):
         raise ValueError("a home place is one line of text, with no control characters")
     return " ".join(value.split())
+
+
+# a home place wherever one is taken (the setting, /route, /chat)
+HomePlace = Annotated[str | None, Field(max_length=MAX_HOME_PLACE_CHARS),
+                      AfterValidator(home_place)]
 
 
 class Settings(BaseSettings):
@@ -148,7 +160,7 @@ class Settings(BaseSettings):
     facts_sources: bool = True
     # the user's home place: a weather request that names no place is for it, rather than
     # asked "Where?" (/chat and /route take `home_place` per request too)
-    home_place: str | None = Field(default=None, max_length=MAX_HOME_PLACE_CHARS)
+    home_place: HomePlace = None
     wikipedia_url: str = "https://{lang}.wikipedia.org"  # {lang}: en or ja
     wikivoyage_url: str = "https://{lang}.wikivoyage.org"
     facts_timeout_s: float = Field(default=8.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
@@ -258,11 +270,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is neither a number of seconds (-1: for ever) nor a "
                              "duration such as 30m or 1h30m")
         return value
-
-    @field_validator("home_place")
-    @classmethod
-    def _home_place_is_a_name(cls, value: str | None) -> str | None:
-        return home_place(value)
 
     @field_validator("date_order", mode="before")
     @classmethod

@@ -98,6 +98,14 @@ class RouteResult(BaseModel):
     outcome: Literal["call", "ask", "answer"] = "answer"
     ask: Ask | None = None
 
+    @property
+    def kept(self) -> list[Call]:
+        """The calls a conversation keeps for this turn: ``calls``, or, when an ask left
+        them for ``ask.arguments``, the call it waits on (the answer completes it)."""
+        if self.ask is not None and not self.calls:
+            return [Call(name=self.ask.function, arguments=self.ask.arguments)]
+        return list(self.calls)
+
     @model_validator(mode="after")
     def _outcome_of_calls(self) -> RouteResult:
         if self.outcome == "answer" and self.calls:

@@ -129,10 +129,10 @@ class Vetting:
                                  and spec.names_nothing(call.arguments)):
             return
         lacking = asking.lacking(spec, call.arguments, self.said)
-        kept = {k: v for k, v in call.arguments.items() if k not in lacking
-                and not (k in spec.copied and isinstance(v, str) and HOLLOW.fullmatch(v))}
         if not lacking:
             return
+        kept = {k: v for k, v in call.arguments.items() if k not in lacking
+                and not (k in spec.copied and isinstance(v, str) and HOLLOW.fullmatch(v))}
         probe = {**kept, **{name: _PLACEHOLDER for name in lacking
                             if spec.params.model_fields[name].is_required()}}
         if self.registry.try_validate(Call(name=call.name, arguments=probe)) is None:

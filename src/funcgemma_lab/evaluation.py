@@ -225,10 +225,9 @@ def _route_one(
     except FuncgemmaError as exc:
         source, error, raw, failed = "error", f"{exc.code}: {exc.message}", recorder.raw(), exc
     else:
-        calls, source, latency, raw = result.calls, result.source, result.latency_ms, recorder.raw()
+        # asked instead of calling: routed to the call the question waits on
+        calls, source, latency, raw = result.kept, result.source, result.latency_ms, recorder.raw()
         ask = result.ask.field if result.outcome == "ask" and result.ask else None
-        if result.ask is not None and not calls:  # asked instead of calling: routed there
-            calls = [Call(name=result.ask.function, arguments=result.ask.arguments)]
     outcome = CaseOutcome(
         expected_function=case.expected_function, expected_arguments=case.expected_arguments,
         lang=case.lang, predicted=calls, source=source, latency_ms=latency,

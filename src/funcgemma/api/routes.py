@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from ..errors import BackendUnavailable, FuncgemmaError, InvalidRequest
-from ..settings import MAX_HOME_PLACE_CHARS, home_place
+from ..settings import HomePlace
 from ..types import ChatReply, Message, RouteResult
 from .app import Service
 from .idempotency import IdempotencyKey, Keyed, replay
@@ -59,15 +59,10 @@ class RouteRequest(BaseModel):
         default=None, description="Route as a turn of this session instead of `history`: "
         "read with its earlier turns (of /route or /chat) and kept in it, so the next "
         "request of the session follows up on it. Nothing is run.")
-    home_place: str | None = Field(
-        default=None, max_length=MAX_HOME_PLACE_CHARS,
+    home_place: HomePlace = Field(
+        default=None,
         description="The user's home place: a weather request that names no place is for "
         "it (over FUNCGEMMA_HOME_PLACE) rather than asked \"Where?\".")
-
-    @field_validator("home_place")
-    @classmethod
-    def _home_place(cls, value: str | None) -> str | None:
-        return home_place(value)
 
 
 class ChatRequest(BaseModel):
@@ -75,13 +70,7 @@ class ChatRequest(BaseModel):
     message: str
     session_id: str | None = None
     stream: bool = False
-    home_place: str | None = Field(default=None, max_length=MAX_HOME_PLACE_CHARS,
-                                   description="As on /route.")
-
-    @field_validator("home_place")
-    @classmethod
-    def _home_place(cls, value: str | None) -> str | None:
-        return home_place(value)
+    home_place: HomePlace = Field(default=None, description="As on /route.")
 
 
 def _service(request: Request) -> Service:
