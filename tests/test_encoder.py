@@ -22,6 +22,7 @@ from funcgemma.encoder.index import (
     read_lines,
     registry_exemplars,
     top_k_means,
+    typical_margin,
 )
 from funcgemma.registry import FunctionRegistry, default_registry, discover
 from funcgemma.router import Router
@@ -57,6 +58,31 @@ def test_choose_never_overrides_a_trained_call_with_another_trained_one() -> Non
 def test_choose_with_uncalibrated_policy_changes_nothing() -> None:
     assert choose(None, seen("book_flight", 0.99, 0.0), TRAINED, Policy()) is None
     assert choose(None, seen("weather_info", 0.99, 0.0), TRAINED, Policy()) is None
+
+
+def test_choose_asks_a_function_for_its_own_typical_margin() -> None:
+    """Fourth rule: the margin an untrained function needs grows with how far above no
+    function its own examples sit (a narrow function needs more than a broad one)."""
+    scaled = Policy(new_margin=0.0, margin_scale=0.5)
+    reading = seen("book_flight", 0.60, 0.50)  # margin 0.10
+    assert choose(None, reading, TRAINED, scaled, {"book_flight": 0.15}) == "book_flight"
+    assert choose(None, reading, TRAINED, scaled, {"book_flight": 0.30}) is None
+    assert choose(None, reading, TRAINED, scaled) == "book_flight"  # unknown: 0
+    assert Policy.from_json(scaled.to_json()).margin_scale == 0.5
+    assert Policy.from_json({"new_margin": 0.1}).margin_scale == 0.0  # older .json files
+
+
+def test_typical_margin_leaves_each_example_out() -> None:
+    """Two examples that are the same direction score 1.0 against each other only when
+    neither counts itself; no function sits at cosine 0."""
+    e = np.eye(4, dtype=np.float32)
+    examples = np.stack([e[0], e[0]])
+    assert typical_margin(examples, e[:0], e[2:3], k=10) == pytest.approx(1.0)
+    # a lone example is compared with the description only
+    assert typical_margin(e[:1], e[1:2], e[2:3], k=10) == pytest.approx(0.0)
+    assert typical_margin(e[:0], e[1:2], e[2:3], k=10) == 0.0  # no examples: neutral
+    mixed = np.stack([e[0], e[1]])  # each example far from the other: 0 own score
+    assert typical_margin(mixed, e[:0], np.stack([e[0], e[1]]), k=1) == pytest.approx(-1.0)
 
 
 def test_policy_json_round_trip_keeps_an_off_margin_as_null() -> None:
@@ -315,3 +341,24 @@ class TestWithEncoder:
         assert [c.name for c in router.route("What's the weather in Kyoto tomorrow?").calls] \
             == ["weather_info"]
         assert router.route("thanks, that was helpful!").calls == []
+
+
+def test_answers_rebuilt_from_a_runs_failures(tmp_path: Path) -> None:
+    """Older hold-out runs kept only failures.jsonl: a row not listed was routed to its
+    expected function, a listed one to what it predicted (the hybrid test reads both)."""
+    import json
+
+    from funcgemma_lab.hybrid import answers_from_failures
+
+    data = tmp_path / "test.jsonl"
+    rows = [{"text": "weather in Oslo", "expected_function": "weather_info"},
+            {"text": "hi there", "expected_function": None},
+            {"text": "remind me at 6 to stretch", "expected_function": "schedule_reminder"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    failures = tmp_path / "failures.jsonl"
+    failures.write_text(json.dumps({"text": "weather in Oslo", "predicted": []}) + "\n"
+                        + json.dumps({"text": "hi there", "predicted": [
+                            {"name": "travel_guide", "arguments": {}}]}) + "\n")
+    assert answers_from_failures(data, failures) == {
+        "weather in Oslo": None, "hi there": "travel_guide",
+        "remind me at 6 to stretch": "schedule_reminder"}

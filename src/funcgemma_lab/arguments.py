@@ -192,6 +192,13 @@ def hybrid(p: argparse.ArgumentParser) -> None:
                    help="calibrate: write the chosen policy into the adapter's .json")
     p.add_argument("--holdout", action="append", default=[],
                    metavar="FUNCTION=PREDICTIONS.jsonl",
-                   help="test: a hold-out adapter's predictions on data/test")
+                   help="test: a hold-out adapter's predictions on data/test (or the "
+                   "failures.jsonl of a run that kept no predictions)")
     p.add_argument("--no-extra", action="store_true", help="test: skip extra2/extra3")
+    p.add_argument("--fresh", action="append", default=[], metavar="FOLDER",
+                   help="test: a further set of functions (functions.json + cases.jsonl "
+                   "under data/), each added alone, its other requests as no function "
+                   "(e.g. holdout/new_functions)")
+    p.add_argument("--policy", default=None, metavar="JSON",
+                   help="test: score this policy instead of the one in the adapter's .json")
     p.add_argument("--out", type=Path, default=Path("runs/hybrid"))

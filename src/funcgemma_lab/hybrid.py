@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model
 
 from funcgemma.encoder.decide import Policy, bonus_vector, choose, reading
-from funcgemma.encoder.index import top_k_means
+from funcgemma.encoder.index import top_k_means, typical_margin
 from funcgemma.encoder.models import _unit, load, with_kana
 from funcgemma.registry import FunctionRegistry, FunctionSpec
 
@@ -120,12 +120,31 @@ def scores(vectors: Vectors, bank: Bank, texts: Sequence[str], policy: Policy
     return groups, table + bonus_vector(groups, bank.counts(), policy)
 
 
+def typical(vectors: Vectors, bank: Bank, name: str, policy: Policy) -> float:
+    """``name``'s typical margin over no function in ``bank`` (funcgemma.encoder.index),
+    the few-shot bonus added as the router adds it."""
+    mean = e5_mean(vectors, bank) if policy.encoder == "use+e5" else None
+    mine = [t for f, t in bank.items if f == name]
+    said = [t for t in mine if t.startswith(f"{name.replace('_', ' ')}: ")]
+    examples = [t for t in mine if t not in said]
+    none = [t for f, t in bank.items if f is None]
+
+    def rows(texts: list[str]) -> np.ndarray:
+        return (vectors.encode(texts, policy.encoder, mean) if texts
+                else np.zeros((0, 1), dtype=np.float32))
+
+    m = typical_margin(rows(examples), rows(said), rows(none), policy.k)
+    return m + float(bonus_vector([name], bank.counts(), policy)[0])
+
+
 def decide(groups: list[str | None], table: np.ndarray, adapter: Sequence[str | None],
-           trained: set[str], policy: Policy) -> list[str | None]:
-    """What the hybrid router calls for each message, given the adapter's answers."""
+           trained: set[str], policy: Policy, typical: dict[str, float] | None = None
+           ) -> list[str | None]:
+    """What the hybrid router calls for each message, given the adapter's answers
+    (``typical``: the untrained functions' typical margins, bonus included)."""
     out: list[str | None] = []
     for row, said in zip(table, adapter, strict=True):
-        forced = choose(said, reading(groups, row), trained, policy)
+        forced = choose(said, reading(groups, row), trained, policy, typical)
         out.append(forced or said)
     return out
 
@@ -159,6 +178,18 @@ def adapter_answers(predictions: Path) -> dict[str, str | None]:
     predictions.jsonl that `funcgemma eval` wrote."""
     out: dict[str, str | None] = {}
     for row in read_jsonl(predictions):
+        calls = row.get("predicted") or []
+        out[row["text"]] = calls[0]["name"] if calls else None
+    return out
+
+
+def answers_from_failures(data: Path, failures: Path) -> dict[str, str | None]:
+    """text -> the function the adapter called, rebuilt from a run that kept only its
+    failures.jsonl (older runs): a row of ``data`` not listed there was routed to its
+    expected function; a listed row has its own prediction."""
+    out: dict[str, str | None] = {r["text"]: r.get("expected_function")
+                                  for r in read_jsonl(data)}
+    for row in read_jsonl(failures):
         calls = row.get("predicted") or []
         out[row["text"]] = calls[0]["name"] if calls else None
     return out

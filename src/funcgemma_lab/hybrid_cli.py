@@ -99,7 +99,7 @@ def run_test(args: argparse.Namespace) -> int:
     args.adapter = args.adapter or DEFAULT_ADAPTER
     vectors = Vectors()
     meta = json.loads(args.adapter.with_suffix(".json").read_text())
-    policy = Policy.from_json(meta["encoder"])
+    policy = Policy.from_json(json.loads(args.policy) if args.policy else meta["encoder"])
     bank = shipped_bank()
     report: dict[str, Any] = {"policy": policy.to_json(), "trained": {}, "holdout": [],
                               "extra": []}
@@ -123,6 +123,20 @@ def run_test(args: argparse.Namespace) -> int:
                                    "worst": min(f1s),
                                    "seven_taken_mean": float(np.mean(
                                        [r["seven_taken"] for r in report["extra"]]))}
+    report["fresh"] = {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for folder in args.fresh:
+        cases = Cases.load(DATA / folder / "cases.jsonl",
+                           args.adapter_out / Path(folder).name / "predictions.jsonl")
+        rows = score_extra(vectors, bank, {folder: cases}, test, policy)
+        f1s = [r["f1"] for r in rows]
+        report["fresh"][folder] = {
+            "functions": len(f1s), "mean_f1": float(np.mean(f1s)), "worst": min(f1s),
+            "seven_taken_mean": float(np.mean([r["seven_taken"] for r in rows])),
+            "precision": float(np.mean([r["precision_recall"][0] for r in rows])),
+            "recall": float(np.mean([r["precision_recall"][1] for r in rows])),
+            "rows": rows}
+        _plot_extra(rows, args.out / f"{Path(folder).name}-f1.png")
     path = _write(args.out, "test.json", report)
     _print_test(report)
     if report["extra"]:
@@ -145,6 +159,14 @@ def _print_test(report: dict[str, Any]) -> None:
         print(f"extra2+extra3, one at a time: mean F1 {s['mean_f1']:.3f} over "
               f"{s['functions']} (worst {s['worst']:.3f}); the 7's test messages taken "
               f"{s['seven_taken_mean']:.4f}")
+    _print_fresh(report)
+
+
+def _print_fresh(report: dict[str, Any]) -> None:
+    for folder, s in report.get("fresh", {}).items():
+        print(f"{folder}, one at a time: mean F1 {s['mean_f1']:.3f} (P {s['precision']:.2f}, "
+              f"R {s['recall']:.2f}) over {s['functions']} (worst {s['worst']:.3f}); the 7's "
+              f"test messages taken {s['seven_taken_mean']:.4f}")
 
 
 def _plot_extra(rows: list[dict[str, Any]], path: Path) -> None:

@@ -29,6 +29,7 @@ from .hybrid import (
     Bank,
     Vectors,
     adapter_answers,
+    answers_from_failures,
     decide,
     f1,
     false_calls,
@@ -36,6 +37,7 @@ from .hybrid import (
     read_jsonl,
     sample_examples,
     scores,
+    typical,
 )
 
 DATA = Path("data")
@@ -46,6 +48,8 @@ NEW_MARGINS = [round(-0.35 + 0.01 * i, 2) for i in range(56)]
 # and every request of data/extra (41 things funcgemma does not do: an added function then
 # has to beat requests for other things, not only chit-chat)
 NO_FUNCTION_EXEMPLARS = 500
+# fourth rule: how much of a function's typical margin its threshold takes
+MARGIN_SCALES = [round(0.1 * i, 1) for i in range(11)]
 FILL_MARGINS = [round(0.01 * i, 2) for i in range(31)] + [math.inf]
 
 
@@ -58,7 +62,8 @@ class Cases:
     @classmethod
     def load(cls, path: Path, predictions: Path, *, as_none: bool = False) -> Cases:
         rows = read_jsonl(path)
-        said = adapter_answers(predictions)
+        said = (answers_from_failures(path, predictions) if predictions.name == "failures.jsonl"
+                else adapter_answers(predictions))
         missing = [r["text"] for r in rows if r["text"] not in said]
         if missing:
             raise SystemExit(f"{predictions} has no answer for {len(missing)} rows of {path}")
@@ -103,21 +108,23 @@ class Subject:
     table: np.ndarray
     adapter: list[str | None]
     gold: list[str | None]
+    typical: float = 0.0  # its typical margin, without the bonus
 
-    def predict(self, bonus: float, margin: float) -> np.ndarray:
+    def predict(self, bonus: float, margin: float, scale: float = 0.0) -> np.ndarray:
         """decide() for this subject with no fill-in (vectorised): the new function where
-        it is the encoder's best and its margin over no function is at least ``margin``,
-        else the adapter's answer."""
+        it is the encoder's best and its margin over no function is at least ``margin``
+        plus ``scale`` times its typical margin, else the adapter's answer."""
         col = self.groups.index(self.name)
         table = self.table.copy()
         table[:, col] += bonus
         best = np.argmax(table[:, 1:], axis=1) + 1
         edge = table[np.arange(len(table)), best] - table[:, 0]
         adapter = np.array([a or "" for a in self.adapter], dtype=object)
-        return np.where((best == col) & (edge >= margin), self.name, adapter)
+        need = margin + scale * (self.typical + bonus)
+        return np.where((best == col) & (edge >= need), self.name, adapter)
 
-    def scores(self, bonus: float, margin: float) -> tuple[float, float]:
-        pred = [p or None for p in self.predict(bonus, margin)]
+    def scores(self, bonus: float, margin: float, scale: float = 0.0) -> tuple[float, float]:
+        pred = [p or None for p in self.predict(bonus, margin, scale)]
         return f1(self.name, self.gold, pred), false_calls(self.gold, pred)
 
 
@@ -130,9 +137,11 @@ def trained_subjects(vectors: Vectors, bank: Bank, cases: Cases, policy: Policy,
     for spec in default_registry():
         held = as_new(bank, spec.name, description_text(spec),
                       sample_examples(rows[spec.name], k))
-        groups, table = scores(vectors, held, cases.texts, replace(policy, few_shot_bonus=0))
+        plain = replace(policy, few_shot_bonus=0)
+        groups, table = scores(vectors, held, cases.texts, plain)
         out.append(Subject(spec.name, groups, table,
-                           [None if a == spec.name else a for a in cases.adapter], cases.gold))
+                           [None if a == spec.name else a for a in cases.adapter], cases.gold,
+                           typical(vectors, held, spec.name, plain)))
     return out
 
 
@@ -161,14 +170,16 @@ def fold_subjects(vectors: Vectors, bank: Bank, dev: Cases, extra: Cases, policy
         texts = dev.texts + [extra.texts[i] for i in keep]
         gold = dev.gold + [name if extra.gold[i] == name else None for i in keep]
         adapter = dev.adapter + [extra.adapter[i] for i in keep]
-        groups, table = scores(vectors, as_new(folded, name, describe(functions[name]),
-                                               examples), texts,
-                               replace(policy, few_shot_bonus=0))
-        out.append(Subject(name, groups, table, adapter, gold))
+        plain = replace(policy, few_shot_bonus=0)
+        with_it = as_new(folded, name, describe(functions[name]), examples)
+        groups, table = scores(vectors, with_it, texts, plain)
+        out.append(Subject(name, groups, table, adapter, gold,
+                           typical(vectors, with_it, name, plain)))
     return trained, out
 
 
-def calibrate(vectors: Vectors, dev: Cases, extra: Cases, encoder: str) -> dict[str, Any]:
+def calibrate(vectors: Vectors, dev: Cases, extra: Cases, encoder: str,
+              scales: Sequence[float] = MARGIN_SCALES) -> dict[str, Any]:
     """The calibration for one encoder (experiments/hybrid-31/RULE.md, third rule): b and
     new_margin over two groups of subjects weighted equally, each trained function as new
     and each data/extra function added alone, in two folds of data/extra (fold_subjects);
@@ -181,28 +192,31 @@ def calibrate(vectors: Vectors, dev: Cases, extra: Cases, encoder: str) -> dict[
     alone = float(np.mean([false_calls(s.gold, s.adapter) for g in groups for s in g]))
     best: tuple[Any, ...] | None = None
     grid = []
-    for b, margin in itertools.product(BONUSES, NEW_MARGINS):
-        per = [[s.scores(b, margin) for s in g] for g in groups]
+    for b, margin, scale in itertools.product(BONUSES, NEW_MARGINS, scales):
+        per = [[s.scores(b, margin, scale) for s in g] for g in groups]
         row: dict[str, Any] = {
-            "bonus": b, "new_margin": margin,
+            "bonus": b, "new_margin": margin, "margin_scale": scale,
             "mean_new_f1": float(np.mean([np.mean([f for f, _ in g]) for g in per])),
             "group_f1": [float(np.mean([f for f, _ in g])) for g in per],
             "false_calls": float(np.mean([c for g in per for _, c in g]))}
         grid.append(row)
         if row["false_calls"] <= alone + 0.01:
-            key = (round(row["mean_new_f1"], 6), margin, -b)
+            key = (round(row["mean_new_f1"], 6), -scale, margin, -b)
             if best is None or key > best[0]:
                 best = (key, row)
     if best is None:
         raise SystemExit("no (bonus, new_margin) keeps false calls within the rule")
     chosen = best[1]
-    policy = replace(base, few_shot_bonus=chosen["bonus"], new_margin=chosen["new_margin"])
+    policy = replace(base, few_shot_bonus=chosen["bonus"], new_margin=chosen["new_margin"],
+                     margin_scale=chosen["margin_scale"])
     check = groups[0][0]  # the vectorised rule is decide()'s: checked on one subject
     trained = {s.name for s in default_registry()} - {check.name}
     table = check.table.copy()
     table[:, check.groups.index(check.name)] += chosen["bonus"]
-    assert [p or None for p in check.predict(chosen["bonus"], chosen["new_margin"])] == \
-        decide(check.groups, table, check.adapter, trained, policy)
+    assert [p or None for p in check.predict(chosen["bonus"], chosen["new_margin"],
+                                             chosen["margin_scale"])] == \
+        decide(check.groups, table, check.adapter, trained, policy,
+               {check.name: check.typical + chosen["bonus"]})
     negatives = dev + Cases(extra.texts, [None] * len(extra.texts), extra.adapter)
     fill = choose_fill(vectors, shipped_bank(), negatives, policy)
     return {"encoder": encoder, "adapter_false_calls": alone, "chosen": chosen, "fill": fill,
@@ -268,7 +282,8 @@ def score_holdout(vectors: Vectors, bank: Bank, cases: Cases, name: str, policy:
     adapter = [None if a == name else a for a in cases.adapter]
     trained = {s.name for s in default_registry()} - {name}
     groups, table = scores(vectors, held, cases.texts, policy)
-    pred = decide(groups, table, adapter, trained, policy)
+    pred = decide(groups, table, adapter, trained, policy,
+                  {name: typical(vectors, held, name, policy)})
     return {"function": name, "k": k,
             "adapter_f1": f1(name, cases.gold, cases.adapter),
             "hybrid_f1": f1(name, cases.gold, pred),
@@ -298,7 +313,8 @@ def score_extra(vectors: Vectors, bank: Bank, extra: dict[str, Cases], test: Cas
         gold = [name if pooled.gold[i] == name else None for i in keep] + test.gold
         adapter = [pooled.adapter[i] for i in keep] + test.adapter
         groups, table = scores(vectors, added, texts, policy)
-        pred = decide(groups, table, adapter, trained, policy)
+        pred = decide(groups, table, adapter, trained, policy,
+                      {name: typical(vectors, added, name, policy)})
         taken = sum(pred[len(keep) + i] == name for i in seven)
         out.append({"function": name, "f1": f1(name, gold, pred),
                     "precision_recall": _pr(name, gold, pred),

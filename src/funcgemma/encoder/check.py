@@ -3,8 +3,9 @@ examples with the encoder alone (no router model is run).
 
 Each example is read against the index without that exemplar, as a user's message: it
 routes when the encoder's best function is this one and, for a function the router model
-was not trained on, its margin over "no function" reaches the calibrated ``new_margin``
-(none does while that is infinite: an adapter not calibrated yet). The warnings say what
+was not trained on, its margin over "no function" reaches the function's threshold
+(``new_margin`` plus ``margin_scale`` times its typical margin, funcgemma.encoder.decide;
+none does while ``new_margin`` is infinite: an adapter not calibrated yet). The warnings say what
 to do about too few examples, examples in one language, another function taking its
 examples or with a near-identical description, and a low share routed.
 """
@@ -188,13 +189,13 @@ def check(stage: EncoderStage, names: Sequence[str] | None = None) -> list[Check
     for spec in (s for s in specs if names is None or s.name in names):
         summary = summarize(spec, spec.name in stage.trained)
         seen = left_out_readings(index, policy, spec.name, description_text(spec))
+        need = stage.new_threshold(spec.name)
         share, confusions = tally(spec.name, [
-            taker(spec.name, s, trained=summary.trained, new_margin=policy.new_margin)
-            for s in seen])
+            taker(spec.name, s, trained=summary.trained, new_margin=need) for s in seen])
         best = sum(s.best == spec.name for s in seen) / len(seen) if seen else None
         near = nearest.get(spec.name)
         out.append(Check(summary, share, best, confusions, near, tuple(warnings_for(
-            summary, share, best, confusions, near, policy.new_margin))))
+            summary, share, best, confusions, near, need))))
     return out
 
 

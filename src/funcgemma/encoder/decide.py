@@ -5,8 +5,12 @@ function the adapter was not trained on, and may fill a "no function" of the ada
 when it is confident. The rule and its figures were chosen on dev by a rule written
 before measuring (experiments/hybrid-31/RULE.md):
 
-1. the encoder's best function is untrained and its margin over "no function" is at
-   least ``new_margin``: call it, whatever the adapter answered;
+1. the encoder's best function f is untrained and its margin over "no function" is at
+   least ``new_margin + margin_scale * m_f``: call it, whatever the adapter answered.
+   ``m_f`` is f's typical margin, read from its own examples (each example left out of
+   f's exemplars and scored against the rest, funcgemma.encoder.index.typical_margin): a
+   narrow function whose examples sit far above "no function" needs more than a broad
+   one whose requests sit close to it (fourth rule of the RULE.md);
 2. else the adapter answered "no function", the encoder's best is a trained function and
    its margin is at least ``fill_margin``: call it;
 3. else the adapter's answer stands.
@@ -37,6 +41,8 @@ class Policy:
     few_shot_bonus: float = 0.0
     new_margin: float = math.inf
     fill_margin: float = math.inf
+    # how much of a function's typical margin is added to new_margin (0: one margin for all)
+    margin_scale: float = 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
@@ -46,7 +52,8 @@ class Policy:
 
         return cls(encoder=str(data.get("encoder", "use")), k=int(data.get("k", 10)),
                    few_shot_bonus=float(data.get("few_shot_bonus", 0.0)),
-                   new_margin=margin("new_margin"), fill_margin=margin("fill_margin"))
+                   new_margin=margin("new_margin"), fill_margin=margin("fill_margin"),
+                   margin_scale=float(data.get("margin_scale", 0.0)))
 
     def to_json(self) -> dict[str, Any]:
         def margin(value: float) -> float | None:
@@ -54,7 +61,12 @@ class Policy:
 
         return {"encoder": self.encoder, "k": self.k,
                 "few_shot_bonus": round(self.few_shot_bonus, 4),
-                "new_margin": margin(self.new_margin), "fill_margin": margin(self.fill_margin)}
+                "new_margin": margin(self.new_margin), "fill_margin": margin(self.fill_margin),
+                "margin_scale": round(self.margin_scale, 4)}
+
+    def new_threshold(self, typical: float) -> float:
+        """The margin an untrained function needs, given its typical margin."""
+        return self.new_margin + self.margin_scale * typical
 
 
 @dataclass(frozen=True)
@@ -97,15 +109,17 @@ def reading(groups: list[str | None], scores: np.ndarray,
     return Reading(tuple(ranked), none)
 
 
-def choose(adapter: str | None, seen: Reading, trained: Collection[str], policy: Policy
-           ) -> str | None:
+def choose(adapter: str | None, seen: Reading, trained: Collection[str], policy: Policy,
+           typical: Mapping[str, float] | None = None) -> str | None:
     """The function the encoder makes the call go to, or None (the adapter's answer
-    stands); ``adapter``: the function the adapter called (None: no function)."""
+    stands); ``adapter``: the function the adapter called (None: no function);
+    ``typical``: each function's typical margin (missing: 0)."""
     best = seen.best
     if best is None or best == adapter:
         return None
     if best not in trained:
-        return best if seen.margin >= policy.new_margin else None
+        need = policy.new_threshold((typical or {}).get(best, 0.0))
+        return best if seen.margin >= need else None
     if adapter is None and seen.margin >= policy.fill_margin:
         return best
     return None

@@ -46,6 +46,7 @@ MAX_EXAMPLES = 20
 class Exemplar:
     function: str | None  # None: a request no function answers
     text: str
+    description: bool = False  # the function's "name: docstring", not a request
 
 
 def description_text(spec: FunctionSpec) -> str:
@@ -64,7 +65,7 @@ def function_exemplars(spec: FunctionSpec, *, limit: int = MAX_EXAMPLES) -> list
     texts = [*spec.examples]
     if spec.example_file is not None:
         texts += read_lines(spec.example_file)
-    return [Exemplar(spec.name, description_text(spec))] + [
+    return [Exemplar(spec.name, description_text(spec), description=True)] + [
         Exemplar(spec.name, t) for t in list(dict.fromkeys(texts))[:limit]]
 
 
@@ -144,6 +145,20 @@ class ExemplarIndex:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.encoder.encode(texts)
 
+    def typical_margins(self, k: int) -> dict[str, float]:
+        """Each function's typical margin over no function (typical_margin), from its
+        own examples; the few-shot bonus is not in it."""
+        none = self.vectors[self.members[0]]
+        out: dict[str, float] = {}
+        for g, name in enumerate(self.groups):
+            if name is None:
+                continue
+            idx = self.members[g]
+            said = np.array([self.exemplars[i].description for i in idx], dtype=bool)
+            out[name] = typical_margin(self.vectors[idx[~said]], self.vectors[idx[said]],
+                                       none, k)
+        return out
+
     def group_scores(self, rows: np.ndarray, k: int) -> np.ndarray:
         """(messages x groups): each group's mean cosine over its ``k`` nearest
         exemplars to each message row."""
@@ -162,6 +177,24 @@ def top_k_means(sims: np.ndarray, members: Sequence[np.ndarray], k: int) -> np.n
             block = -np.partition(-block, k - 1, axis=1)[:, :k]
         out[:, g] = block.mean(axis=1)
     return out
+
+
+def typical_margin(examples: np.ndarray, others: np.ndarray, none: np.ndarray, k: int
+                   ) -> float:
+    """How far above "no function" a function's requests usually sit: the mean, over its
+    example rows, of the function's score for the example with that example left out
+    (``others``: its exemplars that are not examples, e.g. the description) minus the
+    no-function score. 0 when it has no examples."""
+    if len(examples) == 0:
+        return 0.0
+    pool = np.concatenate([examples, others]) if len(others) else examples
+    sims = examples @ pool.T
+    np.fill_diagonal(sims[:, :len(examples)], -np.inf)  # each example left out
+    own = np.sort(sims, axis=1)[:, ::-1][:, :min(k, pool.shape[0] - 1)]
+    if own.shape[1] == 0:
+        return 0.0
+    theirs = top_k_means(examples @ none.T, [np.arange(len(none))], k)[:, 0]
+    return float(np.mean(own.mean(axis=1) - theirs))
 
 
 def _save(path: Path, parts: dict[str, np.ndarray]) -> None:

@@ -34,6 +34,7 @@ class EncoderStage:
         self.cache_dir = cache_dir
         self.threads = threads
         self._index: ExemplarIndex | None = None
+        self._typical: dict[str, float] = {}
         self._lock = threading.Lock()
 
     @property
@@ -55,7 +56,20 @@ class EncoderStage:
                                             cache_dir=self.cache_dir)
                 self._bonus = bonus_vector(self._index.groups, self._index.counts,
                                            self.policy)
+                bonus = dict(zip(self._index.groups, self._bonus, strict=True))
+                self._typical = {name: m + float(bonus[name]) for name, m in
+                                 self._index.typical_margins(self.policy.k).items()}
             return self._index
+
+    @property
+    def typical(self) -> dict[str, float]:
+        """Each function's typical margin over no function, bonus included (decide)."""
+        _ = self.index
+        return self._typical
+
+    def new_threshold(self, name: str) -> float:
+        """The margin an untrained function ``name`` needs to be called."""
+        return self.policy.new_threshold(self.typical.get(name, 0.0))
 
     def may_act(self, *, called: bool) -> bool:
         """Whether reading a message can change anything: with a function the model was not
@@ -83,8 +97,8 @@ class EncoderStage:
         """The function the call must go to (None: the model's answer stands) and the
         reading it came from; ``adapter``: the function the model called, or None;
         ``seen``: the reading of ``text`` already made (else it is read now)."""
-        seen = self.read(text, allowed) if seen is None else seen
-        forced = choose(adapter, seen, self.trained, self.policy)
+        seen = self.read(text, allowed) if seen is None else seen  # builds the index
+        forced = choose(adapter, seen, self.trained, self.policy, self._typical)
         if forced is not None:
             log.debug("encoder: %s (margin %.3f over no function; model said %s)",
                       forced, seen.margin, adapter)
@@ -99,5 +113,9 @@ class EncoderStage:
         return (forced if forced not in self.trained else None), seen
 
     def describe(self) -> dict[str, object]:
-        return {"encoder": self.policy.encoder, "trained": sorted(self.trained),
-                "untrained": self.untrained, "policy": self.policy.to_json()}
+        out: dict[str, object] = {"encoder": self.policy.encoder,
+                                  "trained": sorted(self.trained),
+                                  "untrained": self.untrained, "policy": self.policy.to_json()}
+        if self._index is not None and self.untrained:
+            out["new_thresholds"] = {n: round(self.new_threshold(n), 4) for n in self.untrained}
+        return out
