@@ -20,7 +20,7 @@ from funcgemma_lab.datasets import (
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 ALL_NONE = [DATA / "holdout" / "out_of_scope.jsonl", DATA / "holdout" / "no_function_blind.jsonl"]
-HOLDOUT = [DATA / "holdout" / "wild.jsonl", *ALL_NONE]
+HOLDOUT = [DATA / "holdout" / "wild.jsonl", DATA / "holdout" / "blind_args.jsonl", *ALL_NONE]
 FILES = sorted(DATA.glob("raw/*.jsonl")) + HOLDOUT
 
 
