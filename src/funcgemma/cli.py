@@ -218,6 +218,7 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
     import uvicorn
 
     from .api import Service, create_app
+    from .api.app import UVICORN
 
     if not 1 <= args.workers <= MAX_WORKERS:
         print(f"funcgemma: --workers must be 1-{MAX_WORKERS} (got {args.workers}).", file=err)
@@ -230,7 +231,7 @@ def _serve(settings: Settings, args: argparse.Namespace, err: TextIO,
     print(f"funcgemma: backend {kind} ({reason}); listening on http://{args.host}:{args.port}",
           file=err, flush=True)
     app = create_app(Service(conversation, settings, kind, reason, bind_host=args.host))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **UVICORN)
     return 0
 
 
@@ -242,7 +243,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, err: TextIO,
 
     import uvicorn
 
-    from .api.app import WORKER_ENV
+    from .api.app import UVICORN, WORKER_ENV
     from .factory import select_backend
 
     if given is not None:
@@ -266,7 +267,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, err: TextIO,
     os.environ[WORKER_ENV] = json.dumps(worker)
     try:
         uvicorn.run("funcgemma.api.app:from_environment", factory=True, host=args.host,
-                    port=args.port, workers=args.workers, log_level="warning")
+                    port=args.port, workers=args.workers, log_level="warning", **UVICORN)
         with open(failed, encoding="utf-8") as reasons:
             # uvicorn stops once a worker cannot start (its log line says why): exit 1
             return 1 if reasons.read().strip() else 0

@@ -342,7 +342,9 @@ def http_app(tools: FuncgemmaMCP, host: str) -> ASGIApp:
 def serve_http(tools: FuncgemmaMCP, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(http_app(tools, host), host=host, port=port, log_level="warning")
+    from .api.app import UVICORN
+
+    uvicorn.run(http_app(tools, host), host=host, port=port, log_level="warning", **UVICORN)
 
 
 __all__ = ["ROUTE", "FuncgemmaMCP", "http_app", "serve_http", "serve_stdio"]

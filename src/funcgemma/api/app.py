@@ -148,6 +148,11 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
+# How uvicorn serves funcgemma, whatever else is installed (ray[serve] brings uvloop,
+# httptools and websockets, which uvicorn would otherwise pick up): the HTTP/1.1 parser and
+# event loop the suite tests, and no WebSocket support (no route uses it)
+UVICORN: dict[str, Any] = {"http": "h11", "loop": "asyncio", "ws": "none"}
+
 # `funcgemma serve --workers N`: what the parent chose for its workers, as JSON
 # {"host", "reason", "log_level", "failed": a file a worker that cannot start writes
 # its reason to, so the parent exits 1}; the backend itself goes in FUNCGEMMA_BACKEND
