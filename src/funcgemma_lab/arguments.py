@@ -199,6 +199,9 @@ def hybrid(p: argparse.ArgumentParser) -> None:
                    help="test: a further set of functions (functions.json + cases.jsonl "
                    "under data/), each added alone, its other requests as no function "
                    "(e.g. holdout/new_functions)")
+    p.add_argument("--examples", type=positive(int), default=5,
+                   help="test: examples each added function keeps (the rest are its "
+                   "positives; default 5)")
     p.add_argument("--policy", default=None, metavar="JSON",
                    help="test: score this policy instead of the one in the adapter's .json")
     p.add_argument("--out", type=Path, default=Path("runs/hybrid"))

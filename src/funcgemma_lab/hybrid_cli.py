@@ -101,7 +101,8 @@ def run_test(args: argparse.Namespace) -> int:
     meta = json.loads(args.adapter.with_suffix(".json").read_text())
     policy = Policy.from_json(json.loads(args.policy) if args.policy else meta["encoder"])
     bank = shipped_bank()
-    report: dict[str, Any] = {"policy": policy.to_json(), "trained": {}, "holdout": [],
+    report: dict[str, Any] = {"policy": policy.to_json(), "examples": args.examples,
+                              "trained": {}, "holdout": [],
                               "extra": []}
     for name, (data, as_none) in TEST_SETS.items():
         if (args.adapter_out / name / "predictions.jsonl").exists():
@@ -117,7 +118,7 @@ def run_test(args: argparse.Namespace) -> int:
         extra = {s: Cases.load(DATA / s / "cases.jsonl",
                                args.adapter_out / s / "predictions.jsonl")
                  for s in ("extra2", "extra3")}
-        report["extra"] = score_extra(vectors, bank, extra, test, policy)
+        report["extra"] = score_extra(vectors, bank, extra, test, policy, k=args.examples)
         f1s = [r["f1"] for r in report["extra"]]
         report["extra_summary"] = {"functions": len(f1s), "mean_f1": float(np.mean(f1s)),
                                    "worst": min(f1s),
@@ -128,7 +129,7 @@ def run_test(args: argparse.Namespace) -> int:
     for folder in args.fresh:
         cases = Cases.load(DATA / folder / "cases.jsonl",
                            args.adapter_out / Path(folder).name / "predictions.jsonl")
-        rows = score_extra(vectors, bank, {folder: cases}, test, policy)
+        rows = score_extra(vectors, bank, {folder: cases}, test, policy, k=args.examples)
         f1s = [r["f1"] for r in rows]
         report["fresh"][folder] = {
             "functions": len(f1s), "mean_f1": float(np.mean(f1s)), "worst": min(f1s),
