@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
-from funcgemma.followups import follow, fragment, previous_calls
+from funcgemma.followups import follow, fragment, leads_nowhere, previous_calls
 from funcgemma.functions.schedule_reminder.store import reminder_store
 from funcgemma.registry import default_registry
 from funcgemma.router import Router
@@ -152,8 +152,10 @@ def test_router_routes_a_follow_up_without_asking_the_model() -> None:
     assert result.source == "context" and backend.calls == []
     assert result.calls == [Call(name="weather_info",
                                  arguments={"location": "Osaka", "date": "tomorrow"})]
-    # the same words with nothing before them go to the model, as any message
-    assert router.route("and in Osaka?").calls[0].name == "travel_guide"
+    # the same words with nothing before them go on from nothing: no request, and the
+    # model is not asked (it would read a trip to Osaka into them)
+    alone = router.route("and in Osaka?")
+    assert alone.calls == [] and alone.source == "none" and backend.calls == []
     # tool_choice naming other functions: no follow-up of weather_info
     assert router.route("and in Osaka?", history=KYOTO, only=["travel_guide"]).source \
         != "context"
@@ -363,3 +365,76 @@ def test_what_a_message_says_stays_the_same_is_the_last_calls(text: str) -> None
                     REGISTRY)
     assert router.route(plain, history=SHOES).calls == [Call(
         name="shopping_intent", arguments={"item": "tent"})]
+
+
+@pytest.mark.parametrize(("text", "value", "kind"), [
+    ("and 'it was delicious'?", "it was delicious", "text"),
+    ("「おいしかったです」も", "おいしかったです", "text"),
+    ("これは？「二度と行かない」", "二度と行かない", "text"),
+    ("and this one: best brunch spot in town, hands down",
+     "best brunch spot in town, hands down", "text"),
+    ("under $80 though", 80.0, "money"),
+    ("max 250 bucks", 250.0, "money"),
+    ("予算は1万円で", 10000.0, "money"),
+    ("Wellington for the same day pls", "Wellington", "name"),
+    ("and a screen protector too", "screen protector", "name"),
+    ("Portuguese too please", "Portuguese", "name"),
+    ("旭川だとどう？", "旭川", "name"),
+    ("北九州の方も", "北九州", "name"),
+    ("nagasaki dattara?", "nagasaki", "name"),
+    ("ごめん、日曜だった", "日曜", "time"),
+    ("来週末は？", "来週末", "time"),
+    ("and Tuesday there", "Tuesday", "time"),
+    ("oops, Saturday", "Saturday", "time"),
+    ("2つお願い", 2, "number"),
+    ("四日あったら？", 4, "days"),
+    ("chigau, yamagata", "yamagata", "name"),
+    ("yappari 7-ji han de", "7-ji han", "time"),
+    ("やっぱりジャムじゃなくてクッキー", "クッキー", "name"),
+    ("ごめん、高山じゃなくて白川郷", "白川郷", "name"),
+    ("no wait, I meant 'the menu please'", "the menu please", "text"),
+    ("いや、「お疲れさまでした」の方をお願い", "お疲れさまでした", "text"),
+])
+def test_fragment_reads_more_ways_to_go_on(text: str, value: object, kind: str) -> None:
+    said = fragment(text)
+    assert said is not None and (said.value, said.kind) == (value, kind)
+
+
+@pytest.mark.parametrize("text", [
+    "translate 'hi' into French",  # a request of its own around a quoted text
+    "What's the weather in Paris?",
+    "buy a $80 jacket for my trip to Rome",  # an amount inside a request
+])
+def test_fragment_is_not_a_request_of_its_own(text: str) -> None:
+    said = fragment(text)
+    assert said is None or said.kind not in ("text", "money")
+
+
+def test_follow_fills_text_money_and_a_time_said_with_a_name() -> None:
+    translated = [said("user", "How do you say 'thank you for dinner' in Korean?"),
+                  called("translation_assist", text="thank you for dinner",
+                         target_language="Korean")]
+    assert follow("and 'it was delicious'?", translated, REGISTRY) == Call(
+        name="translation_assist",
+        arguments={"text": "it was delicious", "target_language": "Korean"})
+    shopping = [said("user", "find me a rice cooker"),
+                called("shopping_intent", item="rice cooker")]
+    assert follow("under $80 though", shopping, REGISTRY) == Call(
+        name="shopping_intent", arguments={"item": "rice cooker", "budget": 80.0,
+                                           "currency": "USD"})
+    lisbon = [said("user", "weather in Lisbon on Saturday"),
+              called("weather_info", location="Lisbon", date="on Saturday")]
+    assert follow("ok and Porto on Sunday", lisbon, REGISTRY) == Call(
+        name="weather_info", arguments={"location": "Porto", "date": "on Sunday"})
+
+
+def test_a_connective_fragment_with_nothing_before_leads_nowhere() -> None:
+    assert leads_nowhere("and in Osaka?", [])
+    assert leads_nowhere("じゃあ3日間なら？", [])
+    assert not leads_nowhere("and in Osaka?", KYOTO)  # it goes on from the weather call
+    assert not leads_nowhere("大阪は？", [])  # no connective: routed as any message
+    assert not leads_nowhere("and what's the weather in Paris?", [])  # a request
+    # a time asked alone asks about nothing ("and tomorrow?" saved a reminder once)
+    assert leads_nowhere("明日は？", []) and leads_nowhere("ashita wa?", [])
+    assert leads_nowhere("what about tomorrow?", [])
+    assert not leads_nowhere("明日は？", KYOTO)

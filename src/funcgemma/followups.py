@@ -35,7 +35,7 @@ from .types import Call, Message
 # what may open a fragment: acknowledging (only ever before one of the others), joining,
 # asking about another value, correcting
 _ACK_EN = (r"ok(?:ay)?|so|oh|hmm+|well|wait|great|cool|nice|thanks|thank\s+you|alright|"
-           r"right|got\s+it")
+           r"right|got\s+it|oops|whoops|ah|err|yeah|yes")
 _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+say|say|another|"
             r"one\s+more|not\s+that|what\s+about|how\s+about|what\s+if|i\s+meant|i\s+mean|"
             r"i\s+said|make\s+it|change\s+it\s+to|rather|instead|"
@@ -45,17 +45,30 @@ _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
 _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それと|あと|で|なら|いや|いいえ|"
-                         r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|間違えた)[、,。!！\s]*)+")
+                         r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|間違えた|"
+                         r"ごめん(?:なさい)?|やっぱり|やっぱ|えっと|それを|"
+                         r"(?:chigau|yappari|jaa|ja|sorenara|gomen|iya)(?![\p{L}]))[、,。!！\s]*)+",
+                         regex.IGNORECASE)
+# a connective that makes a message go on from something: with nothing before it to go on
+# from, a fragment it opens is no request ("and in Osaka?", 「じゃあ3日間なら？」)
+_CONNECTIVE = regex.compile(r"^(?:and|also|plus|then|what\s+about|how\s+about)(?![\p{L}\p{N}])"
+                            r"|^(?:じゃあ|じゃ|それなら|それと|あと|で)(?=[、,\s]|\p{Han}|\p{Katakana}|\d)",
+                            regex.IGNORECASE)
 _PREPOSITION = regex.compile(r"^(?:in|for|at|on|to|into|by|from|around)\s+", regex.IGNORECASE)
 # what may close one: "…は？", "…のほうは？", "…のこと", "…ですか", "… please", "… instead"
 _TAIL = regex.compile(
     r"(?:\s*,?\s*(?:i\s+mean(?:t)?|i\s+said)(?:\s*,?\s*not\s+[\p{L}\p{N}]+)?"
     r"|\s*,\s*not\s+[\p{L}\p{N}]+"
-    r"|\s*(?:please|pls|then|instead|too|again|now|then\s+please)"
-    r"|(?:の方|のほう)?(?:は|わ)(?:どう|どうですか|どうでしょう|どうかな)?|の方|のほう|だったら|なら"
+    r"|(?:\s*,?\s*(?:please|pls|then|instead|too|again|now|as\s+well|also))+"
+    r"|(?:の方|のほう)?(?:は|わ)(?:どう|どうですか|どうでしょう|どうかな)?|の方|のほう"
+    r"|(?:だと|だったら)(?:どう)?|なら|あったら|あれば"
+    r"|(?:の方|のほう)?も(?:お願い(?:します)?|見て(?:もらえますか|くれる|ください)?)?"
+    r"|の間違い(?:でした|だった)?|だった|お願い(?:します)?"
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
-    r"|に(?:して|変えて)|\s+wa)?[\s?？.。!！…]*$", regex.IGNORECASE)
+    r"|に(?:して|変えて)|\s+(?:wa|de|dattara|nara)(?:\s+dou)?)?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
+# 「AじゃなくてB」: a correction, B the value
+_INSTEAD_JA = regex.compile(r"^[^、,。\s]{1,12}?(?:じゃなくて|ではなくて|じゃなく)[、,\s]*")
 # an assistant's reply that asks the user for something: a question, or a request to give
 # it ("Which text? Paste it here.", "Paste the text and I'll tell you its tone.")
 _ASKED = regex.compile(r"[?？]|\b(?:paste|send\s+me|tell\s+me|type|give\s+me|let\s+me\s+know)\b"
@@ -71,7 +84,9 @@ _NO_ANSWER = regex.compile(
     r"いい|キャンセル|なんでもない)[\s\p{P}]*)+", regex.IGNORECASE)
 # a tail that asks about the value or says which one ("…は", "…なら", "… please"); not
 # one that only ends a statement ("…です", "…のこと")
-_ASKS_JA = regex.compile(r"は|わ|なら|だったら|に(?:して|変えて)|でも|お願い|please|pls|instead|"
+_ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|あれば|だった|の間違い|"
+                         r"に(?:して|変えて)|でも|お願い|please|pls|instead|too|as\s+well|also|"
+                         r"dattara|nara|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -90,14 +105,18 @@ _NOT_A_VALUE = regex.compile(
     regex.IGNORECASE)
 # a time (of day, a day, a span from now) and the words that may stand around one
 _TIME = regex.compile(
+    r"(?<![\p{L}\p{N}])(?:\d{1,2}\s*-?\s*ji(?:\s*han|\s*\d{1,2}\s*-?\s*fun)?|ashita|asatte|"
+    r"kyou|konban|kon'?ya|kesa|raishuu|konshuu(?:matsu)?|shuumatsu)(?![\p{L}])|" +
     DAY.pattern + r"|(?<![\p{L}\p{N}])(?:\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h)?|"
     r"noon|midnight|morning|afternoon|evening|night|tonight|later|"
     r"in\s+(?:\d+|an?|half\s+an|a\s+few|a\s+couple\s+of)\s*(?:min(?:ute)?s?|hours?|hrs?|days?)|"
     r"the\s+day\s+after(?:\s+tomorrow)?|"
     r"(?:this|next)\s+(?:morning|afternoon|evening|week|month))(?![\p{L}\p{N}])"
-    r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩",
+    r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩"
+    r"|(?:今|来|再来)?週末|(?:今|来|再来)週",
     regex.IGNORECASE)
-_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the)(?![\p{L}])"
+_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the|it'?s|"
+                             r"there)(?![\p{L}])"
                              r"|[のにでごろ頃]|[\s,、.。]", regex.IGNORECASE)
 _MAX_WORDS = 3
 _MAX_JA_CHARS = 12
@@ -107,16 +126,46 @@ _NAMED = regex.compile(r"[\p{L}\p{N}]")
 _GRAMMAR_JA = regex.compile(r"[\p{Hiragana}--[の]]", regex.V1)
 
 
-Kind = Literal["time", "days", "number", "name"]
+Kind = Literal["time", "days", "number", "name", "text", "money"]
 
 
 @dataclass(frozen=True)
 class Fragment:
     """What a fragment says: its value, as written (a number as a number), and its kind: a
-    time, a length in days, a count, or a name (a place, a person, an item, a language)."""
+    time, a length in days, a count, a name (a place, a person, an item, a language), a
+    text to work on (quoted, or after "this one:"), or an amount of money. ``time``: a time
+    given with a name ("Porto on Sunday"); ``currency``: the ISO code of a money amount."""
 
-    value: str | int
+    value: str | int | float
     kind: Kind
+    time: str | None = None
+    currency: str | None = None
+
+
+# a quoted text: '…', "…", “…”, 「…」, 『…』
+_QUOTED = regex.compile(r"(?:(?<![\p{L}\p{N}])'(?P<q>[^'\n]{1,300})'(?![\p{L}\p{N}])"
+                        r"|\"(?P<q>[^\"\n]{1,300})\"|“(?P<q>[^”\n]{1,300})”"
+                        r"|「(?P<q>[^」\n]{1,300})」|『(?P<q>[^』\n]{1,300})』)")
+# all that may stand around a quoted text in a follow-up: "and '…'?", 「「…」も」, "this one too"
+_AROUND_QUOTE = regex.compile(
+    r"(?:and|also|then|now|plus|what\s+about|how\s+about|this\s+one|this|one\s+more|"
+    r"too|as\s+well|again|please|pls|what\s+about\s+this|no|nope|wait|sorry|oops|actually|"
+    r"i\s+meant|i\s+mean|instead|これは|これも|これ|それも|あと|もう一つ|もうひとつ|いや|"
+    r"ごめん|の方|のほう|を?お願い(?:します)?|も|は|[\s?？.。!！:：,、…])*", regex.IGNORECASE)
+# "this one: …", "and this: …", 「もう一つ：…」: a text to work on after it
+_TEXT_LEAD = regex.compile(
+    r"^(?:(?:and|also|then|now|plus|ok(?:ay)?)[\s,]+)*(?:this\s+one|this|that\s+one|"
+    r"the\s+next\s+one|next\s+one|one\s+more|another\s+one)(?:\s+too)?\s*[:：]\s*"
+    r"|^(?:もう一つ|もうひとつ|次|これ|これは|こっちは|あと)\s*[:：]\s*", regex.IGNORECASE)
+# an amount of money said alone: "under $80 though", "max 250 bucks", 「予算は1万円で」
+_CURRENCY = (("USD", r"\$|us\s*dollars?|dollars?|bucks|usd|ドル"),
+             ("EUR", r"€|euros?|eur|ユーロ"),
+             ("GBP", r"£|pounds?|quid|gbp|ポンド"),
+             ("JPY", r"¥|円|yen|jpy"))
+_MONEY_WORDS = regex.compile(
+    r"(?<![\p{L}])(?:under|below|less\s+than|max(?:imum)?|tops|up\s+to|around|about|"
+    r"budget(?:\s+is|\s+of)?|at\s+most|no\s+more\s+than|though|tho|or\s+less|like)(?![\p{L}])"
+    r"|予算|以内|以下|くらい|ぐらい|位|まで|で|は|の|[\s,、.。!！?？~〜]", regex.IGNORECASE)
 
 
 _WORDS = {w: n for n, w in enumerate(
@@ -152,13 +201,21 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     the message answers a question the assistant asked, so a bare value ("Kyoto", "at
     6") is one."""
     text = nfkc(text).strip()
-    if not text or "\n" in text or len(text) > 80:
+    if not text or "\n" in text:
         return None
     acks = _ACKS.match(text)  # "great, and in Nagoya?": stripped, but it joins nothing
     if acks:
         text = text[acks.end():]
+    if (said := _text_fragment(text, answering=answering)) is not None:
+        return said
+    if len(text) > 80:
+        return None
+    if (said := _money(text)) is not None:
+        return said
     lead = _LEAD.match(text) or _LEAD_JA.match(text)
     body = text[lead.end():] if lead else text
+    if (instead := _INSTEAD_JA.match(body)):  # 「高山じゃなくて白川郷」: the new value
+        body, lead = body[instead.end():], lead or instead
     tail = _TAIL.search(body)
     core = body[:tail.start()] if tail else body
     # it asks ("…?", 「…は？」, 「…なら」) or says which value ("… please", 「…にして」); a tail
@@ -168,17 +225,26 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     if not core:
         return None
     if _is_time(core):  # "for Thursday" is Thursday ("at 6" keeps its "at": it says when)
-        return Fragment(regex.sub(r"^for\s+", "", core, flags=regex.IGNORECASE), "time")
+        return Fragment(_when(core), "time")
     if not (lead or closed or answering):  # "Osaka" alone is not a follow-up
         return None
     value = _PREPOSITION.sub("", core).strip()
     if _PREPOSITION.fullmatch(value + " "):  # "and in ?": call syntax set aside, nothing left
         return None
-    # "Tallinn, same night?": what follows the value only says the rest stays
-    value = regex.split(r"\s*[,、]\s*(?=(?:same|too|also|as\s+well|again|同じ)\b)", value)[0]
+    # "Tallinn, same night?", "Wellington for the same day": what follows the value only
+    # says the rest stays
+    value = regex.split(r"\s*[,、]\s*(?=(?:same|too|also|as\s+well|again|同じ)\b)"
+                        r"|\s+(?:for|on|at|in)\s+(?:the\s+)?(?=same\b)", value,
+                        flags=regex.IGNORECASE)[0]
+    value = regex.sub(r"^(?:a|an|some)\s+(?=\p{L})", "", value, flags=regex.IGNORECASE)
     for pattern, kind in ((_DAYS, "days"), (_COUNT, "number")):
         if (found := pattern.match(value)):
             return Fragment(_number(found.group(1)), kind)  # type: ignore[arg-type]
+    words, when = value.split(), None
+    for i in range(1, len(words)):  # "Porto on Sunday": a name, then a time
+        if _is_time(" ".join(words[i:])):
+            value, when = " ".join(words[:i]), _when(" ".join(words[i:]))
+            break
     if not value or _NOT_A_VALUE.search(value):
         return None
     japanese = not regex.search(r"[\p{Latin}]", value)
@@ -186,7 +252,57 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         return None
     if not japanese and len(value.split()) > _MAX_WORDS:
         return None
-    return Fragment(value, "name")
+    return Fragment(value, "name", time=when)
+
+
+def _when(value: str) -> str:
+    """A time as a value: "for Thursday" is Thursday, "it's Wednesday" Wednesday,
+    "Tuesday there" Tuesday."""
+    value = regex.sub(r"^(?:for|it'?s)\s+", "", value.strip(), flags=regex.IGNORECASE)
+    return regex.sub(r"\s+(?:there|then)$", "", value, flags=regex.IGNORECASE)
+
+
+def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
+    """A text to work on given as a follow-up: one quoted text with only joining words
+    around it ("and 'it was delicious'?", 「「おいしかったです」も」), or what follows "this
+    one:" (the next review to label)."""
+    if (lead := _TEXT_LEAD.match(text)) and (rest := text[lead.end():].strip()):
+        return Fragment(rest, "text") if len(rest) <= 300 else None
+    quoted = list(_QUOTED.finditer(text))
+    if len(quoted) != 1:
+        return None
+    around = (text[:quoted[0].start()] + " " + text[quoted[0].end():]).strip()
+    if not _AROUND_QUOTE.fullmatch(around) or not (around or answering):
+        return None  # a request of its own ("translate 'x' into French") is routed as one
+    value = quoted[0].group("q").strip()
+    return Fragment(value, "text") if value else None
+
+
+def _money(text: str) -> Fragment | None:
+    """An amount of money said alone, with its currency ("under $80 though", "max 250
+    bucks", 「予算は1万円で」): a new budget for the call before."""
+    from .repair.number import stated_numbers
+
+    body = (_LEAD.match(text) or _LEAD_JA.match(text))
+    body_text = text[body.end():] if body else text
+    code = next((c for c, pattern in _CURRENCY
+                 if regex.search(rf"(?:(?<![\p{{L}}])(?:{pattern})(?![\p{{L}}])|{pattern})",
+                                 body_text, regex.IGNORECASE)), None)
+    if code is None:
+        return None
+    numbers = stated_numbers(body_text)
+    if len(numbers) != 1:
+        return None
+    rest = body_text
+    for _, pattern in _CURRENCY:
+        rest = regex.sub(pattern, " ", rest, flags=regex.IGNORECASE)
+    rest = regex.sub(r"\d+(?:,\d{3})*(?:\.\d+)?\s*(?:万|千|k)?|[一二三四五六七八九十百千万]+"
+                     r"|(?<![\p{L}])(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+                     r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"
+                     r"(?![\p{L}])", " ", rest, flags=regex.IGNORECASE)
+    if _MONEY_WORDS.sub("", rest).strip(" -"):
+        return None  # more than an amount: a request of its own
+    return Fragment(float(numbers[0].value), "money", currency=code)
 
 
 def previous_calls(history: Sequence[Message]) -> list[Call]:
@@ -267,6 +383,11 @@ def _field_for(spec: FunctionSpec, said: Fragment, missing_first: dict[str, Any]
     """The field of ``spec`` that takes the fragment's value, by role. ``missing_first``:
     the arguments so far; a name goes to a field they lack before any other."""
     roles = spec.roles
+    if said.kind == "text":
+        return next((f for f, r in roles.items() if isinstance(r, Verbatim)), None)
+    if said.kind == "money":
+        return next((f for f, r in roles.items()
+                     if isinstance(r, Amount) and not _takes_int(spec, f)), None)
     if said.kind == "time":
         return next((f for f, r in roles.items() if isinstance(r, When)), None)
     if said.kind == "days":
@@ -320,13 +441,39 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
         field = _field_for(spec, said, call.arguments if asked is not None else None)
         if field is None or (whole and not isinstance(spec.roles.get(field), Verbatim)):
             continue
-        arguments = {**call.arguments, field: said.value}
+        arguments = {**call.arguments, field: said.value, **_alongside(spec, said)}
         try:
             spec.params.model_validate(arguments)
         except ValueError:
             continue
         return Call(name=spec.name, arguments=arguments)
     return None
+
+
+def _alongside(spec: FunctionSpec, said: Fragment) -> dict[str, Any]:
+    """What a fragment gives besides its value: the time said with a name ("Porto on
+    Sunday"), the currency of an amount ("under $80")."""
+    out: dict[str, Any] = {}
+    if said.time is not None and (f := next(
+            (f for f, r in spec.roles.items() if isinstance(r, When)), None)):
+        out[f] = said.time
+    if said.currency is not None and "currency" in spec.params.model_fields:
+        out["currency"] = said.currency
+    return out
+
+
+def leads_nowhere(text: str, history: Sequence[Message]) -> bool:
+    """Whether ``text`` is a fragment that goes on from something ("and in Osaka?",
+    「じゃあ3日間なら？」) with nothing before it to go on from: no request at all."""
+    if previous_calls(history) or asked_back(history) is not None:
+        return False
+    said = nfkc(text).strip()
+    if (acks := _ACKS.match(said)):
+        said = said[acks.end():]
+    found = fragment(text)
+    # a time asked alone ("what about tomorrow?", 「明日は？」) asks about nothing
+    return found is not None and (bool(_CONNECTIVE.match(said)) or (
+        found.kind == "time" and bool(_ASKS.search(said) or _CONNECTIVE.match(said))))
 
 
 def _answered(text: str, asked: str, before: Sequence[Call], registry: FunctionRegistry
@@ -374,5 +521,5 @@ def _turn_called(history: Sequence[Message]) -> bool:
     return False
 
 
-__all__ = ["Fragment", "asked_back", "follow", "fragment", "inherit", "names_one",
-           "previous_calls"]
+__all__ = ["Fragment", "asked_back", "follow", "fragment", "inherit", "leads_nowhere",
+           "names_one", "previous_calls"]

@@ -189,6 +189,9 @@ class Router:
         followed = self._followed(text, history, allowed, asks_kept) if history else None
         if followed is not None:
             return self._result([followed], "context", start, self.backend.model)
+        if mode == "auto" and followups.leads_nowhere(text, history):
+            log.debug("a fragment with nothing before it to go on from: no request")
+            return self._result([], "none", start, self.backend.model)
         result = self._route(text, start, mode, allowed if restricted else None)
         if history and result.calls:
             # "hiking boots in that range?": what it says stays the same is the last call's
