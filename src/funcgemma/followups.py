@@ -28,6 +28,7 @@ import regex
 from .registry import FunctionRegistry, FunctionSpec
 from .repair.day import DAY
 from .repair.language import mentions
+from .repair.number import stated_numbers
 from .roles import Amount, Copied, Days, Language, Verbatim, When
 from .text import nfkc
 from .types import Call, Message
@@ -158,10 +159,13 @@ _TEXT_LEAD = regex.compile(
     r"the\s+next\s+one|next\s+one|one\s+more|another\s+one)(?:\s+too)?\s*[:：]\s*"
     r"|^(?:もう一つ|もうひとつ|次|これ|これは|こっちは|あと)\s*[:：]\s*", regex.IGNORECASE)
 # an amount of money said alone: "under $80 though", "max 250 bucks", 「予算は1万円で」
-_CURRENCY = (("USD", r"\$|us\s*dollars?|dollars?|bucks|usd|ドル"),
-             ("EUR", r"€|euros?|eur|ユーロ"),
-             ("GBP", r"£|pounds?|quid|gbp|ポンド"),
-             ("JPY", r"¥|円|yen|jpy"))
+_WORD = r"(?<![\p{{L}}])(?:{})(?![\p{{L}}])"
+_CURRENCY = tuple((code, regex.compile(symbols + "|" + _WORD.format(words), regex.IGNORECASE))
+                  for code, symbols, words in (
+                      ("USD", r"\$|ドル", r"us\s*dollars?|dollars?|bucks|usd"),
+                      ("EUR", r"€|ユーロ", r"euros?|eur"),
+                      ("GBP", r"£|ポンド", r"pounds?|quid|gbp"),
+                      ("JPY", r"¥|円", r"yen|jpy")))
 _MONEY_WORDS = regex.compile(
     r"(?<![\p{L}])(?:under|below|less\s+than|max(?:imum)?|tops|up\s+to|around|about|"
     r"budget(?:\s+is|\s+of)?|at\s+most|no\s+more\s+than|though|tho|or\s+less|like)(?![\p{L}])"
@@ -281,21 +285,15 @@ def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
 def _money(text: str) -> Fragment | None:
     """An amount of money said alone, with its currency ("under $80 though", "max 250
     bucks", 「予算は1万円で」): a new budget for the call before."""
-    from .repair.number import stated_numbers
-
-    body = (_LEAD.match(text) or _LEAD_JA.match(text))
-    body_text = text[body.end():] if body else text
-    code = next((c for c, pattern in _CURRENCY
-                 if regex.search(rf"(?:(?<![\p{{L}}])(?:{pattern})(?![\p{{L}}])|{pattern})",
-                                 body_text, regex.IGNORECASE)), None)
-    if code is None:
+    lead = _LEAD.match(text) or _LEAD_JA.match(text)
+    body = text[lead.end():] if lead else text
+    code = next((c for c, pattern in _CURRENCY if pattern.search(body)), None)
+    numbers = stated_numbers(body)
+    if code is None or len(numbers) != 1:
         return None
-    numbers = stated_numbers(body_text)
-    if len(numbers) != 1:
-        return None
-    rest = body_text
+    rest = body
     for _, pattern in _CURRENCY:
-        rest = regex.sub(pattern, " ", rest, flags=regex.IGNORECASE)
+        rest = pattern.sub(" ", rest)
     rest = regex.sub(r"\d+(?:,\d{3})*(?:\.\d+)?\s*(?:万|千|k)?|[一二三四五六七八九十百千万]+"
                      r"|(?<![\p{L}])(?:one|two|three|four|five|six|seven|eight|nine|ten|"
                      r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"

@@ -93,8 +93,7 @@ class Options:
                 values[key] = kinds[key](raw)
             except ValueError:
                 raise DeployError(f"{key}={raw!r} is not a {kinds[key].__name__}") from None
-        env = os.environ if environ is None else environ
-        return cls(**values, env={k: v for k, v in env.items() if k.startswith(SETTINGS_PREFIX)})
+        return cls(**values, env=settings_env(environ))
 
     def deployment(self) -> dict[str, Any]:
         """Keyword arguments for ``serve.deployment``."""
@@ -113,6 +112,13 @@ class Options:
                                         min(self.replicas, self.max_replicas or 1)),
                 "target_ongoing_requests": self.target_ongoing_requests}
         return out
+
+
+def settings_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The FUNCGEMMA_* settings of ``environ`` (default: this process's environment): what
+    the replicas get."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items() if k.startswith(SETTINGS_PREFIX)}
 
 
 class ReplicaApp:
@@ -161,8 +167,7 @@ def application(options: Options | None = None) -> Any:
     """The Ray Serve application (``serve.run`` it)."""
     from ray import serve
 
-    options = options or Options(env={k: v for k, v in os.environ.items()
-                                      if k.startswith(SETTINGS_PREFIX)})
+    options = options or Options(env=settings_env())
 
     class FuncgemmaReplica:
         pass
@@ -199,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = Options(replicas=args.replicas, min_replicas=args.min_replicas,
                           max_replicas=args.max_replicas, num_cpus=args.num_cpus,
-                          host=args.host,
-                          env={k: v for k, v in os.environ.items()
-                               if k.startswith(SETTINGS_PREFIX)})
+                          host=args.host, env=settings_env())
     except DeployError as exc:
         ap.error(exc.message)
     import ray
