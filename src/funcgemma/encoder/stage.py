@@ -97,8 +97,8 @@ class EncoderStage:
         """The function the call must go to (None: the model's answer stands) and the
         reading it came from; ``adapter``: the function the model called, or None;
         ``seen``: the reading of ``text`` already made (else it is read now)."""
-        seen = self.read(text, allowed) if seen is None else seen  # builds the index
-        forced = choose(adapter, seen, self.trained, self.policy, self._typical)
+        seen = self.read(text, allowed) if seen is None else seen
+        forced = choose(adapter, seen, self.trained, self.policy, self.typical)
         if forced is not None:
             log.debug("encoder: %s (margin %.3f over no function; model said %s)",
                       forced, seen.margin, adapter)
