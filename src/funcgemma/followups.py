@@ -214,10 +214,10 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         return said
     if len(text) > 80:
         return None
-    if (said := _money(text)) is not None:
-        return said
     lead = _LEAD.match(text) or _LEAD_JA.match(text)
     body = text[lead.end():] if lead else text
+    if (said := _money(body)) is not None:
+        return said
     if (instead := _INSTEAD_JA.match(body)):  # 「高山じゃなくて白川郷」: the new value
         body, lead = body[instead.end():], lead or instead
     tail = _TAIL.search(body)
@@ -282,11 +282,10 @@ def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
     return Fragment(value, "text") if value else None
 
 
-def _money(text: str) -> Fragment | None:
+def _money(body: str) -> Fragment | None:
     """An amount of money said alone, with its currency ("under $80 though", "max 250
-    bucks", 「予算は1万円で」): a new budget for the call before."""
-    lead = _LEAD.match(text) or _LEAD_JA.match(text)
-    body = text[lead.end():] if lead else text
+    bucks", 「予算は1万円で」): a new budget for the call before. ``body``: the message
+    past its joining words."""
     code = next((c for c, pattern in _CURRENCY if pattern.search(body)), None)
     numbers = stated_numbers(body)
     if code is None or len(numbers) != 1:
@@ -471,7 +470,7 @@ def leads_nowhere(text: str, history: Sequence[Message]) -> bool:
     found = fragment(text)
     # a time asked alone ("what about tomorrow?", 「明日は？」) asks about nothing
     return found is not None and (bool(_CONNECTIVE.match(said)) or (
-        found.kind == "time" and bool(_ASKS.search(said) or _CONNECTIVE.match(said))))
+        found.kind == "time" and bool(_ASKS.search(said))))
 
 
 def _answered(text: str, asked: str, before: Sequence[Call], registry: FunctionRegistry
