@@ -4,18 +4,16 @@ HTTP API in two replicas on a local Ray cluster, started as a user starts it
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
+from fake_ollama import free_port
+from processes import child_env, start, wait_until
 
 from funcgemma.rayserve import DeployError, Options
 
@@ -53,12 +51,6 @@ def test_options_refuse_what_ray_would_choke_on(args: dict[str, str], message: s
         Options.from_args(args, {})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.ray
 @pytest.mark.llamacpp
 @pytest.mark.slow
@@ -66,33 +58,20 @@ def test_two_ray_replicas_route_and_share_sessions(tmp_path: Path) -> None:
     """Two replicas, each with its own embedded model: both answer, and a follow-up
     (`session_id`) is routed right whichever replica took the turn before it (the
     session store is the SQLite file every replica on the host shares)."""
-    port = _free_port()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     # Ray's socket paths live under RAY_TMPDIR and must stay under 108 bytes
     ray_tmp = tempfile.mkdtemp(prefix="fgray-", dir="/tmp")
-    env = {**os.environ, "FUNCGEMMA_BACKEND": "llamacpp", "FUNCGEMMA_THREADS": "1",
-           "FUNCGEMMA_DATA_DIR": str(tmp_path / "data"), "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_TMPDIR": ray_tmp}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "funcgemma.rayserve", "--replicas", "2", "--num-cpus", "0.5",
-         "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("funcgemma: Ray Serve on"):
-                ready.set()
-        ready.set()  # the process ended: stop waiting
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    env = child_env(FUNCGEMMA_BACKEND="llamacpp", FUNCGEMMA_THREADS="1",
+                    FUNCGEMMA_DATA_DIR=str(tmp_path / "data"), RAY_USAGE_STATS_ENABLED="0",
+                    RAY_TMPDIR=ray_tmp)
+    log = tmp_path / "rayserve.log"
+    proc = start(["-m", "funcgemma.rayserve", "--replicas", "2", "--num-cpus", "0.5",
+                  "--port", str(port)], env=env, log=log)
     try:
-        assert ready.wait(600) and proc.poll() is None, "".join(lines[-40:])
-        base = f"http://127.0.0.1:{port}"
+        # ready once a replica answers (Ray's proxy answers 404 before the app is up)
+        wait_until(lambda: "x-funcgemma-replica" in httpx.get(f"{base}/health", timeout=2)
+                   .headers, proc, "python -m funcgemma.rayserve", log, timeout_s=600)
         with httpx.Client(base_url=base, timeout=120) as client:
             served: dict[str, list[str]] = {}
             crossed = 0
@@ -120,14 +99,11 @@ def test_two_ray_replicas_route_and_share_sessions(tmp_path: Path) -> None:
             health = client.get("/health")
             assert health.status_code == 200 and "Ray Serve replica" in health.text
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the deployment and cluster go down
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the deployment and the cluster go down
         try:
             proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait()
-        reader.join(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert proc.returncode == 0, "".join(lines[-40:])
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0, log.read_text(errors="replace")[-3000:]
