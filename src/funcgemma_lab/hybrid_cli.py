@@ -119,21 +119,15 @@ def run_test(args: argparse.Namespace) -> int:
                                args.adapter_out / s / "predictions.jsonl")
                  for s in ("extra2", "extra3")}
         report["extra"] = score_extra(vectors, bank, extra, test, policy, k=args.examples)
-        f1s = [r["f1"] for r in report["extra"]]
-        report["extra_summary"] = {"functions": len(f1s), "mean_f1": float(np.mean(f1s)),
-                                   "worst": min(f1s),
-                                   "seven_taken_mean": float(np.mean(
-                                       [r["seven_taken"] for r in report["extra"]]))}
+        report["extra_summary"] = _summary(report["extra"])
     report["fresh"] = {}
     args.out.mkdir(parents=True, exist_ok=True)
     for folder in args.fresh:
         cases = Cases.load(DATA / folder / "cases.jsonl",
                            args.adapter_out / Path(folder).name / "predictions.jsonl")
         rows = score_extra(vectors, bank, {folder: cases}, test, policy, k=args.examples)
-        f1s = [r["f1"] for r in rows]
         report["fresh"][folder] = {
-            "functions": len(f1s), "mean_f1": float(np.mean(f1s)), "worst": min(f1s),
-            "seven_taken_mean": float(np.mean([r["seven_taken"] for r in rows])),
+            **_summary(rows),
             "precision": float(np.mean([r["precision_recall"][0] for r in rows])),
             "recall": float(np.mean([r["precision_recall"][1] for r in rows])),
             "rows": rows}
@@ -161,6 +155,14 @@ def _print_test(report: dict[str, Any]) -> None:
               f"{s['functions']} (worst {s['worst']:.3f}); the 7's test messages taken "
               f"{s['seven_taken_mean']:.4f}")
     _print_fresh(report)
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Functions added one at a time (score_extra's rows): how many, their mean and worst
+    F1, and the mean share of the seven's data/test messages they took."""
+    f1s = [r["f1"] for r in rows]
+    return {"functions": len(f1s), "mean_f1": float(np.mean(f1s)), "worst": min(f1s),
+            "seven_taken_mean": float(np.mean([r["seven_taken"] for r in rows]))}
 
 
 def _print_fresh(report: dict[str, Any]) -> None:
