@@ -175,8 +175,11 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
         sidecar = args.calibrate_only.with_suffix(".json")
         meta = {**weights.adapter_json(args.calibrate_only),  # trained_functions, encoder
                 "call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-                    k: v for k, v in calib.items() if k != "sweep"}}
+                    k: v for k, v in calib.items() if k not in ("sweep", "decisions")}}
         sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+        # the whole sweep and each case's margin, for the record (the .json keeps the choice)
+        record = args.calibrate_only.with_name(args.calibrate_only.stem + ".calibration.json")
+        record.write_text(json.dumps(calib, indent=1, ensure_ascii=False) + "\n")
         print(json.dumps(meta, indent=2))
         return 0
     if args.init_adapter:
@@ -256,7 +259,8 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
     if not args.no_calibrate and args.base is None:
         calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior)
         meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-            k: v for k, v in calib.items() if k != "sweep"}, "dev_cases": len(held_out_dev),
+            k: v for k, v in calib.items() if k not in ("sweep", "decisions")},
+            "dev_cases": len(held_out_dev),
             # the router's encoder brings in any other (funcgemma.encoder); its own
             # calibration (`funcgemma hybrid calibrate --install`) is run after
             "trained_functions": [n for n in registry.names if n != args.holdout_function]}

@@ -79,7 +79,10 @@ def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
         decisions.append(Decision(case.expected_function or "none",
                                   found.group(1) if found else "none",
                                   backend.last_stats["call_margin"]))
-    return choose_bias(decisions)
+    return {**choose_bias(decisions),
+            "decisions": [{"text": c.text, "expected": d.expected, "called": d.called,
+                           "margin": round(d.margin, 4)}
+                          for c, d in zip(cases, decisions, strict=True)]}
 
 
 def check_parity(tok: Any, cases: list[Case], tools: list[dict[str, Any]], settings: Settings
