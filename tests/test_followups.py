@@ -375,6 +375,8 @@ def test_what_a_message_says_stays_the_same_is_the_last_calls(text: str) -> None
      "best brunch spot in town, hands down", "text"),
     ("under $80 though", 80.0, "money"),
     ("max 250 bucks", 250.0, "money"),
+    ("fifteen dollars tops", 15.0, "money"),  # every spelt number, not only to twelve
+    ("under seventeen quid", 17.0, "money"),
     ("予算は1万円で", 10000.0, "money"),
     ("Wellington for the same day pls", "Wellington", "name"),
     ("and a screen protector too", "screen protector", "name"),

@@ -28,7 +28,7 @@ import regex
 from .registry import FunctionRegistry, FunctionSpec
 from .repair.day import DAY
 from .repair.language import mentions
-from .repair.number import stated_numbers
+from .repair.number import NUMBER_WORDS, stated_numbers
 from .roles import Amount, Copied, Days, Language, Verbatim, When
 from .text import nfkc
 from .types import Call, Message
@@ -282,6 +282,12 @@ def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
     return Fragment(value, "text") if value else None
 
 
+# the amount itself: digits ("1,200", "2万", "5k"), kanji numerals, or spelt words
+_AMOUNT = regex.compile(r"\d+(?:,\d{3})*(?:\.\d+)?\s*(?:万|千|k)?|[一二三四五六七八九十百千万]+"
+                        r"|(?<![\p{L}])(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
+                        + r")(?![\p{L}])", regex.IGNORECASE)
+
+
 def _money(body: str) -> Fragment | None:
     """An amount of money said alone, with its currency ("under $80 though", "max 250
     bucks", 「予算は1万円で」): a new budget for the call before. ``body``: the message
@@ -293,10 +299,7 @@ def _money(body: str) -> Fragment | None:
     rest = body
     for _, pattern in _CURRENCY:
         rest = pattern.sub(" ", rest)
-    rest = regex.sub(r"\d+(?:,\d{3})*(?:\.\d+)?\s*(?:万|千|k)?|[一二三四五六七八九十百千万]+"
-                     r"|(?<![\p{L}])(?:one|two|three|four|five|six|seven|eight|nine|ten|"
-                     r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"
-                     r"(?![\p{L}])", " ", rest, flags=regex.IGNORECASE)
+    rest = _AMOUNT.sub(" ", rest)
     if _MONEY_WORDS.sub("", rest).strip(" -"):
         return None  # more than an amount: a request of its own
     return Fragment(float(numbers[0].value), "money", currency=code)

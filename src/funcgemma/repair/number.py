@@ -85,6 +85,8 @@ _UNITS = {w: n for n, w in enumerate(
 _TENS = {w: 10 * n for n, w in enumerate(
     "twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
 _MULTIPLIERS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000}
+# every English word a spelt number is made of ("twenty", "seventeen", "thousand")
+NUMBER_WORDS = frozenset({*_UNITS, *_TENS, *_MULTIPLIERS})
 _EN_WORD = regex.compile(r"[a-z]+")
 
 
