@@ -341,3 +341,38 @@ def test_multiturn_data_shares_no_text_with_the_other_labelled_data() -> None:
     assert [text for text in ours if normalise(text) in known] == []
     pairs = near_duplicate_pairs(theirs + ours)
     assert [(theirs[i], ours[j - len(theirs)]) for i, j in pairs if i < len(theirs) <= j] == []
+
+
+def test_plain_train2_is_registry_shaped_and_far_from_every_scored_text() -> None:
+    """data/plain/train2.jsonl (more training rows in the plain styles, written blind): each
+    row reads, names one of the seven (or none) with the registry's fields, copies each
+    stated value from its text, asks for a required value only where it is left out, and
+    no text is equal or near to a dev, test or held-out text of any set."""
+    path = DATA / "plain" / "train2.jsonl"
+    rows = _rows(path)
+    assert len(rows) >= 300 and len(read_cases(path)) == len(rows)
+    assert {row["style"] for row in rows} == PLAIN_STYLES
+    assert all(row["split"] == "train" for row in rows)
+    registry = default_registry()
+    for row in rows:
+        fn, args, ask = row["expected_function"], row["expected_arguments"], row["expected_ask"]
+        if fn is None:
+            assert args == {} and ask is None and row["style"] == "near_miss", row["text"]
+            continue
+        spec = registry.get(fn)
+        assert set(args) <= set(spec.params.model_fields), row["text"]
+        for key in _grounded(spec):
+            assert args.get(key) is None or args[key] in row["text"], (row["text"], key)
+        if ask is None:
+            spec.params.model_validate(args)
+        else:
+            assert ask["field"] in spec.params.model_fields and ask["field"] not in args
+    scored = [case.text for split in ("dev", "test") for case in _texts(split)]
+    scored += [c.text for p in [DATA / "dev.jsonl", DATA / "test.jsonl",
+                                *sorted(DATA.glob("holdout/*.jsonl"))] for c in read_cases(p)]
+    known = {normalise(text) for text in scored}
+    ours = [row["text"] for row in rows]
+    assert [text for text in ours if normalise(text) in known] == []
+    pairs = near_duplicate_pairs(scored + ours)
+    assert [(scored[i], ours[j - len(scored)]) for i, j in pairs
+            if i < len(scored) <= j] == []
