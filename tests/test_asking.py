@@ -80,6 +80,79 @@ def test_one_value_written_for_two_fields_is_lacking() -> None:
     assert asking.lacking(spec, {"location": "atlnta", "date": "atlnta"}, "x") == []
 
 
+@pytest.mark.parametrize("function, arguments, message, lacks", [
+    # a place made of when and how the weather is: the request's words
+    ("weather_info", {"location": "hot", "date": "tomorrow"}, "how hot will it get tomorrow",
+     ["location"]),
+    ("weather_info", {"location": "temperature", "date": "right now"}, "temperature right now?",
+     ["location"]),
+    ("weather_info", {"location": "the rain", "date": "afternoon"},
+     "is the rain supposed to stop by the afternoon?", ["location"]),
+    ("weather_info", {"location": "明日の最高気温", "date": "明日"}, "明日の最高気温は何度？",
+     ["location"]),
+    ("weather_info", {"location": "雪降る", "date": "今夜"}, "今夜雪降るかな", ["location"]),
+    # a thing asked for with the request's verbs, or pointed at, is not named
+    ("shopping_intent", {"item": "buy it"}, "ok buy it", ["item"]),
+    ("shopping_intent", {"item": "注文確定"}, "じゃあそれで注文確定して", ["item"]),
+    ("shopping_intent", {"item": "購入手続き進めて"}, "うん、購入手続き進めて", ["item"]),
+    ("shopping_intent", {"item": "the cheapest one"}, "just buy the cheapest one", ["item"]),
+    ("shopping_intent", {"item": "blue one"}, "go ahead and get the blue one", ["item"]),
+    ("shopping_intent", {"item": "赤いの", "quantity": 2}, "赤いの2つ買っといて", ["item"]),
+    # the request to translate, less its language, is no text
+    ("translation_assist", {"text": "I say this in Greek", "target_language": "Greek"},
+     "how do I say this in Greek?", ["text"]),
+    ("translation_assist", {"text": "なんて言う", "target_language": "イタリア語"},
+     "これイタリア語でなんて言うの？", ["text"]),
+    ("translation_assist", {"text": "Vietnamese", "target_language": "Vietnamese"},
+     "can you translate something to Vietnamese for me", ["text"]),
+    ("translation_assist", {"text": "これを英語に訳して", "target_language": "英語"},
+     "これを英語に訳して", ["text"]),
+    ("sentiment_label", {"text": "このレビューの感情を判定して"}, "このレビューの感情を判定して",
+     ["text"]),
+    ("translation_assist", {"text": "I'm running late", "target_language": "for me"},
+     "translate 'I'm running late' for me", ["target_language"]),
+    ("shopping_intent", {"item": "何か買いたい", "budget": 3000.0}, "3千円以内で何か買いたい",
+     ["item"]),
+    # a time or a trip's length where a place goes, who someone is where a name goes
+    ("travel_guide", {"destination": "weekend away"}, "what should I see on a weekend away?",
+     ["destination"]),
+    ("travel_guide", {"destination": "三泊四日", "days": 4}, "三泊四日でおすすめのプラン作って",
+     ["destination"]),
+    ("travel_guide", {"destination": "連休"}, "連休に旅行したい", ["destination"]),
+    ("celebrity_info", {"name": "女優さん"}, "朝ドラに出てた女優さんの経歴", ["name"]),
+    ("celebrity_info", {"name": "the singer"}, "who's the singer everyone likes?", ["name"]),
+    # ... and what names a place, a thing or a text stays
+    ("shopping_intent", {"item": "weekend bag"}, "buy a weekend bag", []),
+    ("travel_guide", {"destination": "Long Beach"}, "Long Beach tips", []),
+    ("celebrity_info", {"name": "Billie Holiday"}, "who was Billie Holiday", []),
+    ("sentiment_label", {"text": "Check in was slow"}, "tone of: Check in was slow", []),
+    ("weather_info", {"location": "Sunnyvale", "date": "tonight"}, "Sunnyvale tonight?", []),
+    ("weather_info", {"location": "大阪", "date": "明日"}, "明日の大阪、雨？", []),
+    ("shopping_intent", {"item": "Formula One cap"}, "buy a Formula One cap", []),
+    ("shopping_intent", {"item": "order forms"}, "buy order forms", []),
+    ("shopping_intent", {"item": "赤いマフラー"}, "赤いマフラー買って", []),
+    ("celebrity_info", {"name": "Rain"}, "who is Rain?", []),
+    ("translation_assist", {"text": "I do", "target_language": "French"},
+     "how do you say 'I do' in French", []),
+    ("translation_assist", {"text": "I love you", "target_language": "French"},
+     "how do you say I love you in French", []),
+])
+def test_the_requests_own_words_are_not_its_values(function: str, arguments: dict[str, Any],
+                                                   message: str, lacks: list[str]) -> None:
+    assert asking.lacking(REGISTRY.get(function), arguments, message) == lacks
+
+
+def test_a_value_the_conversation_gave_is_not_read_as_the_requests_words() -> None:
+    """A follow-up's value ("no wait, I meant 'the menu please'") came from the user's
+    answer, not from the model copying the request: it is a value, whatever its words."""
+    spec = REGISTRY.get("translation_assist")
+    arguments = {"text": "the menu please", "target_language": "Greek"}
+    assert asking.lacking(spec, arguments, None) == []
+    copied = {"text": "I say this", "target_language": "Greek"}
+    assert asking.lacking(spec, copied, None) == []
+    assert asking.lacking(spec, copied, "how do I say this in Greek?") == ["text"]
+
+
 def test_a_call_that_cannot_run_without_the_value_is_an_ask_with_what_it_has() -> None:
     text = "can you translate my note into Italian"
     router = Router(ScriptedBackend({text: tool_call("translation_assist", text="my note",
