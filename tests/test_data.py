@@ -20,7 +20,8 @@ from funcgemma_lab.datasets import (
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 ALL_NONE = [DATA / "holdout" / "out_of_scope.jsonl", DATA / "holdout" / "no_function_blind.jsonl"]
-HOLDOUT = [DATA / "holdout" / "wild.jsonl", DATA / "holdout" / "blind_args.jsonl", *ALL_NONE]
+HOLDOUT = [DATA / "holdout" / "wild.jsonl", DATA / "holdout" / "blind_args.jsonl",
+           DATA / "holdout" / "asks_blind.jsonl", *ALL_NONE]
 FILES = sorted(DATA.glob("raw/*.jsonl")) + HOLDOUT
 
 
@@ -35,7 +36,13 @@ def test_data_cases_follow_the_format(path: Path) -> None:
             assert case.expected_arguments == {}, where
             continue
         spec = registry.get(case.expected_function)
-        spec.params.model_validate(case.expected_arguments)  # the arguments are valid
+        ask = case.extra.get("expected_ask")
+        if ask is None:
+            spec.params.model_validate(case.expected_arguments)  # the arguments are valid
+        else:  # a request that lacks the value asked for: valid once it is given
+            assert ask["field"] in spec.params.model_fields, where
+            assert ask["field"] not in case.expected_arguments, where
+            spec.params.model_validate({**case.expected_arguments, ask["field"]: "x"})
         for key in (k for k, r in spec.roles.items() if r.grounded):
             value = case.expected_arguments.get(key)
             assert value is None or value in case.text, f"{where}: {key}={value!r} not verbatim"
