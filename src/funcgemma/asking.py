@@ -21,6 +21,7 @@ import regex
 
 from .repair.day import DAY
 from .repair.language import mentions
+from .repair.quotes import quotations
 from .roles import Copied, Language, Role, Verbatim, When
 from .text import nfkc
 
@@ -67,7 +68,6 @@ _REQUESTED = regex.compile(
 # message does not name ("one" in lower case: "Formula One" names one)
 _ONE = regex.compile(r"(?:(?i:the|that|this|a|an|another)\s+)?(?:[\p{L}\p{N}-]+\s+){0,2}ones?"
                      r"|(?:\p{Han}{0,2}\p{Hiragana}{0,2}い|同じ|いつも|この|その|あの)の(?:やつ)?")
-_QUOTED = regex.compile(r"[\"'“‘「『]([^\"'”’」』]+)[\"'”’」』]")
 # what a request to translate says besides its language: "how do I say this (in Greek)",
 # 「これ（イタリア語で）なんて言うの」
 _ASKING_TO_TRANSLATE = regex.compile(
@@ -162,7 +162,7 @@ def _the_request_as_text(spec: FunctionSpec, name: str, arguments: Mapping[str, 
     value = arguments.get(name)
     if not isinstance(value, str) or not isinstance(spec.roles.get(name), Verbatim):
         return False
-    if any(nfkc(value).strip() in quoted for quoted in _QUOTED.findall(nfkc(message))):
+    if any(nfkc(value).strip() in quoted for quoted in quotations(nfkc(message))):
         return False
     languages = [v for f, v in arguments.items() if f != name and isinstance(v, str)
                  and isinstance(spec.roles.get(f), Language) and v.strip()]

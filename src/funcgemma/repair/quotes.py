@@ -17,7 +17,8 @@ _QUOTED = regex.compile(
 _EMOJI_TAIL = regex.compile(EMOJI_OR_SPACE + "*$")
 
 
-def _quotes(text: str) -> list[str]:
+def quotations(text: str) -> list[str]:
+    """Each text the message quotes, without its quotation marks."""
     return [q.strip() for m in _QUOTED.finditer(text) for q in m.captures("q") if q.strip()]
 
 
@@ -26,7 +27,7 @@ def whole_text(value: str, text: str) -> str:
     the whole quotation, without the quotation marks ("ご来店" inside 「ご来店ありがとう
     ございました」, or "she said 'lovely hedge'" for the quote alone); otherwise the value
     with the emoji that end the message right after it ("over AGAIN 😂")."""
-    quotes = _quotes(text)
+    quotes = quotations(text)
     bare = fold(value.strip().strip("「」『』“”\"'"))[0]
     if quotes and bare:
         folded = [fold(q)[0] for q in quotes]
