@@ -81,7 +81,7 @@ _FEW = r"the|a|an|this|that|these|those|my|our|your|some|for|of|to"
 # a time, or a trip's length, said where a name goes
 _WHEN_ONLY = regex.compile(
     rf"(?:{DAY.pattern}|\b(?:{_FEW}|morning|afternoon|evening|night|tonight|today|"
-    r"tomorrow|weekend|week|weeks|month|year|day|days|night|nights|away|getaway|trip|"
+    r"tomorrow|weekend|week|weeks|month|year|day|days|nights|away|getaway|trip|"
     r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming)\b"
     rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|連休|週末|旅行|休み|の|[\s\p{{P}}])*", regex.IGNORECASE)
 # who someone is, not their name: "the singer", 「女優さん」
@@ -92,13 +92,13 @@ _SOMEONE = regex.compile(
 # What a call about a time is asked with, that a place is not: days and parts of the day,
 # and the words of a weather question ("how *hot* will it be", 「明日の*最高気温*」)
 _WHEN_OR_WEATHER = regex.compile(
-    DAY.pattern + rf"|\b(?:{_POINTERS_EN}|morning|afternoon|evening|night|tonight|today|"
+    "(?:" + DAY.pattern + rf"|\b(?:{_POINTERS_EN}|morning|afternoon|evening|night|tonight|today|"
     r"tomorrow|weekend|week|month|year|right|later|soon|noon|midnight|day|days|hour|hours|"
     r"in|on|at|over|by|during|next|coming|and|or|weather|forecast|temperature|temp|high|low|"
     r"hot|cold|warm|cool|chilly|rain|rainy|raining|snow|snowy|snowing|sunny|sun|windy|wind|"
     r"storm|storms|stormy|icy|humid|degrees)\b"
     r"|最高気温|最低気温|気温|天気|予報|雨|雪|晴れ|暑い|寒い|何度|朝|昼|夜|夕方|午前|午後|"
-    r"降る|降り|降|週末|今週|来週|今月|来月|連休|今|の|は|[\s\p{P}]",
+    r"降る|降り|降|週末|今週|来週|今月|来月|連休|今|の|は|[\s\p{P}])*",
     regex.IGNORECASE)
 
 
@@ -148,9 +148,8 @@ def lacking(spec: FunctionSpec, arguments: Mapping[str, Any], message: str | Non
             if name in unusable or not_a_value(roles.get(name), arguments.get(name), message)
             or _doubled(spec, name, arguments)
             # the model's copy of the request's own words (not a value the conversation gave)
-            or (message is not None and (_a_time_for_a_place(spec, name, arguments)
-                                         or _the_request_as_text(spec, name, arguments,
-                                                                 message)))]
+            or (message is not None and (_names_nothing(spec, name, arguments)
+                                         or _the_request_as_text(spec, name, arguments, message)))]
 
 
 def _the_request_as_text(spec: FunctionSpec, name: str, arguments: Mapping[str, Any],
@@ -172,7 +171,7 @@ def _the_request_as_text(spec: FunctionSpec, name: str, arguments: Mapping[str, 
     return bool(_ASKING_TO_TRANSLATE.fullmatch(rest.strip()))
 
 
-def _a_time_for_a_place(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
+def _names_nothing(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
     """A name (a place, a person, a thing) written with nothing but when ("weekend away",
     「連休」, 「三泊四日」) or what someone does ("the singer", 「女優さん」), or, in a call about
     a time (one with a When field: a weather request), with nothing but when and how the
@@ -185,8 +184,7 @@ def _a_time_for_a_place(spec: FunctionSpec, name: str, arguments: Mapping[str, A
         return True
     if not any(isinstance(role, When) for role in spec.roles.values()):
         return False
-    return bool(regex.fullmatch(f"(?:{_WHEN_OR_WEATHER.pattern})*", said,
-                                flags=regex.IGNORECASE))
+    return bool(_WHEN_OR_WEATHER.fullmatch(said))
 
 
 def _doubled(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
