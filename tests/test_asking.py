@@ -358,3 +358,21 @@ def test_route_with_a_session_id_keeps_the_turn_for_the_next_request() -> None:
         assert both.status_code in (400, 422) and "not both" in both.text
         bad = client.post("/route", json={"text": "hi", "session_id": "has space"})
         assert bad.status_code in (400, 422) and "session_id" in bad.text
+
+
+@pytest.mark.parametrize("pattern, unit", [
+    ("_WHEN_OR_WEATHER", "next week this morning 明日の朝今週の "),
+    ("_WHEN_ONLY", "next weekend away 三泊四日の連休 "),
+    ("_SOMEONE", "the famous singer あの女優さん "),
+    ("_REQUESTED", "buy it, the order 注文しておいて "),
+    ("_ASKING_TO_TRANSLATE", "how do I say this review このレビューの感情を "),
+])
+def test_a_long_value_of_words_read_two_ways_is_read_in_linear_time(pattern: str,
+                                                                    unit: str) -> None:
+    """Each token is taken once ("next week" is a day, or two words: reading both ways at
+    every token made a 20-token place take 47 s). regex's own timeout fails the test
+    where that comes back, instead of hanging it."""
+    value = unit * 60 + "zzz"
+    compiled = getattr(asking, pattern)
+    assert compiled.fullmatch(value, timeout=2.0) is None
+    assert compiled.fullmatch(unit * 60, timeout=2.0) is not None

@@ -58,12 +58,16 @@ _ASKING_WORD = regex.compile(r"(?:translate|translation|say|said|language|langua
 _A_TIME = regex.compile(DAY.pattern + r"|週末|土日|連休|週明け|(?<![\p{L}])(?:weekend|shuumatsu)",
                         regex.IGNORECASE)
 _WORDS = regex.compile(r"[\p{L}\p{N}]+")
+# The word lists below are read as a run of tokens, each taken once and never re-split
+# ((?>...)*+): two ways to read "next week" (a day, or two words) must not make a long
+# value take exponential time. So a word that starts another comes after it (しておいて
+# before して).
 # A thing asked for with a request's own verbs, not named: item "buy it", 「注文確定」
 _REQUESTED = regex.compile(
-    rf"(?:\b(?:{_POINTERS_EN}|buy|order|get|purchase|reorder|grab|add|put|place|go|ahead|"
+    rf"(?>\b(?:{_POINTERS_EN}|buy|order|get|purchase|reorder|grab|add|put|place|go|ahead|"
     r"just|ok|okay|and|then|now|pls)\b|注文|確定|購入|手続き|進めて|買って|買う|買いたい|"
-    r"欲しい|ほしい|何か|なにか|お願い|して|"
-    r"しといて|しておいて|[\s\p{P}])*", regex.IGNORECASE)
+    r"欲しい|ほしい|何か|なにか|お願い|しておいて|しといて|して|[\s\p{P}])*+",
+    regex.IGNORECASE)
 # "the cheapest one", "blue one", 「赤いの」, 「いつものやつ」: a pointer to a thing the
 # message does not name ("one" in lower case: "Formula One" names one)
 _ONE = regex.compile(r"(?:(?i:the|that|this|a|an|another)\s+)?(?:[\p{L}\p{N}-]+\s+){0,2}ones?"
@@ -71,34 +75,34 @@ _ONE = regex.compile(r"(?:(?i:the|that|this|a|an|another)\s+)?(?:[\p{L}\p{N}-]+\
 # what a request to translate says besides its language: "how do I say this (in Greek)",
 # 「これ（イタリア語で）なんて言うの」
 _ASKING_TO_TRANSLATE = regex.compile(
-    rf"(?:\b(?:{_POINTERS_EN}|i|how|do|does|would|you|can|could|say|said|translate|in|into|"
+    rf"(?>\b(?:{_POINTERS_EN}|i|how|do|does|would|you|can|could|say|said|translate|in|into|"
     r"to|word|words|language|sentiment|tone|mood|label|classify|check|judge|analy[sz]e)\b|"
     + _DOCUMENT.pattern + r"|なんて|何て|どう|言う|いう|言えば|訳す|訳して|翻訳|感情|判定|"
-    r"分析|トーン|これ|それ|あれ|この|その|して|に|で|って|は|の|を|[\s\p{P}])*",
+    r"分析|トーン|これ|それ|あれ|この|その|して|に|で|って|は|の|を|[\s\p{P}])*+",
     regex.IGNORECASE)
 _N = r"[一二三四五六七八九十\d]+"
 _FEW = r"the|a|an|this|that|these|those|my|our|your|some|for|of|to"
 # a time, or a trip's length, said where a name goes
 _WHEN_ONLY = regex.compile(
-    rf"(?:{DAY.pattern}|\b(?:{_FEW}|morning|afternoon|evening|night|tonight|today|"
+    rf"(?>{DAY.pattern}|\b(?:{_FEW}|morning|afternoon|evening|night|tonight|today|"
     r"tomorrow|weekend|week|weeks|month|year|day|days|nights|away|getaway|trip|"
     r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming)\b"
-    rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|連休|週末|旅行|休み|の|[\s\p{{P}}])*", regex.IGNORECASE)
+    rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|連休|週末|旅行|休み|の|[\s\p{{P}}])*+", regex.IGNORECASE)
 # who someone is, not their name: "the singer", 「女優さん」
 _SOMEONE = regex.compile(
-    rf"(?:\b(?:{_FEW}|singer|actor|actress|player|athlete|celebrity|person|guy|girl|"
+    rf"(?>\b(?:{_FEW}|singer|actor|actress|player|athlete|celebrity|person|guy|girl|"
     r"woman|man|artist|band|musician|author|writer|director|famous|popular)\b"
-    r"|女優|俳優|歌手|選手|芸能人|人|さん|あの|その|[\s\p{P}])*", regex.IGNORECASE)
+    r"|女優|俳優|歌手|選手|芸能人|人|さん|あの|その|[\s\p{P}])*+", regex.IGNORECASE)
 # What a call about a time is asked with, that a place is not: days and parts of the day,
 # and the words of a weather question ("how *hot* will it be", 「明日の*最高気温*」)
 _WHEN_OR_WEATHER = regex.compile(
-    "(?:" + DAY.pattern + rf"|\b(?:{_POINTERS_EN}|morning|afternoon|evening|night|tonight|today|"
+    "(?>" + DAY.pattern + rf"|\b(?:{_POINTERS_EN}|morning|afternoon|evening|night|tonight|today|"
     r"tomorrow|weekend|week|month|year|right|later|soon|noon|midnight|day|days|hour|hours|"
     r"in|on|at|over|by|during|next|coming|and|or|weather|forecast|temperature|temp|high|low|"
     r"hot|cold|warm|cool|chilly|rain|rainy|raining|snow|snowy|snowing|sunny|sun|windy|wind|"
     r"storm|storms|stormy|icy|humid|degrees)\b"
     r"|最高気温|最低気温|気温|天気|予報|雨|雪|晴れ|暑い|寒い|何度|朝|昼|夜|夕方|午前|午後|"
-    r"降る|降り|降|週末|今週|来週|今月|来月|連休|今|の|は|[\s\p{P}])*",
+    r"降る|降り|降|週末|今週|来週|今月|来月|連休|今|の|は|[\s\p{P}])*+",
     regex.IGNORECASE)
 
 
