@@ -18,6 +18,7 @@ from fake_ollama import free_port
 from fake_openai import CHAT_MODEL, ROUTER_MODEL, FakeOpenAI, Reply, Token, tokens, tool_call
 from processes import start, stop, wait_until
 
+from funcgemma.backends import openai as openai_backend
 from funcgemma.backends import policy
 from funcgemma.backends.openai import OpenAIBackend, make_client
 from funcgemma.cli import main
@@ -61,6 +62,28 @@ HIDDEN = [
         "|call|:|weather_info|{|date|:||tomorrow||}||".split("|")
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _clients_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every OpenAI client a test opens (here or through the factory) is closed when it
+    ends: a keep-alive socket to a fake server left for the garbage collector raises its
+    ResourceWarning in whichever later test is running."""
+    opened: list[Any] = []
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        client = _make_client(*args, **kwargs)
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(openai_backend, "make_client", tracked)
+    monkeypatch.setitem(globals(), "make_client", tracked)
+    yield
+    for client in opened:
+        client.close()
+
+
+_make_client = make_client
 
 
 def settings_for(fake: FakeOpenAI | None = None, **kwargs: Any) -> Settings:
