@@ -113,6 +113,12 @@ def check_args(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _summary(calib: dict[str, Any]) -> dict[str, Any]:
+    """The calibration kept in the adapter's .json: the choice, without the whole sweep
+    and the per-case decisions (those go to the calibration record)."""
+    return {k: v for k, v in calib.items() if k not in ("sweep", "decisions")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     arguments.finetune(ap)
@@ -174,8 +180,8 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
                                   settings, name_prior=args.name_prior)
         sidecar = args.calibrate_only.with_suffix(".json")
         meta = {**weights.adapter_json(args.calibrate_only),  # trained_functions, encoder
-                "call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-                    k: v for k, v in calib.items() if k not in ("sweep", "decisions")}}
+                "call_bias": calib["bias"], "name_prior": args.name_prior,
+                "calibration": _summary(calib)}
         sidecar.write_text(json.dumps(meta, indent=2) + "\n")
         # the whole sweep and each case's margin, for the record (the .json keeps the choice)
         record = args.calibrate_only.with_name(args.calibrate_only.stem + ".calibration.json")
@@ -258,12 +264,12 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
         calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior)
-        meta = {"call_bias": calib["bias"], "name_prior": args.name_prior, "calibration": {
-            k: v for k, v in calib.items() if k not in ("sweep", "decisions")},
-            "dev_cases": len(held_out_dev),
-            # the router's encoder brings in any other (funcgemma.encoder); its own
-            # calibration (`funcgemma hybrid calibrate --install`) is run after
-            "trained_functions": [n for n in registry.names if n != args.holdout_function]}
+        meta = {"call_bias": calib["bias"], "name_prior": args.name_prior,
+                "calibration": _summary(calib), "dev_cases": len(held_out_dev),
+                # the router's encoder brings in any other (funcgemma.encoder); its own
+                # calibration (`funcgemma hybrid calibrate --install`) is run after
+                "trained_functions": [n for n in registry.names
+                                      if n != args.holdout_function]}
         final.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "calibration.json").write_text(json.dumps(calib, indent=2) + "\n")
         print(f"call bias {calib['bias']}: dev macro_f1 {calib['macro_f1']:.3f}, false calls "
