@@ -81,6 +81,36 @@ def test_choose_bias_near_ties_go_to_fewer_false_calls() -> None:
     assert choose_bias(cases, grid=[0.0, 2.0], tolerance=gap / 2)["bias"] == 0.0
 
 
+def test_choose_bias_with_a_cap_takes_the_best_macro_f1_under_it() -> None:
+    grid = [-3.0, 0.0, 0.5, 1.0, 3.0]
+    # false calls (of the 2 no-function cases): -3: 2/2 (travel and weather); 0, 0.5: 1/2;
+    # 1.0, 3.0: 0. Cap 0.5: -3 is out; the best macro-F1 left is 1.0 (11/15).
+    capped = choose_bias(DECISIONS, grid=grid, max_false_calls=0.5)
+    assert capped["bias"] == 1.0 and capped["cap_met"] is True
+    # Cap 0: only 1.0 and 3.0 compete; 1.0 has the better macro-F1.
+    assert choose_bias(DECISIONS, grid=grid, max_false_calls=0.0)["bias"] == 1.0
+    # A cap only the uncalibrated biases meet wins over the near-best rule's choice: with
+    # the near-tie cases of the test below, tolerance alone takes bias 2 (no false call),
+    # but a cap of 1/3 lets bias 0 (better macro-F1) compete, and it wins.
+    cases = [Decision("weather_info", "weather_info", 3.0),
+             Decision("weather_info", "weather_info", 1.0),
+             Decision("weather_info", "weather_info", 1.0),
+             Decision("none", "weather_info", 1.5),
+             Decision("none", "weather_info", -1.0),
+             Decision("none", "weather_info", -1.0)]
+    assert choose_bias(cases, grid=[0.0, 2.0], tolerance=1.0)["bias"] == 2.0
+    assert choose_bias(cases, grid=[0.0, 2.0], tolerance=1.0,
+                       max_false_calls=1 / 3)["bias"] == 0.0
+
+
+def test_choose_bias_cap_nobody_meets_falls_back_to_fewest_false_calls() -> None:
+    decisions = [Decision("weather_info", "weather_info", 3.0),
+                 Decision("none", "weather_info", 5.0)]
+    out = choose_bias(decisions, grid=[0.0, 1.0, 2.0], max_false_calls=0.0)
+    # every bias below 5 calls the no-function case: none meets the cap
+    assert out["cap_met"] is False and out["false_call_rate"] == 1.0 and out["bias"] == 0.0
+
+
 def test_calibration_leaves_out_the_held_out_function() -> None:
     cases = [Case(text="weather in Oslo?", expected_function="weather_info",
                   expected_arguments={"location": "Oslo"}),
@@ -142,6 +172,8 @@ def test_every_served_function_has_hard_negatives_that_a_holdout_run_drops() -> 
     ("--none-weight", "0", "--none-weight must be positive"),
     ("--extra-weight", "0", "--extra-weight must be positive"),
     ("--extra-weight", "4", "give that flag too"),
+    ("--max-false-calls", "2.5", "--max-false-calls is a rate between 0 and 1"),
+    ("--max-false-calls", "-0.1", "--max-false-calls is a rate between 0 and 1"),
 ])
 @pytest.mark.slow
 def test_finetune_rejects_a_setting_out_of_range(flag: str, value: str, message: str) -> None:

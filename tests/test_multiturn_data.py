@@ -376,3 +376,31 @@ def test_plain_train2_is_registry_shaped_and_far_from_every_scored_text() -> Non
     pairs = near_duplicate_pairs(scored + ours)
     assert [(scored[i], ours[j - len(scored)]) for i, j in pairs
             if i < len(scored) <= j] == []
+
+
+def test_plain_negatives_are_no_function_and_far_from_every_scored_text() -> None:
+    """data/plain/negatives.jsonl (hard negatives in the plain styles, written blind, for
+    run 9): every row asks for nothing the seven do, near misses name the function they
+    sit beside, and no text is equal or near to a dev, test or held-out text."""
+    path = DATA / "plain" / "negatives.jsonl"
+    rows = _rows(path)
+    assert len(rows) >= 300 and len(read_cases(path)) == len(rows)
+    assert {row["style"] for row in rows} == {"other_service", "near_miss", "fragment"}
+    names = set(default_registry().names)
+    for row in rows:
+        assert row["expected_function"] is None and row["expected_arguments"] == {}, row
+        assert row["expected_ask"] is None and row["split"] == "train", row
+        assert (row["near"] in names) == (row["style"] == "near_miss"), row
+    assert {row["near"] for row in rows if row["near"]} == names
+    assert {row["lang"] for row in rows} == {"en", "ja"}
+    scored = [case.text for split in ("dev", "test") for case in _texts(split)]
+    scored += [c.text for p in [DATA / "dev.jsonl", DATA / "test.jsonl",
+                                *sorted(DATA.glob("holdout/*.jsonl")),
+                                *sorted(DATA.glob("holdout/*/cases.jsonl"))]
+               for c in read_cases(p)]
+    known = {normalise(text) for text in scored}
+    ours = [row["text"] for row in rows]
+    assert [text for text in ours if normalise(text) in known] == []
+    pairs = near_duplicate_pairs(scored + ours)
+    assert [(scored[i], ours[j - len(scored)]) for i, j in pairs
+            if i < len(scored) <= j] == []

@@ -167,6 +167,10 @@ def finetune(ap: argparse.ArgumentParser) -> None:
                     "where it picks one (0-2; 0: none; default 0.5, the shipped adapter's). "
                     "Used for checkpoint scoring and calibration and recorded in the "
                     "adapter's .json, so a retrained adapter serves with it")
+    ap.add_argument("--max-false-calls", type=float, default=None, metavar="RATE",
+                    help="calibrate with a cap: the best dev macro-F1 among the biases "
+                    "whose dev false-call rate is at most RATE (e.g. 0.025), instead of "
+                    "the fewest false calls among the near-best macro-F1")
     ap.add_argument("--calibrate-only", type=Path, default=None,
                     help="only calibrate this adapter GGUF on --dev and write its .json")
     ap.add_argument("--merged", type=Path, default=None,

@@ -87,6 +87,8 @@ def check_args(args: argparse.Namespace) -> str | None:
         return f"--none-weight must be positive, not {args.none_weight}"
     if args.extra_weight <= 0:
         return f"--extra-weight must be positive, not {args.extra_weight}"
+    if args.max_false_calls is not None and not 0.0 <= args.max_false_calls <= 1.0:
+        return f"--max-false-calls is a rate between 0 and 1, not {args.max_false_calls}"
     if args.extra_weight != 1.0 and not args.extra_functions:
         return "--extra-weight weighs the cases of --extra-functions; give that flag too"
     if args.merge_only:
@@ -177,7 +179,8 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
     if args.calibrate_only:
         calib = calibrate_adapter(args.calibrate_only,
                                   calibration_cases(dev_cases, args.holdout_function, drop_near),
-                                  settings, name_prior=args.name_prior)
+                                  settings, name_prior=args.name_prior,
+                                  max_false_calls=args.max_false_calls)
         sidecar = args.calibrate_only.with_suffix(".json")
         meta = {**weights.adapter_json(args.calibrate_only),  # trained_functions, encoder
                 "call_bias": calib["bias"], "name_prior": args.name_prior,
@@ -263,7 +266,8 @@ def run(args: argparse.Namespace, settings: Settings, train_cases: list[Case],
     print(f"best checkpoint: {best.get('checkpoint')} macro_f1={best.get('macro_f1')}")
     print(f"adapter: {final} ({final.stat().st_size / 1e6:.1f} MB); card: {card}")
     if not args.no_calibrate and args.base is None:
-        calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior)
+        calib = calibrate_adapter(final, held_out_dev, settings, name_prior=args.name_prior,
+                                  max_false_calls=args.max_false_calls)
         meta = {"call_bias": calib["bias"], "name_prior": args.name_prior,
                 "calibration": _summary(calib), "dev_cases": len(held_out_dev),
                 # the router's encoder brings in any other (funcgemma.encoder); its own

@@ -47,11 +47,22 @@ def evaluate_bias(decisions: Sequence[Decision], bias: float) -> dict[str, float
 
 
 def choose_bias(decisions: Sequence[Decision], *, tolerance: float = 0.01,
-                grid: Sequence[float] | None = None) -> dict[str, Any]:
+                grid: Sequence[float] | None = None,
+                max_false_calls: float | None = None) -> dict[str, Any]:
     """Among the biases whose macro-F1 is within ``tolerance`` of the best, the one with the
-    fewest false calls (then the one nearest 0); with the whole sweep for the record."""
+    fewest false calls (then the one nearest 0); with the whole sweep for the record.
+
+    With ``max_false_calls`` (a rate), only the biases whose false-call rate is at most that
+    compete, and the best macro-F1 among them wins (ties: the smaller bias); when none
+    meets the cap, the bias with the fewest false calls (then the smaller) is taken."""
     grid = grid or [round(-4 + 0.25 * i, 2) for i in range(49)]  # -4 .. +8
     sweep = [evaluate_bias(decisions, b) for b in grid]
+    if max_false_calls is not None:
+        capped = [s for s in sweep if s["false_call_rate"] <= max_false_calls + 1e-12]
+        best = (max(capped, key=lambda s: (s["macro_f1"], -s["bias"])) if capped
+                else min(sweep, key=lambda s: (s["false_call_rate"], s["bias"])))
+        return {**best, "max_false_calls": max_false_calls, "cap_met": bool(capped),
+                "at_zero": evaluate_bias(decisions, 0.0), "sweep": sweep}
     top = max(s["macro_f1"] for s in sweep)
     near = [s for s in sweep if s["macro_f1"] >= top - tolerance]
     best = min(near, key=lambda s: (s["false_call_rate"], abs(s["bias"])))

@@ -53,7 +53,8 @@ def score_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
 
 
 def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
-                      name_prior: float = 0.0) -> dict[str, Any]:
+                      name_prior: float = 0.0,
+                      max_false_calls: float | None = None) -> dict[str, Any]:
     """Force a call on every case, record the first-step margin and the function the model
     would call, then choose the bias. Only the name matters here, so decoding stops a few
     tokens after the call marker: bounded cost, even for an adapter that rambles."""
@@ -79,7 +80,7 @@ def calibrate_adapter(adapter: Path, cases: list[Case], settings: Settings, *,
         decisions.append(Decision(case.expected_function or "none",
                                   found.group(1) if found else "none",
                                   backend.last_stats["call_margin"]))
-    return {**choose_bias(decisions),
+    return {**choose_bias(decisions, max_false_calls=max_false_calls),
             "decisions": [{"text": c.text, "expected": d.expected, "called": d.called,
                            "margin": round(d.margin, 4)}
                           for c, d in zip(cases, decisions, strict=True)]}
