@@ -29,6 +29,16 @@ DECISIONS = [
 ]
 
 
+# Three right calls (one confident), one confident false call and two the model declined:
+# bias 0 keeps a false call, bias 2 drops it with two right calls.
+NEAR_TIE = [Decision("weather_info", "weather_info", 3.0),
+            Decision("weather_info", "weather_info", 1.0),
+            Decision("weather_info", "weather_info", 1.0),
+            Decision("none", "weather_info", 1.5),
+            Decision("none", "weather_info", -1.0),
+            Decision("none", "weather_info", -1.0)]
+
+
 def test_evaluate_bias_zero_by_hand() -> None:
     # bias 0: predictions weather, weather, travel, none.
     # weather_info: tp 2, fp 0, fn 0 -> F1 1. none: tp 1, fp 0, fn 1 -> P 1, R 0.5, F1 2/3.
@@ -64,12 +74,7 @@ def test_choose_bias_takes_the_best_macro_f1() -> None:
 def test_choose_bias_near_ties_go_to_fewer_false_calls() -> None:
     # bias 0 has one false call; bias 2 has none but loses two right calls. Within a
     # tolerance that covers the gap, fewer false calls win.
-    cases = [Decision("weather_info", "weather_info", 3.0),
-             Decision("weather_info", "weather_info", 1.0),
-             Decision("weather_info", "weather_info", 1.0),
-             Decision("none", "weather_info", 1.5),
-             Decision("none", "weather_info", -1.0),
-             Decision("none", "weather_info", -1.0)]
+    cases = NEAR_TIE
     # bias 0: weather P 3/4 R 1 F1 6/7, none P 1 R 2/3 F1 4/5. bias 2: weather P 1 R 1/3
     # F1 1/2, none P 3/5 R 1 F1 3/4.
     at0, at2 = evaluate_bias(cases, 0.0), evaluate_bias(cases, 2.0)
@@ -92,12 +97,7 @@ def test_choose_bias_with_a_cap_takes_the_best_macro_f1_under_it() -> None:
     # A cap only the uncalibrated biases meet wins over the near-best rule's choice: with
     # the near-tie cases of the test below, tolerance alone takes bias 2 (no false call),
     # but a cap of 1/3 lets bias 0 (better macro-F1) compete, and it wins.
-    cases = [Decision("weather_info", "weather_info", 3.0),
-             Decision("weather_info", "weather_info", 1.0),
-             Decision("weather_info", "weather_info", 1.0),
-             Decision("none", "weather_info", 1.5),
-             Decision("none", "weather_info", -1.0),
-             Decision("none", "weather_info", -1.0)]
+    cases = NEAR_TIE
     assert choose_bias(cases, grid=[0.0, 2.0], tolerance=1.0)["bias"] == 2.0
     assert choose_bias(cases, grid=[0.0, 2.0], tolerance=1.0,
                        max_false_calls=1 / 3)["bias"] == 0.0

@@ -343,6 +343,21 @@ def test_multiturn_data_shares_no_text_with_the_other_labelled_data() -> None:
     assert [(theirs[i], ours[j - len(theirs)]) for i, j in pairs if i < len(theirs) <= j] == []
 
 
+def _near_scored_texts(ours: list[str]) -> list[tuple[str, str]]:
+    """(scored text, our text) for each of ``ours`` equal or near a dev, test or held-out
+    text of any set (the held-out function sets included)."""
+    scored = [case.text for split in ("dev", "test") for case in _texts(split)]
+    scored += [c.text for p in [DATA / "dev.jsonl", DATA / "test.jsonl",
+                                *sorted(DATA.glob("holdout/*.jsonl")),
+                                *sorted(DATA.glob("holdout/*/cases.jsonl"))]
+               for c in read_cases(p)]
+    known = {normalise(text): text for text in scored}
+    equal = [(known[normalise(t)], t) for t in ours if normalise(t) in known]
+    pairs = near_duplicate_pairs(scored + ours)
+    return equal + [(scored[i], ours[j - len(scored)]) for i, j in pairs
+                    if i < len(scored) <= j]
+
+
 def test_plain_train2_is_registry_shaped_and_far_from_every_scored_text() -> None:
     """data/plain/train2.jsonl (more training rows in the plain styles, written blind): each
     row reads, names one of the seven (or none) with the registry's fields, copies each
@@ -367,15 +382,7 @@ def test_plain_train2_is_registry_shaped_and_far_from_every_scored_text() -> Non
             spec.params.model_validate(args)
         else:
             assert ask["field"] in spec.params.model_fields and ask["field"] not in args
-    scored = [case.text for split in ("dev", "test") for case in _texts(split)]
-    scored += [c.text for p in [DATA / "dev.jsonl", DATA / "test.jsonl",
-                                *sorted(DATA.glob("holdout/*.jsonl"))] for c in read_cases(p)]
-    known = {normalise(text) for text in scored}
-    ours = [row["text"] for row in rows]
-    assert [text for text in ours if normalise(text) in known] == []
-    pairs = near_duplicate_pairs(scored + ours)
-    assert [(scored[i], ours[j - len(scored)]) for i, j in pairs
-            if i < len(scored) <= j] == []
+    assert _near_scored_texts([row["text"] for row in rows]) == []
 
 
 def test_plain_negatives_are_no_function_and_far_from_every_scored_text() -> None:
@@ -393,14 +400,4 @@ def test_plain_negatives_are_no_function_and_far_from_every_scored_text() -> Non
         assert (row["near"] in names) == (row["style"] == "near_miss"), row
     assert {row["near"] for row in rows if row["near"]} == names
     assert {row["lang"] for row in rows} == {"en", "ja"}
-    scored = [case.text for split in ("dev", "test") for case in _texts(split)]
-    scored += [c.text for p in [DATA / "dev.jsonl", DATA / "test.jsonl",
-                                *sorted(DATA.glob("holdout/*.jsonl")),
-                                *sorted(DATA.glob("holdout/*/cases.jsonl"))]
-               for c in read_cases(p)]
-    known = {normalise(text) for text in scored}
-    ours = [row["text"] for row in rows]
-    assert [text for text in ours if normalise(text) in known] == []
-    pairs = near_duplicate_pairs(scored + ours)
-    assert [(scored[i], ours[j - len(scored)]) for i, j in pairs
-            if i < len(scored) <= j] == []
+    assert _near_scored_texts([row["text"] for row in rows]) == []
