@@ -46,7 +46,6 @@ class Vectors:
                 for part in ("use", "e5"):
                     self.rows[part] = dict(zip(texts, stored[part], strict=True))
         self._models: dict[str, Any] = {}
-        self.frame = "off"  # how a dictated text is read (funcgemma.encoder.frame)
 
     def _fill(self, texts: Iterable[str]) -> None:
         missing = sorted({t for t in texts if t not in self.rows["use"]})
@@ -74,7 +73,7 @@ class Vectors:
             self._fill(batch)
             return _unit(np.stack([self.rows[name][t] for t in batch]))
 
-        return with_kana(raw, texts, frame=self.frame)
+        return with_kana(raw, texts)
 
     def encode(self, texts: Sequence[str], encoder: str, e5_mean: np.ndarray | None
                ) -> np.ndarray:

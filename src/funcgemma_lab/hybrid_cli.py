@@ -100,7 +100,6 @@ def run_test(args: argparse.Namespace) -> int:
     vectors = Vectors()
     meta = json.loads(args.adapter.with_suffix(".json").read_text())
     policy = Policy.from_json(json.loads(args.policy) if args.policy else meta["encoder"])
-    vectors.frame = policy.frame
     bank = shipped_bank()
     report: dict[str, Any] = {"policy": policy.to_json(), "examples": args.examples,
                               "trained": {}, "holdout": [],
@@ -307,9 +306,7 @@ def run_e2e_compare(args: argparse.Namespace) -> int:
         mine = [r["text"] for s in ("extra2", "extra3")
                 for r in read_jsonl(DATA / s / "cases.jsonl")
                 if r["expected_function"] == run.name]
-        vectors = Vectors()
-        vectors.frame = policy.frame
-        rows.append(compare_e2e(vectors, shipped_bank(), policy, run.name,
+        rows.append(compare_e2e(Vectors(), shipped_bank(), policy, run.name,
                                 describe(functions[run.name]), sample_examples(mine, 5),
                                 run / "predictions.jsonl", cached))
         print(json.dumps(rows[-1]))

