@@ -121,7 +121,25 @@ def test_one_value_written_for_two_fields_is_lacking() -> None:
     ("travel_guide", {"destination": "連休"}, "連休に旅行したい", ["destination"]),
     ("celebrity_info", {"name": "女優さん"}, "朝ドラに出てた女優さんの経歴", ["name"]),
     ("celebrity_info", {"name": "the singer"}, "who's the singer everyone likes?", ["name"]),
+    # a month or a season where a place goes; a misspelt request word is the word
+    ("travel_guide", {"destination": "May"}, "where should I go in May?", ["destination"]),
+    ("travel_guide", {"destination": "early spring"}, "best trip for early spring",
+     ["destination"]),
+    ("travel_guide", {"destination": "5月"}, "5月におすすめの旅行先", ["destination"]),
+    ("weather_info", {"location": "tomorow"}, "rain tomorow?", ["location"]),
+    ("weather_info", {"location": "wether"}, "wether for the weekend", ["location"]),
+    ("translation_assist", {"text": "transalte this", "target_language": "French"},
+     "can u transalte this to French", ["text"]),
+    ("translation_assist", {"text": "the mesage", "target_language": "German"},
+     "translate the mesage into German", ["text"]),
+    ("celebrity_info", {"name": "the actres"}, "who is the actres in that show", ["name"]),
     # ... and what names a place, a thing or a text stays
+    ("travel_guide", {"destination": "Maine"}, "Maine in May", []),
+    ("celebrity_info", {"name": "Brian May"}, "who is Brian May", []),
+    ("travel_guide", {"destination": "Tonga"}, "Tonga tonight", []),
+    ("weather_info", {"location": "Weston"}, "weather in Weston", []),
+    ("translation_assist", {"text": "Tomorrow never dies", "target_language": "Spanish"},
+     "translate Tomorrow never dies into Spanish", []),
     ("shopping_intent", {"item": "weekend bag"}, "buy a weekend bag", []),
     ("travel_guide", {"destination": "Long Beach"}, "Long Beach tips", []),
     ("celebrity_info", {"name": "Billie Holiday"}, "who was Billie Holiday", []),
@@ -376,3 +394,13 @@ def test_a_long_value_of_words_read_two_ways_is_read_in_linear_time(pattern: str
     compiled = getattr(asking, pattern)
     assert compiled.fullmatch(value, timeout=2.0) is None
     assert compiled.fullmatch(unit * 60, timeout=2.0) is not None
+
+
+@pytest.mark.parametrize(("word", "known", "one_off"), [
+    ("umbrela", "umbrella", True), ("transalte", "translate", True),
+    ("wether", "weather", True), ("tomorroww", "tomorrow", True),
+    ("translate", "translate", False), ("tomrw", "tomorrow", False),
+    ("weston", "weather", False), ("transaltes", "translate", False),
+])
+def test_one_letter_off_by_hand(word: str, known: str, one_off: bool) -> None:
+    assert asking._one_off(word, known) is one_off

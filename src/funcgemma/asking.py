@@ -86,8 +86,11 @@ _FEW = r"the|a|an|this|that|these|those|my|our|your|some|for|of|to"
 _WHEN_ONLY = regex.compile(
     rf"(?>{DAY.pattern}|\b(?:{_FEW}|morning|afternoon|evening|night|tonight|today|"
     r"tomorrow|weekend|week|weeks|month|year|day|days|nights|away|getaway|trip|"
-    r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming)\b"
-    rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|連休|週末|旅行|休み|の|[\s\p{{P}}])*+", regex.IGNORECASE)
+    r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming|early|late|mid|"
+    r"january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|spring|summer|autumn|fall|winter)\b"
+    rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|{_N}月|連休|週末|旅行|休み|ゴールデンウィーク|お盆|年末|"
+    r"年始|正月|夏休み|冬休み|春休み|の|[\s\p{P}])*+", regex.IGNORECASE)
 # who someone is, not their name: "the singer", 「女優さん」
 _SOMEONE = regex.compile(
     rf"(?>\b(?:{_FEW}|singer|actor|actress|player|athlete|celebrity|person|guy|girl|"
@@ -110,6 +113,50 @@ def _words(text: str) -> list[str]:
     return _WORDS.findall(nfkc(text).casefold())
 
 
+# The request words above that people misspell ("umbrela", "transalte", "wether"): a word
+# of a value one letter off one of these (a letter added, dropped, changed, or two swapped)
+# is read as that word by the checks below, so a typo of the request is no value either.
+_SPELT = frozenset((
+    "translate", "translation", "language", "languages", "sentiment", "review", "message",
+    "weather", "forecast", "temperature", "tomorrow", "tonight", "weekend", "morning",
+    "afternoon", "evening", "purchase", "reorder", "something", "anything", "somewhere",
+    "please", "celebrity", "actress", "singer", "vacation", "holiday", "getaway"))
+_LATIN_WORD = regex.compile(r"[A-Za-z]{4,}")
+
+
+def _one_off(word: str, known: str) -> bool:
+    """Whether ``word`` is ``known`` with one letter added, dropped or changed, or two
+    neighbours swapped (optimal string alignment distance 1)."""
+    if word == known or abs(len(word) - len(known)) > 1:
+        return False
+    if len(word) == len(known):
+        diff = [i for i, (a, b) in enumerate(zip(word, known, strict=True)) if a != b]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and word[diff[0]] == known[diff[1]]
+                                  and word[diff[1]] == known[diff[0]])
+    short, long_ = sorted((word, known), key=len)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _respelt(said: str) -> str:
+    def fix(m: regex.Match[str]) -> str:
+        word = m.group().casefold()
+        if word in _SPELT:
+            return m.group()
+        return next((known for known in sorted(_SPELT) if _one_off(word, known)), m.group())
+
+    return _LATIN_WORD.sub(fix, said)
+
+
+def _full(pattern: regex.Pattern[str], said: str) -> bool:
+    """``pattern`` matches all of ``said``, as written or with its misspelt request words
+    read right."""
+    if pattern.fullmatch(said):
+        return True
+    fixed = _respelt(said)
+    return fixed != said and bool(pattern.fullmatch(fixed))
+
+
 def not_a_value(role: Role | None, value: Any, message: str | None) -> bool:
     """True when ``value``, written for a field of role ``role``, names nothing the
     message gives: empty, only pointer words, a text's kind in place of the text ("my
@@ -125,15 +172,15 @@ def not_a_value(role: Role | None, value: Any, message: str | None) -> bool:
         return True
     if isinstance(role, Language):
         return not mentions(said) and (
-            bool(_ASKING_WORD.fullmatch(said) or _POINTER_EN.fullmatch(said)) or (
+            _full(_ASKING_WORD, said) or _full(_POINTER_EN, said) or (
                 message is not None and said.casefold() not in nfkc(message).casefold()))
     if not isinstance(role, Copied | Verbatim):
         return False
-    if _POINTER_EN.fullmatch(said) or _POINTER_JA.fullmatch(said):
+    if _full(_POINTER_EN, said) or _POINTER_JA.fullmatch(said):
         return True
-    if isinstance(role, Copied) and (_REQUESTED.fullmatch(said) or _ONE.fullmatch(said)):
+    if isinstance(role, Copied) and (_full(_REQUESTED, said) or _ONE.fullmatch(said)):
         return True
-    if isinstance(role, Verbatim) and (_DOCUMENT.fullmatch(said) or _ASKING_WORD.fullmatch(said)):
+    if isinstance(role, Verbatim) and (_full(_DOCUMENT, said) or _full(_ASKING_WORD, said)):
         return True
     # the whole request copied into a place or a name: the request, not a value
     if message is None:
@@ -172,7 +219,7 @@ def _the_request_as_text(spec: FunctionSpec, name: str, arguments: Mapping[str, 
     rest = nfkc(value)
     for language in languages:
         rest = regex.sub(regex.escape(nfkc(language)), " ", rest, flags=regex.IGNORECASE)
-    return bool(_ASKING_TO_TRANSLATE.fullmatch(rest.strip()))
+    return _full(_ASKING_TO_TRANSLATE, rest.strip())
 
 
 def _names_nothing(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
@@ -184,11 +231,11 @@ def _names_nothing(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) 
     if not isinstance(value, str) or not isinstance(spec.roles.get(name), Copied):
         return False
     said = nfkc(value).strip()
-    if _WHEN_ONLY.fullmatch(said) or _SOMEONE.fullmatch(said):
+    if _full(_WHEN_ONLY, said) or _full(_SOMEONE, said):
         return True
     if not any(isinstance(role, When) for role in spec.roles.values()):
         return False
-    return bool(_WHEN_OR_WEATHER.fullmatch(said))
+    return _full(_WHEN_OR_WEATHER, said)
 
 
 def _doubled(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) -> bool:
