@@ -34,7 +34,9 @@ _POINTERS_EN = (
     r"anywhere|someplace|stuff|thing|things|my|your|our|his|her|their|the|a|an|of|new|"
     r"another|other|same|again|more|please|me|for|to|here|there|place|where|which|what|"
     r"two|three|four|five|six|seven|eight|nine|ten|couple|few|several|all|both|each|"
-    r"pair|pack|box|bag|bottle|piece|pieces|item|items|replacement|\d+"
+    r"pair|pack|box|bag|bottle|piece|pieces|item|items|replacement|usual|regular|\d+|"
+    # romaji: what, there, that, the usual one
+    r"nani|nanika|soko|koko|asoko|sore|kore|doko|dokoka|itsumo|yatsu"
 )
 _POINTER_EN = regex.compile(rf"(?:\b(?:{_POINTERS_EN})\b|[\s\p{{P}}])*", regex.IGNORECASE)
 _POINTER_JA = regex.compile(
@@ -52,8 +54,11 @@ _DOCUMENT = regex.compile(
     r"ツイート|手紙|返信|フレーズ|感想|口コミ|一文|文面)",
     regex.IGNORECASE)
 # a word of the request copied where a language goes ("translate" -> target "translate")
-_ASKING_WORD = regex.compile(r"(?:translate|translation|say|said|language|languages|word|"
-                             r"words|it|this|that|翻訳|訳して|言語|何語)", regex.IGNORECASE)
+_ASKING_WORD = regex.compile(
+    r"(?>\b(?:translate|translation|say|said|language|languages|word|words|it|this|that|"
+    r"another|other|foreign|some|a|an|honyaku|shite|tte|nante|nan|te|iu|no)\b"
+    r"|翻訳|訳して|言語|何語|外国語|他の|別の|して|しといて|お願い|に|で|[\s\p{P}])+",
+    regex.IGNORECASE)
 # a day or a part of the week, which a place is not
 _A_TIME = regex.compile(DAY.pattern + r"|週末|土日|連休|週明け|(?<![\p{L}])(?:weekend|shuumatsu)",
                         regex.IGNORECASE)
@@ -64,9 +69,11 @@ _WORDS = regex.compile(r"[\p{L}\p{N}]+")
 # before して).
 # A thing asked for with a request's own verbs, not named: item "buy it", 「注文確定」
 _REQUESTED = regex.compile(
-    rf"(?>\b(?:{_POINTERS_EN}|buy|order|get|purchase|reorder|grab|add|put|place|go|ahead|"
-    r"just|ok|okay|and|then|now|pls)\b|注文|確定|購入|手続き|進めて|買って|買う|買いたい|"
-    r"欲しい|ほしい|何か|なにか|お願い|しておいて|しといて|して|[\s\p{P}])*+",
+    rf"(?>\b(?:{_POINTERS_EN}|buy|order|get|purchase|reorder|restock|grab|add|put|place|go|"
+    r"ahead|just|ok|okay|and|then|now|pls|remind|reminder|reminders|notify|notification|"
+    r"ping|alert|set|up|can|could|you|me)\b|注文|確定|購入|手続き|進めて|買って|買う|買いたい|"
+    r"欲しい|ほしい|何か|なにか|お願い|リマインダー|リマインド|設定|通知|お知らせ|知らせて|"
+    r"しておいて|しといて|っといて|といて|おいて|して|[\s\p{P}])*+",
     regex.IGNORECASE)
 # "the cheapest one", "blue one", 「赤いの」, 「いつものやつ」: a pointer to a thing the
 # message does not name ("one" in lower case: "Formula One" names one)
@@ -76,6 +83,7 @@ _ONE = regex.compile(r"(?:(?i:the|that|this|a|an|another)\s+)?(?:[\p{L}\p{N}-]+\
 # 「これ（イタリア語で）なんて言うの」
 _ASKING_TO_TRANSLATE = regex.compile(
     rf"(?>\b(?:{_POINTERS_EN}|i|how|do|does|would|you|can|could|say|said|translate|in|into|"
+    r"put|turn|below|above|following|"
     r"to|word|words|language|sentiment|tone|mood|label|classify|check|judge|analy[sz]e)\b|"
     + _DOCUMENT.pattern + r"|なんて|何て|どう|言う|いう|言えば|訳す|訳して|翻訳|感情|判定|"
     r"分析|トーン|これ|それ|あれ|この|その|して|に|で|って|は|の|を|[\s\p{P}])*+",
@@ -86,16 +94,21 @@ _FEW = r"the|a|an|this|that|these|those|my|our|your|some|for|of|to"
 _WHEN_ONLY = regex.compile(
     rf"(?>{DAY.pattern}|\b(?:{_FEW}|morning|afternoon|evening|night|tonight|today|"
     r"tomorrow|weekend|week|weeks|month|year|day|days|nights|away|getaway|trip|"
-    r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming|early|late|mid|"
+    r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming|early|late|mid|i['’]m|"
+    r"im|i|we['’]re|we|have|having|heading|going|go|off|plan|plans|itinerary|only|just|"
+    r"minute|minutes|mins|min|hour|hours|hrs|\d+(?:-day|-night)?|"
     r"january|february|march|april|may|june|july|august|september|october|november|"
     r"december|spring|summer|autumn|fall|winter)\b"
     rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|{_N}月|連休|週末|旅行|休み|ゴールデンウィーク|お盆|年末|"
+    r"来月|今月|来週|今週|再来週|プラン|計画|行き|行く|行|"
     r"年始|正月|夏休み|冬休み|春休み|の|[\s\p{P}])*+", regex.IGNORECASE)
 # who someone is, not their name: "the singer", 「女優さん」
 _SOMEONE = regex.compile(
     rf"(?>\b(?:{_FEW}|singer|actor|actress|player|athlete|celebrity|person|guy|girl|"
-    r"woman|man|artist|band|musician|author|writer|director|famous|popular)\b"
-    r"|女優|俳優|歌手|選手|芸能人|人|さん|あの|その|[\s\p{P}])*+", regex.IGNORECASE)
+    r"woman|man|artist|band|musician|author|writer|director|famous|popular|lead|main|star|"
+    r"from|in|who|show|series|drama|movie|film|new|old|everyone['’]s|everyone|talking|about)\b"
+    r"|女優|俳優|歌手|選手|芸能人|人|さん|あの|その|ドラマ|映画|番組|に|で|出て|出てた|"
+    r"てた|た|の|[\s\p{P}])*+", regex.IGNORECASE)
 # What a call about a time is asked with, that a place is not: days and parts of the day,
 # and the words of a weather question ("how *hot* will it be", 「明日の*最高気温*」)
 _WHEN_OR_WEATHER = regex.compile(
@@ -120,7 +133,8 @@ _SPELT = frozenset((
     "translate", "translation", "language", "languages", "sentiment", "review", "message",
     "weather", "forecast", "temperature", "tomorrow", "tonight", "weekend", "morning",
     "afternoon", "evening", "purchase", "reorder", "something", "anything", "somewhere",
-    "please", "celebrity", "actress", "singer", "vacation", "holiday", "getaway"))
+    "please", "celebrity", "actress", "singer", "vacation", "holiday", "getaway", "restock",
+    "below", "itinerary", "heading"))
 _LATIN_WORD = regex.compile(r"[A-Za-z]{4,}")
 
 
@@ -139,9 +153,11 @@ def _one_off(word: str, known: str) -> bool:
 
 
 def _respelt(said: str) -> str:
+    """``said`` with each lower-case word one letter off a request word read as that word.
+    A capitalised word is left as written: it may be a name ("The Weeknd")."""
     def fix(m: regex.Match[str]) -> str:
         word = m.group().casefold()
-        if word in _SPELT:
+        if word in _SPELT or m.group()[0].isupper():
             return m.group()
         return next((known for known in sorted(_SPELT) if _one_off(word, known)), m.group())
 
