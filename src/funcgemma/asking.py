@@ -122,6 +122,31 @@ _WHEN_OR_WEATHER = regex.compile(
     regex.IGNORECASE)
 
 
+# A thing pointed at by what was said before, not named: "the place I told you about",
+# "those things you recommended", "my cousin lives in", "the movie we watched last night".
+# A generic head (or none), then a clause of a pronoun (or "my sister") and a verb of
+# telling, showing or living. A value that starts with a verb of its own ("call the guy my
+# mom sent") names a task, and stays.
+_REFERENCE_VERBS = (
+    r"mentioned|mention|told|tell|talked|talk|talking|said|say|recommended|suggested|"
+    r"sent|showed|shared|asked|copied|pasted|wrote|watched|saw|seen|read|liked|loved|"
+    r"found|posted|got|bought|ordered|visited|went|live|lives|lived|keeps|kept|was|were|"
+    r"used|had|discussed|meant|looked")
+_POINTED_BACK = regex.compile(
+    r"(?:(?:the|that|those|this|these|a|an|some)\s+)?"
+    r"(?:[\p{L}'’-]+\s+){0,2}?"
+    r"(?:(?:that|which|who|where|whose)\s+)?"
+    r"(?:i|i['’]ve|i['’]d|you|you['’]ve|we|we['’]ve|he|she|they|everyone|"
+    r"(?:my|our|your|his|her|their)\s+[\p{L}'’-]+)\s+"
+    r"(?:(?:just|already|always|once|recently|also)\s+)?"
+    rf"(?:{_REFERENCE_VERBS})\b.*",
+    regex.IGNORECASE | regex.DOTALL)
+# the same, as a text to work on: only the bare clause ("i copied", "I mentioned")
+_POINTED_BACK_TEXT = regex.compile(
+    r"(?:i|you|we|she|he|they)\s+(?:just\s+)?(?:mentioned|copied|pasted|sent(?:\s+you)?|"
+    r"showed(?:\s+you)?|shared|wrote\s+earlier)(?:\s+\S+){0,3}", regex.IGNORECASE)
+
+
 def _words(text: str) -> list[str]:
     return _WORDS.findall(nfkc(text).casefold())
 
@@ -194,7 +219,10 @@ def not_a_value(role: Role | None, value: Any, message: str | None) -> bool:
         return False
     if _full(_POINTER_EN, said) or _POINTER_JA.fullmatch(said):
         return True
-    if isinstance(role, Copied) and (_full(_REQUESTED, said) or _ONE.fullmatch(said)):
+    if isinstance(role, Copied) and (_full(_REQUESTED, said) or _ONE.fullmatch(said)
+                                     or _POINTED_BACK.fullmatch(said)):
+        return True
+    if isinstance(role, Verbatim) and _POINTED_BACK_TEXT.fullmatch(said):
         return True
     if isinstance(role, Verbatim) and (_full(_DOCUMENT, said) or _full(_ASKING_WORD, said)):
         return True
