@@ -429,6 +429,7 @@ def test_route_with_a_session_id_keeps_the_turn_for_the_next_request() -> None:
     ("_SOMEONE", "the famous singer あの女優さん "),
     ("_REQUESTED", "buy it, the order 注文しておいて "),
     ("_ASKING_TO_TRANSLATE", "how do I say this review このレビューの感情を "),
+    ("_ASKING_WORD", "translate this foreign language 外国語に翻訳して "),
 ])
 def test_a_long_value_of_words_read_two_ways_is_read_in_linear_time(pattern: str,
                                                                     unit: str) -> None:

@@ -14,6 +14,7 @@ is ever put in its place.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,7 @@ _DOCUMENT = regex.compile(
 _ASKING_WORD = regex.compile(
     r"(?>\b(?:translate|translation|say|said|language|languages|word|words|it|this|that|"
     r"another|other|foreign|some|a|an|honyaku|shite|tte|nante|nan|te|iu|no)\b"
-    r"|翻訳|訳して|言語|何語|外国語|他の|別の|して|しといて|お願い|に|で|[\s\p{P}])+",
+    r"|翻訳|訳して|言語|何語|外国語|他の|別の|して|しといて|お願い|に|で|[\s\p{P}])++",
     regex.IGNORECASE)
 # a day or a part of the week, which a place is not
 _A_TIME = regex.compile(DAY.pattern + r"|週末|土日|連休|週明け|(?<![\p{L}])(?:weekend|shuumatsu)",
@@ -151,7 +152,7 @@ def _words(text: str) -> list[str]:
     return _WORDS.findall(nfkc(text).casefold())
 
 
-# The request words above that people misspell ("umbrela", "transalte", "wether"): a word
+# The request words above that people misspell ("transalte", "wether", "tomorow"): a word
 # of a value one letter off one of these (a letter added, dropped, changed, or two swapped)
 # is read as that word by the checks below, so a typo of the request is no value either.
 _SPELT = frozenset((
@@ -160,6 +161,7 @@ _SPELT = frozenset((
     "afternoon", "evening", "purchase", "reorder", "something", "anything", "somewhere",
     "please", "celebrity", "actress", "singer", "vacation", "holiday", "getaway", "restock",
     "below", "itinerary", "heading"))
+_SPELT_IN_ORDER = tuple(sorted(_SPELT))  # the first one off wins, the same one every time
 _LATIN_WORD = regex.compile(r"[A-Za-z]{4,}")
 
 
@@ -177,6 +179,7 @@ def _one_off(word: str, known: str) -> bool:
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
+@functools.lru_cache(maxsize=1024)  # one value is read by several patterns in a row
 def _respelt(said: str) -> str:
     """``said`` with each lower-case word one letter off a request word read as that word.
     A capitalised word is left as written: it may be a name ("The Weeknd")."""
@@ -184,7 +187,7 @@ def _respelt(said: str) -> str:
         word = m.group().casefold()
         if word in _SPELT or m.group()[0].isupper():
             return m.group()
-        return next((known for known in sorted(_SPELT) if _one_off(word, known)), m.group())
+        return next((known for known in _SPELT_IN_ORDER if _one_off(word, known)), m.group())
 
     return _LATIN_WORD.sub(fix, said)
 
