@@ -447,3 +447,40 @@ def test_answers_rebuilt_from_a_runs_failures(tmp_path: Path) -> None:
     assert answers_from_failures(data, failures) == {
         "weather in Oslo": None, "hi there": "travel_guide",
         "remind me at 6 to stretch": "schedule_reminder"}
+
+
+def test_lexical_rows_are_unit_length_and_the_same_for_the_same_text() -> None:
+    from funcgemma.encoder import lexical
+
+    a = lexical.rows(["Take a note: buy milk", "take a  NOTE: buy milk", ""])
+    assert a.shape == (3, lexical.BUCKETS)
+    assert np.allclose(np.linalg.norm(a[:2], axis=1), 1.0) and not a[2].any()
+    assert np.allclose(a[0], a[1])  # case and runs of spaces do not matter (NFKC, fold)
+
+
+def test_lexical_part_brings_texts_that_share_words_closer() -> None:
+    from funcgemma.encoder import lexical
+
+    note, other_note, weather = lexical.rows(
+        ["take a note: call the insurer", "take a note: buy eggs", "is it raining in Oslo"])
+    assert note @ other_note > note @ weather + 0.2
+    jp = lexical.rows(["メモして：牛乳", "メモして：卵を買う", "大阪の天気は？"])
+    assert jp[0] @ jp[1] > jp[0] @ jp[2]
+
+
+def test_lexical_blend_weighs_the_two_cosines() -> None:
+    from funcgemma.encoder import lexical
+
+    texts = ["take a note: call the insurer", "is it raining in Oslo"]
+    dense = np.array([[1.0, 0.0], [0.6, 0.8]], dtype=np.float32)  # cosine 0.6
+    lex = lexical.rows(texts)
+    mixed = lexical.blend(dense, texts, 0.3)
+    assert np.allclose(np.linalg.norm(mixed, axis=1), 1.0, atol=1e-5)
+    assert mixed[0] @ mixed[1] == pytest.approx(0.7 * 0.6 + 0.3 * float(lex[0] @ lex[1]),
+                                                abs=1e-5)
+    assert lexical.blend(dense, texts, 0.0) is dense
+
+
+def test_policy_json_round_trip_keeps_the_lexical_share() -> None:
+    assert Policy.from_json(Policy(lexical=0.15).to_json()).lexical == 0.15
+    assert Policy.from_json({"encoder": "use"}).lexical == 0.0
