@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from funcgemma.encoder import lexical
 from funcgemma.encoder.decide import Policy, bonus_vector, choose, reading
 from funcgemma.encoder.index import top_k_means, typical_margin
 from funcgemma.encoder.models import _unit, load, with_kana
@@ -111,9 +110,8 @@ def scores(vectors: Vectors, bank: Bank, texts: Sequence[str], policy: Policy
            ) -> tuple[list[str | None], np.ndarray]:
     """Group names and (texts x groups) scores, the few-shot bonus added."""
     mean = e5_mean(vectors, bank) if policy.encoder == "use+e5" else None
-    said = [t for _, t in bank.items]
-    ex = lexical.blend(vectors.encode(said, policy.encoder, mean), said, policy.lexical)
-    msgs = lexical.blend(vectors.encode(texts, policy.encoder, mean), texts, policy.lexical)
+    ex = vectors.encode([t for _, t in bank.items], policy.encoder, mean)
+    msgs = vectors.encode(texts, policy.encoder, mean)
     groups = bank.groups()
     where = {g: i for i, g in enumerate(groups)}
     labels = np.array([where[f] for f, _ in bank.items])
@@ -132,8 +130,7 @@ def typical(vectors: Vectors, bank: Bank, name: str, policy: Policy) -> float:
     none = [t for f, t in bank.items if f is None]
 
     def rows(texts: list[str]) -> np.ndarray:
-        return (lexical.blend(vectors.encode(texts, policy.encoder, mean), texts,
-                              policy.lexical) if texts
+        return (vectors.encode(texts, policy.encoder, mean) if texts
                 else np.zeros((0, 1), dtype=np.float32))
 
     m = typical_margin(rows(examples), rows(said), rows(none), policy.k)

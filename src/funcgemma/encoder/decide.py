@@ -52,8 +52,6 @@ class Policy:
     # where the adapter called nothing: the margin at which the encoder's best trained
     # function is asked about (a question back, never a call; inf: never)
     ask_margin: float = math.inf
-    # the share of a cosine that is the texts' own words (funcgemma.encoder.lexical)
-    lexical: float = 0.0
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
@@ -65,8 +63,7 @@ class Policy:
                    few_shot_bonus=float(data.get("few_shot_bonus", 0.0)),
                    new_margin=margin("new_margin"), fill_margin=margin("fill_margin"),
                    margin_scale=float(data.get("margin_scale", 0.0)),
-                   ask_margin=margin("ask_margin"),
-                   lexical=float(data.get("lexical", 0.0)))
+                   ask_margin=margin("ask_margin"))
 
     def to_json(self) -> dict[str, Any]:
         def margin(value: float) -> float | None:
@@ -76,7 +73,7 @@ class Policy:
                 "few_shot_bonus": round(self.few_shot_bonus, 4),
                 "new_margin": margin(self.new_margin), "fill_margin": margin(self.fill_margin),
                 "margin_scale": round(self.margin_scale, 4),
-                "ask_margin": margin(self.ask_margin), "lexical": round(self.lexical, 4)}
+                "ask_margin": margin(self.ask_margin)}
 
     def new_threshold(self, typical: float) -> float:
         """The margin an untrained function needs, given its typical margin."""

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from ..registry import FunctionRegistry, FunctionSpec
-from .lexical import blend as lexical_blend
 from .models import Encoder, _Both
 
 log = logging.getLogger(__name__)
@@ -89,9 +88,7 @@ class ExemplarIndex:
     """Encoded exemplars, grouped by function (group 0 is no function)."""
 
     def __init__(self, encoder: Encoder, exemplars: Sequence[Exemplar], *,
-                 cache_dir: Path | None = None, lexical: float = 0.0) -> None:
-        """``lexical``: the share of a cosine that is the texts' own words
-        (funcgemma.encoder.lexical; the encoder's rows alone are kept on disk)."""
+                 cache_dir: Path | None = None) -> None:
         if not exemplars:
             raise ValueError("an exemplar index needs exemplars")
         self.encoder = encoder
@@ -102,9 +99,7 @@ class ExemplarIndex:
         self.labels = np.array([where[e.function] for e in self.exemplars])
         self.members = [np.flatnonzero(self.labels == g) for g in range(len(self.groups))]
         self.counts = {name: len(m) for name, m in zip(self.groups, self.members, strict=True)}
-        self.lexical = lexical
-        self.vectors = lexical_blend(self._encoded(cache_dir),
-                                     [e.text for e in self.exemplars], lexical)
+        self.vectors = self._encoded(cache_dir)
 
     @property
     def key(self) -> str:
@@ -148,7 +143,7 @@ class ExemplarIndex:
         return {"rows": np.concatenate(rows)}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return lexical_blend(self.encoder.encode(texts), texts, self.lexical)
+        return self.encoder.encode(texts)
 
     def typical_margins(self, k: int) -> dict[str, float]:
         """Each function's typical margin over no function (typical_margin), from its

@@ -53,8 +53,7 @@ class EncoderStage:
             if self._index is None:
                 self._index = ExemplarIndex(load(self.policy.encoder, threads=self.threads),
                                             registry_exemplars(self.registry),
-                                            cache_dir=self.cache_dir,
-                                            lexical=self.policy.lexical)
+                                            cache_dir=self.cache_dir)
                 self._bonus = bonus_vector(self._index.groups, self._index.counts,
                                            self.policy)
                 bonus = dict(zip(self._index.groups, self._bonus, strict=True))
