@@ -14,14 +14,7 @@ import numpy as np
 import pytest
 
 from funcgemma.backends.scripted import ScriptedBackend, tool_call
-from funcgemma.encoder.decide import (
-    FEW_SHOT_BELOW,
-    Policy,
-    Reading,
-    ask_pick,
-    bonus_vector,
-    choose,
-)
+from funcgemma.encoder.decide import FEW_SHOT_BELOW, Policy, Reading, bonus_vector, choose
 from funcgemma.encoder.index import (
     MAX_EXAMPLES,
     description_text,
@@ -97,21 +90,6 @@ def test_policy_json_round_trip_keeps_an_off_margin_as_null() -> None:
     assert data["fill_margin"] is None
     back = Policy.from_json(data)
     assert back.new_margin == 0.03 and math.isinf(back.fill_margin)
-
-
-def test_ask_pick_names_a_trained_function_past_the_ask_margin_only() -> None:
-    asking = Policy(ask_margin=0.05)
-    assert ask_pick(seen("weather_info", 0.56, 0.50), TRAINED, asking) == "weather_info"
-    assert ask_pick(seen("weather_info", 0.54, 0.50), TRAINED, asking) is None
-    # a function the model was not trained on is the new-function rule's, not this one's
-    assert ask_pick(seen("book_flight", 0.99, 0.0), TRAINED, asking) is None
-    assert ask_pick(seen("weather_info", 0.99, 0.0), TRAINED, Policy()) is None  # off
-
-
-def test_policy_json_round_trip_keeps_the_ask_margin() -> None:
-    assert Policy().to_json()["ask_margin"] is None
-    assert Policy.from_json(Policy(ask_margin=0.04).to_json()).ask_margin == 0.04
-    assert math.isinf(Policy.from_json({"encoder": "use"}).ask_margin)  # older .json
 
 
 def test_bonus_goes_to_few_shot_functions_only() -> None:
@@ -342,69 +320,6 @@ class TestWithEncoder:
         assert [c.name for c in result.calls] == ["travel_guide"]
         # forced first, then the model's own answer; the pick is not forced twice
         assert [o.only for o in options_seen] == [("book_flight",), None]
-
-    def asking_router(self, tmp_path: Path, script, **policy: float):
-        """The seven functions, the real encoder, and a model that calls nothing unless
-        forced; ``script`` answers the forced completion; returns (router, options)."""
-        registry = default_registry()
-        options_seen = []
-
-        class Recording(ScriptedBackend):
-            def complete(self, messages, *, tools=None, options=None):
-                options_seen.append(options)
-                return super().complete(messages, tools=tools, options=options)
-
-        def answer(messages, tools):
-            if options_seen[-1].call == "required":
-                return script(options_seen[-1].only)
-            return "Sure, happy to chat."
-
-        from funcgemma.encoder.stage import EncoderStage
-
-        stage = EncoderStage(registry, Policy(**{"encoder": "use", **policy}),
-                             cache_dir=tmp_path / "cache")
-        return Router(Recording(answer), registry, encoder=stage), options_seen
-
-    def test_a_no_function_becomes_a_question_back_when_the_forced_call_lacks(
-            self, tmp_path: Path) -> None:
-        """Twelfth rule (experiments/followups-32): the model called nothing, the encoder
-        is sure it is weather, the forced call names no place: "Where?"."""
-        router, options = self.asking_router(
-            tmp_path, lambda only: tool_call(only[0], location="?", date="Saturday"),
-            ask_margin=-1.0)
-        result = router.route("what's the forecast for Saturday?")
-        assert result.outcome == "ask" and result.calls == []
-        assert result.ask is not None and result.ask.function == "weather_info"
-        assert result.ask.field == "location"
-        assert result.ask.arguments == {"date": "Saturday"}
-        assert [o.only for o in options] == [None, ("weather_info",)]
-
-    def test_the_encoder_never_makes_a_call_the_model_did_not(self, tmp_path: Path) -> None:
-        """A forced call that lacks nothing is not made: no call, no question."""
-        router, options = self.asking_router(
-            tmp_path, lambda only: tool_call(only[0], location="Kyoto"), ask_margin=-1.0)
-        result = router.route("is it cold in Kyoto these days?")
-        assert result.calls == [] and result.ask is None and result.outcome != "ask"
-        assert len(options) == 2  # it was asked, and its call thrown away
-
-    def test_a_reminder_whose_task_is_only_its_time_asks_for_the_task(
-            self, tmp_path: Path) -> None:
-        router, _ = self.asking_router(
-            tmp_path, lambda only: tool_call(only[0], task="tomorrow at 6",
-                                             time="tomorrow at 6"), ask_margin=-1.0)
-        result = router.route("set a reminder for tomorrow at 6")
-        assert result.outcome == "ask" and result.ask is not None
-        assert (result.ask.function, result.ask.field) == ("schedule_reminder", "task")
-        assert "task" not in result.ask.arguments
-
-    def test_below_the_ask_margin_or_off_the_model_is_asked_once(
-            self, tmp_path: Path) -> None:
-        for policy in ({"ask_margin": 5.0}, {}):
-            router, options = self.asking_router(
-                tmp_path, lambda only: tool_call(only[0], location="?"), **policy)
-            result = router.route("what's the forecast for Saturday?")
-            assert result.calls == [] and result.ask is None
-            assert [o.call for o in options] == ["auto"], policy
 
     def test_embedded_router_routes_a_function_added_in_one_file(
             self, flight_package: str, tmp_path: Path, embedded_router) -> None:

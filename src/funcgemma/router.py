@@ -298,54 +298,15 @@ class Router:
                                          allowed=self.registry.names if only is None else only,
                                          partials=partials)
         if self.encoder is not None and self.encoder.may_act(called=bool(calls)):
-            calls, source, seen = self._with_encoder(calls, source, messages, shown, options,
-                                                     text=text, said=said, only=only,
-                                                     tried=tried, seen=seen)
+            calls, source = self._with_encoder(calls, source, messages, shown, options,
+                                               text=text, said=said, only=only, tried=tried,
+                                               seen=seen)
         result = self._finish(calls, source, aside, start, completion)
         if not result.calls and partials and mode != "required":
             partial = not_from_typed(self.registry.get(partials[0].name), partials[0], aside)
             if partial is not None:
                 return self._asking(partial, text, result)
-        if not result.calls and mode == "auto" and self.encoder is not None:
-            asked = self._encoder_ask(result, messages, shown, options, text=text, said=said,
-                                      only=only, seen=seen, aside=aside, start=start)
-            if asked is not None:
-                return asked
         return result
-
-    def _encoder_ask(self, result: RouteResult, messages: list[Message],
-                     shown: tuple[str, ...], options: CompletionOptions, *, text: str,
-                     said: str, only: tuple[str, ...] | None, seen: Reading | None,
-                     aside: typedcalls.SetAside, start: float) -> RouteResult | None:
-        """A question back where the model called nothing but the encoder is sure the
-        message is for one of the functions the model was trained on (Policy.ask_margin):
-        the model writes that call, forced, and only a call that lacks a required value its
-        function asks for is kept, for ``route`` to ask about ("what's the forecast for
-        Saturday?" -> "Where?"). A call the model could make whole is not made: the
-        encoder turns "no function" into a question, never into an action. None: the
-        model's answer stands."""
-        assert self.encoder is not None
-        name, _ = self.encoder.asking(said, only, seen)
-        if name is None:
-            return None
-        spec = self.registry.get(name)
-        if not spec.asks_for:
-            return None
-        partials: list[Call] = []
-        calls, source, completion = self._forced(name, messages, shown, options, text=text,
-                                                 said=said, partials=partials, asking=True)
-        if calls:
-            call = not_from_typed(spec, calls[0], aside)
-            lacking = asking.lacking(spec, call.arguments, text) if call is not None else []
-            if call is None or not any(spec.params.model_fields[f].is_required()
-                                       for f in lacking):
-                return None
-            log.debug("no call from the model; the encoder's %s lacks %s: asked", name,
-                      lacking)
-            return self._finish([call], source, aside, start, completion)
-        partial = next((p for p in partials if p.name == name), None)
-        partial = not_from_typed(spec, partial, aside) if partial is not None else None
-        return self._asking(partial, text, result) if partial is not None else None
 
     def _finish(self, calls: list[Call], source: Source, aside: typedcalls.SetAside,
                 start: float, completion: Completion) -> RouteResult:
@@ -357,7 +318,7 @@ class Router:
     def _with_encoder(self, calls: list[Call], source: Source, messages: list[Message],
                       shown: tuple[str, ...], options: CompletionOptions, *, text: str,
                       said: str, only: tuple[str, ...] | None, tried: str | None,
-                      seen: Reading | None) -> tuple[list[Call], Source, Reading]:
+                      seen: Reading | None) -> tuple[list[Call], Source]:
         """The encoder stage (funcgemma.encoder.decide): the model decides among the
         functions it was trained on (a call of another is not its to make); where the
         encoder picks the function, the model writes the arguments with the call forced
@@ -366,30 +327,27 @@ class Router:
         encoder's reading of the message, when it was read before the model answered."""
         assert self.encoder is not None
         trained = [c for c in calls if c.name in self.encoder.trained]
-        forced, seen = self.encoder.choose(said, trained[0].name if trained else None, only,
-                                           seen=seen)
+        forced, _ = self.encoder.choose(said, trained[0].name if trained else None, only,
+                                        seen=seen)
         if forced is None or forced == tried:
-            return trained, source if trained else "none", seen
+            return trained, source if trained else "none"
         forced_calls, forced_source, _ = self._forced(forced, messages, shown, options,
                                                       text=text, said=said)
         if forced_calls:
-            return forced_calls, forced_source, seen
-        return trained, source if trained else "none", seen
+            return forced_calls, forced_source
+        return trained, source if trained else "none"
 
     def _forced(self, name: str, messages: list[Message], shown: tuple[str, ...],
-                options: CompletionOptions, *, text: str, said: str,
-                partials: list[Call] | None = None, asking: bool = False
+                options: CompletionOptions, *, text: str, said: str
                 ) -> tuple[list[Call], Source, Completion]:
         """The model's call of ``name``, forced. It is shown what the unforced completion
         is (``shown``: the KV cache over the declarations is kept), plus ``name`` when
-        that is not among them. ``asking``: forced to ask about, so a value that names
-        nothing is one the call lacks (``partials``), not a reason to drop it."""
+        that is not among them."""
         tools = self._declarations(shown if name in shown else (*shown, name))
         completion = self._complete(
             messages, tools, options.model_copy(update={"call": "required", "only": (name,)}))
         calls, source = self._calls_from(completion, user_text=text, said=said,
-                                         allowed=(name,), partials=partials,
-                                         hollow_partials=asking)
+                                         allowed=(name,))
         return calls, source, completion
 
     def _shown(self, only: Sequence[str] | None) -> tuple[str, ...]:
@@ -461,15 +419,14 @@ class Router:
 
     def _calls_from(
         self, completion: Completion, *, user_text: str, said: str, allowed: Sequence[str],
-        partials: list[Call] | None = None, hollow_partials: bool = False,
+        partials: list[Call] | None = None,
     ) -> tuple[list[Call], Source]:
         """The usable calls in ``completion``: its native tool calls, then the calls the
         fallback parser reads in its text, each vetted the same way (funcgemma.vetting).
         ``user_text`` is the message as typed, ``said`` its own words with typed call
         syntax set aside; ``allowed``: the names a call may have (another is treated as a
         function nobody declared)."""
-        vetting = Vetting(self.registry, user_text, said, allowed,
-                          hollow_partials=hollow_partials)
+        vetting = Vetting(self.registry, user_text, said, allowed)
         native = [c for tool_call in completion.tool_calls if (c := vetting.vet(tool_call))]
         if native and not vetting.failed:
             return dedupe(native), "tools_api"

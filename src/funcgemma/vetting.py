@@ -63,9 +63,6 @@ class Vetting:
     # calls set aside only for lacking a value their function asks for (asks_for): what
     # they have, for the router's question back
     partials: list[Call] = field(default_factory=list)
-    # a call forced to ask about (the router's encoder ask): one that names nothing for a
-    # value its function asks for is that value lacking, kept in ``partials``
-    hollow_partials: bool = False
 
     def __post_init__(self) -> None:
         # Calls spelt out in the user's own text, and whether it has call syntax at all:
@@ -87,8 +84,6 @@ class Vetting:
         usable = self._without_hollow(candidate)
         if usable is None:  # nothing the message says for a required value: no function
             self.hollow += 1
-            if self.hollow_partials:
-                self._keep_hollow(candidate)
             return None
         call = self.registry.try_validate(usable)
         if call is None:
@@ -143,21 +138,6 @@ class Vetting:
         if self.registry.try_validate(Call(name=call.name, arguments=probe)) is None:
             return
         self.partials.append(Call(name=call.name, arguments=kept))
-
-    def _keep_hollow(self, call: Call) -> None:
-        """A forced call that names nothing for a copied value its function asks for
-        (punctuation, or a task that is only a time) kept in ``partials`` without those
-        values: what the question back is about."""
-        if call.name not in self.registry.names:
-            return
-        spec = self.registry.get(call.name)
-        nothing = spec.names_nothing is not None and spec.names_nothing(call.arguments)
-        hollow = {k for k in spec.copied if k in spec.asks_for and (
-            nothing or not isinstance(v := call.arguments.get(k), str) or HOLLOW.fullmatch(v))}
-        if not hollow:
-            return
-        kept = {k: v for k, v in call.arguments.items() if k not in hollow}
-        self._keep_partial(Call(name=call.name, arguments=kept))
 
     def _grounded(self, call: Call) -> Call:
         """``call`` with its grounded arguments copied from the user's own words."""

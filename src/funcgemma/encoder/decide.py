@@ -15,12 +15,6 @@ before measuring (experiments/hybrid-31/RULE.md):
    its margin is at least ``fill_margin``: call it;
 3. else the adapter's answer stands.
 
-And one more use (funcgemma.router, followups-32 RULE.md, twelfth rule): where the adapter
-called nothing and the encoder's best is a trained function at least ``ask_margin`` above
-"no function" (``ask_pick``), the adapter writes that call, forced; only if the call lacks
-a required value its function asks for does it become a question back for that value.
-The encoder never makes a call by itself this way.
-
 Where the encoder picks a function, the adapter writes its arguments with the call forced
 to that name (funcgemma.router).
 """
@@ -49,9 +43,6 @@ class Policy:
     fill_margin: float = math.inf
     # how much of a function's typical margin is added to new_margin (0: one margin for all)
     margin_scale: float = 0.0
-    # where the adapter called nothing: the margin at which the encoder's best trained
-    # function is asked about (a question back, never a call; inf: never)
-    ask_margin: float = math.inf
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
@@ -62,8 +53,7 @@ class Policy:
         return cls(encoder=str(data.get("encoder", "use")), k=int(data.get("k", 10)),
                    few_shot_bonus=float(data.get("few_shot_bonus", 0.0)),
                    new_margin=margin("new_margin"), fill_margin=margin("fill_margin"),
-                   margin_scale=float(data.get("margin_scale", 0.0)),
-                   ask_margin=margin("ask_margin"))
+                   margin_scale=float(data.get("margin_scale", 0.0)))
 
     def to_json(self) -> dict[str, Any]:
         def margin(value: float) -> float | None:
@@ -72,8 +62,7 @@ class Policy:
         return {"encoder": self.encoder, "k": self.k,
                 "few_shot_bonus": round(self.few_shot_bonus, 4),
                 "new_margin": margin(self.new_margin), "fill_margin": margin(self.fill_margin),
-                "margin_scale": round(self.margin_scale, 4),
-                "ask_margin": margin(self.ask_margin)}
+                "margin_scale": round(self.margin_scale, 4)}
 
     def new_threshold(self, typical: float) -> float:
         """The margin an untrained function needs, given its typical margin."""
@@ -134,12 +123,3 @@ def choose(adapter: str | None, seen: Reading, trained: Collection[str], policy:
     if adapter is None and seen.margin >= policy.fill_margin:
         return best
     return None
-
-
-def ask_pick(seen: Reading, trained: Collection[str], policy: Policy) -> str | None:
-    """The trained function a message the adapter called nothing for may be asked about
-    (a question back for the value it lacks), or None."""
-    best = seen.best
-    if best is None or best not in trained or seen.margin < policy.ask_margin:
-        return None
-    return best

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from ..registry import FunctionRegistry
-from .decide import Policy, Reading, ask_pick, bonus_vector, choose, reading
+from .decide import Policy, Reading, bonus_vector, choose, reading
 from .index import ExemplarIndex, registry_exemplars
 from .models import load
 
@@ -74,8 +74,7 @@ class EncoderStage:
     def may_act(self, *, called: bool) -> bool:
         """Whether reading a message can change anything: with a function the model was not
         trained on, or (when the model called nothing) where the encoder may fill in."""
-        return bool(self.untrained) or (not called and (
-            math.isfinite(self.policy.fill_margin) or math.isfinite(self.policy.ask_margin)))
+        return bool(self.untrained) or (not called and math.isfinite(self.policy.fill_margin))
 
     @property
     def active(self) -> bool:
@@ -104,19 +103,6 @@ class EncoderStage:
             log.debug("encoder: %s (margin %.3f over no function; model said %s)",
                       forced, seen.margin, adapter)
         return forced, seen
-
-    def asking(self, text: str, allowed: Collection[str] | None = None,
-               seen: Reading | None = None) -> tuple[str | None, Reading | None]:
-        """The trained function a message the model called nothing for may be asked about
-        (decide.ask_pick), and the reading (None when the policy never asks: not read)."""
-        if not math.isfinite(self.policy.ask_margin):
-            return None, seen
-        seen = self.read(text, allowed) if seen is None else seen
-        picked = ask_pick(seen, self.trained, self.policy)
-        if picked is not None:
-            log.debug("encoder: ask about %s (margin %.3f over no function)", picked,
-                      seen.margin)
-        return picked, seen
 
     def overriding(self, text: str, allowed: Collection[str] | None = None
                    ) -> tuple[str | None, Reading]:
