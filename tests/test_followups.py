@@ -58,6 +58,22 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ("what's it looking like the day after", "the day after", "time"),
     ("Osaka, not Kyoto", "Osaka", "name"),
     ("for tomorrow?", "tomorrow", "time"),
+    # thirteenth rule (experiments/followups-32/RULE.md): more ways to say which value
+    ("3 bags actually", 3, "number"),
+    ("make that 2:30", "2:30", "time"),
+    ("I meant Slovak, my bad", "Slovak", "name"),
+    ("sorry, typo, i meant Marseille", "Marseille", "name"),
+    ("no wait, almond milk", "almond milk", "name"),
+    ("yikes. what about Tucson", "Tucson", "name"),
+    ("and in French, since my aunt reads it", "French", "name"),
+    ("あ、新垣結衣の方だった", "新垣結衣", "name"),
+    ("4日間ならどう？", 4, "days"),
+    ("yoru 9-ji ni mo", "yoru 9-ji", "time"),
+    ("what about: see you soon!", "see you soon!", "text"),
+    ("wrong paste, this one: it works now", "it works now", "text"),
+    ('ok now do "love that for me"', "love that for me", "text"),
+    ("じゃあこれは？：最高でした", "最高でした", "text"),
+    ("貼り間違えた。こっちです：助かりました", "助かりました", "text"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -102,6 +118,25 @@ def test_each_value_goes_to_the_field_of_its_kind() -> None:
              called("translation_assist", text="hello", target_language="French")]
     assert follow("and in Spanish?", words, REGISTRY).arguments == {  # type: ignore[union-attr]
         "text": "hello", "target_language": "Spanish"}
+
+
+def test_a_bare_number_after_a_call_with_no_time_is_a_count_or_a_length() -> None:
+    shop = [said("user", "order 20 AA batteries"),
+            called("shopping_intent", item="AA batteries", quantity=20)]
+    assert follow("actually make it 40", shop, REGISTRY) == Call(
+        name="shopping_intent", arguments={"item": "AA batteries", "quantity": 40})
+    trip = [said("user", "3 days in Banff"), called("travel_guide", destination="Banff", days=3)]
+    assert follow("i might stretch it to 5 tbh", trip, REGISTRY) == Call(
+        name="travel_guide", arguments={"destination": "Banff", "days": 5})
+    assert follow("what if i only had 2 days", trip, REGISTRY).arguments["days"] == 2  # type: ignore[union-attr]
+
+
+def test_again_at_another_time_keeps_the_task() -> None:
+    plants = [said("user", "remind me to water the plants at 7pm"),
+              called("schedule_reminder", task="water the plants", time="at 7pm")]
+    assert follow("and again tomorrow at 7pm", plants, REGISTRY) == Call(
+        name="schedule_reminder", arguments={"task": "water the plants",
+                                             "time": "tomorrow at 7pm"})
 
 
 def test_an_answer_to_a_question_back_completes_the_call_it_was_about() -> None:

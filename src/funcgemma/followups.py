@@ -39,7 +39,12 @@ _ACK_EN = (r"ok(?:ay)?|so|oh|hmm+|well|wait|great|cool|nice|thanks|thank\s+you|a
            r"right|got\s+it|oops|whoops|ah|err|yeah|yes")
 _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+say|say|another|"
             r"one\s+more|not\s+that|what\s+about|how\s+about|what\s+if|i\s+meant|i\s+mean|"
-            r"i\s+said|make\s+it|change\s+it\s+to|rather|instead|"
+            r"i\s+said|make\s+(?:it|that)|change\s+(?:it|that)\s+to|rather|instead|wait|"
+            r"hold\s+on|again|oops|my\s+bad|"
+            r"(?:i\s+(?:might|could|will|'ll|may)\s+)?"
+            r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back))?"
+            r"\s+to|(?:what\s+if\s+|if\s+)?i\s+(?:only\s+)?(?:have|had|got)|"
+            r"i\s+might\s+(?:do|go\s+for)|only|just|"
             r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
@@ -47,7 +52,8 @@ _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+"
                       regex.IGNORECASE)
 _LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それと|あと|で|なら|いや|いいえ|"
                          r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|間違えた|"
-                         r"ごめん(?:なさい)?|やっぱり|やっぱ|えっと|それを|"
+                         r"ごめん(?:なさい)?|すみません|すいません|やっぱり|やっぱ|えっと|それを|"
+                         r"あっ|ああ|あ(?=[、,])|おっと|"
                          r"(?:chigau|yappari|jaa|ja|sorenara|gomen|iya)(?![\p{L}]))[、,。!！\s]*)+",
                          regex.IGNORECASE)
 # a connective that makes a message go on from something: with nothing before it to go on
@@ -60,13 +66,17 @@ _PREPOSITION = regex.compile(r"^(?:in|for|at|on|to|into|by|from|around)\s+", reg
 _TAIL = regex.compile(
     r"(?:\s*,?\s*(?:i\s+mean(?:t)?|i\s+said)(?:\s*,?\s*not\s+[\p{L}\p{N}]+)?"
     r"|\s*,\s*not\s+[\p{L}\p{N}]+"
-    r"|(?:\s*,?\s*(?:please|pls|then|instead|too|again|now|as\s+well|also))+"
+    r"|(?:\s*,?\s*(?:please|pls|then|instead|too|again|now|as\s+well|also|actually|tbh|"
+    r"though|tho|if\s+possible|my\s+bad|sorry|lol))+"
+    r"|\s*,\s*(?:since|because|cause|cuz|as)\s[^,]*"
+    r"|(?:の方|のほう)(?:だった|でした|の間違い(?:でした|だった)?|です)"
     r"|(?:の方|のほう)?(?:は|わ)(?:どう|どうですか|どうでしょう|どうかな)?|の方|のほう"
-    r"|(?:だと|だったら)(?:どう)?|なら|あったら|あれば"
+    r"|(?:だと|だったら|なら)(?:どう)?|あったら|あれば"
     r"|(?:の方|のほう)?も(?:お願い(?:します)?|見て(?:もらえますか|くれる|ください)?)?"
     r"|の間違い(?:でした|だった)?|だった|お願い(?:します)?"
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
-    r"|に(?:して|変えて)|\s+(?:wa|de|dattara|nara)(?:\s+dou)?)?[\s?？.。!！…]*$", regex.IGNORECASE)
+    r"|に(?:して|変えて)|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
+    r")?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
 # 「AじゃなくてB」: a correction, B the value
 _INSTEAD_JA = regex.compile(r"^[^、,。\s]{1,12}?(?:じゃなくて|ではなくて|じゃなく)[、,\s]*")
@@ -87,7 +97,7 @@ _NO_ANSWER = regex.compile(
 # one that only ends a statement ("…です", "…のこと")
 _ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|あれば|だった|の間違い|"
                          r"に(?:して|変えて)|でも|お願い|please|pls|instead|too|as\s+well|also|"
-                         r"dattara|nara|"
+                         r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -107,7 +117,8 @@ _NOT_A_VALUE = regex.compile(
 # a time (of day, a day, a span from now) and the words that may stand around one
 _TIME = regex.compile(
     r"(?<![\p{L}\p{N}])(?:\d{1,2}\s*-?\s*ji(?:\s*han|\s*\d{1,2}\s*-?\s*fun)?|ashita|asatte|"
-    r"kyou|konban|kon'?ya|kesa|raishuu|konshuu(?:matsu)?|shuumatsu)(?![\p{L}])|" +
+    r"kyou|konban|kon'?ya|kesa|raishuu|konshuu(?:matsu)?|shuumatsu|yoru|asa|hiru|yuugata|"
+    r"gogo|gozen)(?![\p{L}])|" +
     DAY.pattern + r"|(?<![\p{L}\p{N}])(?:\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h)?|"
     r"noon|midnight|morning|afternoon|evening|night|tonight|later|"
     r"in\s+(?:\d+|an?|half\s+an|a\s+few|a\s+couple\s+of)\s*(?:min(?:ute)?s?|hours?|hrs?|days?)|"
@@ -149,15 +160,21 @@ _QUOTED = regex.compile(r"(?:(?<![\p{L}\p{N}])'(?P<q>[^'\n]{1,300})'(?![\p{L}\p{
                         r"|「(?P<q>[^」\n]{1,300})」|『(?P<q>[^』\n]{1,300})』)")
 # all that may stand around a quoted text in a follow-up: "and '…'?", 「「…」も」, "this one too"
 _AROUND_QUOTE = regex.compile(
-    r"(?:and|also|then|now|plus|what\s+about|how\s+about|this\s+one|this|one\s+more|"
+    r"(?:and|also|then|now|plus|what\s+about|how\s+about|this\s+one|this|one\s+more|ok(?:ay)?|"
+    r"(?:can|could)\s+you\s+do|do|try|"
     r"too|as\s+well|again|please|pls|what\s+about\s+this|no|nope|wait|sorry|oops|actually|"
     r"i\s+meant|i\s+mean|instead|これは|これも|これ|それも|あと|もう一つ|もうひとつ|いや|"
     r"ごめん|の方|のほう|を?お願い(?:します)?|も|は|[\s?？.。!！:：,、…])*", regex.IGNORECASE)
 # "this one: …", "and this: …", 「もう一つ：…」: a text to work on after it
 _TEXT_LEAD = regex.compile(
-    r"^(?:(?:and|also|then|now|plus|ok(?:ay)?)[\s,]+)*(?:this\s+one|this|that\s+one|"
-    r"the\s+next\s+one|next\s+one|one\s+more|another\s+one)(?:\s+too)?\s*[:：]\s*"
-    r"|^(?:もう一つ|もうひとつ|次|これ|これは|こっちは|あと)\s*[:：]\s*", regex.IGNORECASE)
+    r"^(?:[^:：\n,、]{1,25}[,、]\s*)?"  # "wrong paste, this one: …", "no, just the last part: …"
+    r"(?:(?:and|also|then|now|plus|ok(?:ay)?)[\s,]+)*(?:this\s+one|this|that\s+one|"
+    r"the\s+next\s+one|next\s+one|one\s+more|another\s+one|(?:what|how)\s+about|"
+    r"(?:just|only)\s+(?:the\s+)?(?:last|first|second|end|middle)\s+"
+    r"(?:part|bit|sentence|line|half))(?:\s+too)?\s*[:：]\s*"
+    r"|^(?:[^:：\n]{1,25}[。.!！]\s*)?(?:じゃあ|じゃ|では|それと|で)?[、,\s]*"
+    r"(?:もう一つ|もうひとつ|次|これ|これは|こっちは|こっち|こちら|あと|こっちです|こちらです|"
+    r"これです)\s*[?？]?\s*[:：]\s*", regex.IGNORECASE)
 # an amount of money said alone: "under $80 though", "max 250 bucks", 「予算は1万円で」
 _WORD = r"(?<![\p{{L}}])(?:{})(?![\p{{L}}])"
 _CURRENCY = tuple((code, regex.compile(symbols + "|" + _WORD.format(words), regex.IGNORECASE))
@@ -179,7 +196,8 @@ _DAYS = regex.compile(r"^(\d{1,3}|[一二三四五六七八九十]{1,2}|" + "|".
                       r")\s*(?:-?\s*days?|nights?|日間|日|泊)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
                       regex.IGNORECASE)
 _COUNT = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|units?)?$",
+                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|units?"
+                       r"|(?!days?\b|nights?\b|hours?\b|min)[a-z]{2,12}s)?$",
                        regex.IGNORECASE)
 
 
@@ -200,6 +218,16 @@ def _is_time(value: str) -> bool:
     return bool(_TIME.search(value)) and not _NAMED.search(rest)
 
 
+# "sorry autocorrect, i meant Marseille": what comes before "I meant" is not the value
+_MEANT = regex.compile(r"^[^\n]{0,40}?(?:[,.;!]\s*|\s)(?:i\s+meant|i\s+mean|meant)\s+(?=\S)",
+                       regex.IGNORECASE)
+# "yikes. what about Tucson": a word said alone before a fragment
+_EXCLAIM = regex.compile(r"^\s*(?:yikes|wow|whoa|brr+|ugh|damn|dang|oof|yay|sweet|lovely|"
+                         r"perfect|awesome|geez|jeez|ooh|oh\s+no|oh\s+wow|hmm+|"
+                         r"うわ(?:ー|っ)?|わあ|へえ|なるほど|いいね|了解)[.!！。]+\s*",
+                         regex.IGNORECASE)
+
+
 def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     """The value a fragment gives, or None for a message that is not one. ``answering``:
     the message answers a question the assistant asked, so a bare value ("Kyoto", "at
@@ -210,11 +238,13 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     acks = _ACKS.match(text)  # "great, and in Nagoya?": stripped, but it joins nothing
     if acks:
         text = text[acks.end():]
+    if (exclaimed := _EXCLAIM.match(text)) and text[exclaimed.end():].strip():
+        text = text[exclaimed.end():]
     if (said := _text_fragment(text, answering=answering)) is not None:
         return said
     if len(text) > 80:
         return None
-    lead = _LEAD.match(text) or _LEAD_JA.match(text)
+    lead = _MEANT.match(text) or _LEAD.match(text) or _LEAD_JA.match(text)
     body = text[lead.end():] if lead else text
     if (said := _money(body)) is not None:
         return said
@@ -439,6 +469,10 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
             continue
         spec = registry.get(call.name)
         field = _field_for(spec, said, call.arguments if asked is not None else None)
+        if field is None and (counted := _as_count(said)) is not None:
+            said = counted  # "actually make it 40" after an order: no time to set
+            field = _field_for(spec, said) or _field_for(
+                spec, said := Fragment(said.value, "days"))
         if field is None or (whole and not isinstance(spec.roles.get(field), Verbatim)):
             continue
         arguments = {**call.arguments, field: said.value, **_alongside(spec, said)}
@@ -447,6 +481,14 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
         except ValueError:
             continue
         return Call(name=spec.name, arguments=arguments)
+    return None
+
+
+def _as_count(said: Fragment) -> Fragment | None:
+    """A time that is only a bare number ("40", "5") as a count: a follow-up of a call
+    that takes no time means a quantity or a number of days."""
+    if said.kind == "time" and isinstance(said.value, str) and said.value.strip().isdigit():
+        return Fragment(int(said.value.strip()), "number")
     return None
 
 
