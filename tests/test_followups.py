@@ -74,6 +74,16 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ('ok now do "love that for me"', "love that for me", "text"),
     ("じゃあこれは？：最高でした", "最高でした", "text"),
     ("貼り間違えた。こっちです：助かりました", "助かりました", "text"),
+    # fourteenth rule
+    ("three of them", 3, "number"),
+    ("6個で", 6, "number"),
+    ("and his brother Liam Hemsworth?", "Liam Hemsworth", "name"),
+    ("no, I meant Rio de Janeiro Centro, not Lapa", "Rio de Janeiro Centro", "name"),
+    ("ごめん、綾瀬はるかの間違い", "綾瀬はるか", "name"),
+    ("could you do Korean as well", "Korean", "name"),
+    ("can you check the same for Nairobi?", "Nairobi", "name"),
+    ("furansugo de mo onegai", "furansugo", "name"),
+    ("台北も同じ日数で", "台北", "name"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -129,6 +139,27 @@ def test_a_bare_number_after_a_call_with_no_time_is_a_count_or_a_length() -> Non
     assert follow("i might stretch it to 5 tbh", trip, REGISTRY) == Call(
         name="travel_guide", arguments={"destination": "Banff", "days": 5})
     assert follow("what if i only had 2 days", trip, REGISTRY).arguments["days"] == 2  # type: ignore[union-attr]
+
+
+def test_a_budget_changed_by_a_verb_keeps_the_currency_of_the_call() -> None:
+    shoes = [said("user", "running shoes under 100 euros"),
+             called("shopping_intent", item="running shoes", budget=100, currency="EUR")]
+    assert follow("what if I raise the budget to 150?", shoes, REGISTRY) == Call(
+        name="shopping_intent", arguments={"item": "running shoes", "budget": 150.0,
+                                           "currency": "EUR"})
+    assert follow("keep it under 90 pounds", shoes, REGISTRY).arguments["currency"] == "GBP"  # type: ignore[union-attr]
+    assert follow("予算を2万円に上げたらどう？", shoes, REGISTRY).arguments["budget"] == 20000  # type: ignore[union-attr]
+
+
+def test_a_new_task_at_the_same_time_is_a_new_reminder() -> None:
+    bins = [said("user", "remind me to take out the bins at 8pm"),
+            called("schedule_reminder", task="take out the bins", time="at 8pm")]
+    assert follow("and another one to lock the shed at the same time", bins, REGISTRY) == Call(
+        name="schedule_reminder", arguments={"task": "lock the shed", "time": "at 8pm"})
+    assert follow("同じ時間に、犬の散歩も", bins, REGISTRY).arguments["task"] == "犬の散歩"  # type: ignore[union-attr]
+    # a function with no time takes no task this way
+    trip = [said("user", "3 days in Banff"), called("travel_guide", destination="Banff", days=3)]
+    assert follow("also one for hiking at the same time", trip, REGISTRY) is None
 
 
 def test_again_at_another_time_keeps_the_task() -> None:

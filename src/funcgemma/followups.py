@@ -45,6 +45,8 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back))?"
             r"\s+to|(?:what\s+if\s+|if\s+)?i\s+(?:only\s+)?(?:have|had|got)|"
             r"i\s+might\s+(?:do|go\s+for)|only|just|"
+            r"(?:can|could|would)\s+you\s+(?:(?:also|please)\s+)?(?:do|try|check|look\s+up|get)"
+            r"(?:\s+the\s+same(?:\s+thing)?\s+for)?|do\s+the\s+same\s+for|same\s+for|"
             r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
@@ -76,6 +78,10 @@ _TAIL = regex.compile(
     r"|の間違い(?:でした|だった)?|だった|お願い(?:します)?"
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
     r"|に(?:して|変えて)|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
+    r"|\s+de\s+mo(?:\s+onegai)?|\s+(?:mo\s+)?onegai(?:\s+shimasu)?"
+    r"|[、,]?\s*も?同じ(?:日数|日程|予算|時間|日|言語)で?"
+    r"|\s*,?\s*(?:for\s+|with\s+)?the\s+same\s+(?:days|dates|time|budget|length|"
+    r"number\s+of\s+days)"
     r")?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
 # 「AじゃなくてB」: a correction, B the value
@@ -97,7 +103,8 @@ _NO_ANSWER = regex.compile(
 # one that only ends a statement ("…です", "…のこと")
 _ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|あれば|だった|の間違い|"
                          r"に(?:して|変えて)|でも|お願い|please|pls|instead|too|as\s+well|also|"
-                         r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|"
+                         r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|onegai|同じ|"
+                         r"the\s+same|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -138,7 +145,7 @@ _NAMED = regex.compile(r"[\p{L}\p{N}]")
 _GRAMMAR_JA = regex.compile(r"[\p{Hiragana}--[の]]", regex.V1)
 
 
-Kind = Literal["time", "days", "number", "name", "text", "money"]
+Kind = Literal["time", "days", "number", "name", "text", "money", "task"]
 
 
 @dataclass(frozen=True)
@@ -186,7 +193,18 @@ _CURRENCY = tuple((code, regex.compile(symbols + "|" + _WORD.format(words), rege
 _MONEY_WORDS = regex.compile(
     r"(?<![\p{L}])(?:under|below|less\s+than|max(?:imum)?|tops|up\s+to|around|about|"
     r"budget(?:\s+is|\s+of)?|at\s+most|no\s+more\s+than|though|tho|or\s+less|like)(?![\p{L}])"
-    r"|予算|以内|以下|くらい|ぐらい|位|まで|で|は|の|[\s,、.。!！?？~〜]", regex.IGNORECASE)
+    r"|(?:if\s+i\s+|let'?s\s+|can\s+you\s+|could\s+you\s+)?(?:raise|lower|increase|"
+    r"bump|drop|change|set|put|keep)(?:\s+(?:it|that|the\s+budget|the\s+price|my\s+budget))?"
+    r"(?:\s+(?:up|down))?(?:\s+to)?|the\s+budget|budget|to|and|what\s+if"
+    r"|予算|以内|以下|くらい|ぐらい|位|まで|で|は|の|を|に(?:上げ|下げ|変え|し)(?:たら|て)?(?:どう)?"
+    r"|[\s,、.。!！?？~〜]", regex.IGNORECASE)
+# a budget said with a verb of changing it, no currency: the call's own is kept
+_BUDGET_TO = regex.compile(
+    r"^(?:(?:and\s+)?(?:what\s+)?if\s+i\s+|i(?:'ll|\s+will|\s+could)?\s+|let'?s\s+|"
+    r"(?:can|could)\s+you\s+)?"
+    r"(?:raise|lower|increase|bump|drop|change|set|up)\s+(?:the\s+|my\s+)?"
+    r"(?:budget|price\s+limit|limit)(?:\s+(?:up|down))?\s+to\s+"
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)\s*[?？.!]*$", regex.IGNORECASE)
 
 
 _WORDS = {w: n for n, w in enumerate(
@@ -199,6 +217,21 @@ _COUNT = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|"
                        r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|units?"
                        r"|(?!days?\b|nights?\b|hours?\b|min)[a-z]{2,12}s)?$",
                        regex.IGNORECASE)
+
+
+# a count with a unit of its own (not a bare number, which could be anything)
+_COUNTED = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
+                         r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|"
+                         r"units?)$", regex.IGNORECASE)
+# who a name is to the one before ("her sister Venus Williams"): not part of the name
+_RELATION = regex.compile(
+    r"^(?:his|her|their|my|the)\s+(?:(?:older|younger|big|little|twin)\s+)?(?:sister|"
+    r"brother|wife|husband|partner|son|daughter|mother|father|mom|dad|co-?star|bandmate|"
+    r"teammate|rival|ex)\s+(?=\p{Lu})", regex.IGNORECASE)
+# a correction's tail: a Japanese name written partly in kana is still a name
+_CORRECTED_JA = regex.compile(r"(?:の間違い(?:でした|だった)?|(?:の方|のほう)だった)[\s。.!！]*$")
+_MAX_NAME_WORDS = 5
+_NAME_PARTICLES = frozenset("de da do das dos del della di du la le van von der of the y".split())
 
 
 def _number(word: str) -> int:
@@ -228,6 +261,13 @@ _EXCLAIM = regex.compile(r"^\s*(?:yikes|wow|whoa|brr+|ugh|damn|dang|oof|yay|swee
                          regex.IGNORECASE)
 
 
+_SAME_TIME = regex.compile(
+    r"^(?:and\s+|also\s+|plus\s+)*(?:(?:one|another(?:\s+one)?)\s+(?:more\s+)?"
+    r"(?:to|for)\s+)(?P<v>.{2,60}?)\s*,?\s*(?:at|for)\s+the\s+same\s+time[\s.!?]*$"
+    r"|^(?:あと|それと)?[、,]?\s*同じ時間に[、,]?\s*(?P<v>.{2,30}?)(?:の|こと)?も(?:お願い)?"
+    r"(?:します)?[\s。.!！]*$", regex.IGNORECASE)
+
+
 def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     """The value a fragment gives, or None for a message that is not one. ``answering``:
     the message answers a question the assistant asked, so a bare value ("Kyoto", "at
@@ -242,6 +282,8 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         text = text[exclaimed.end():]
     if (said := _text_fragment(text, answering=answering)) is not None:
         return said
+    if (same := _SAME_TIME.match(text)):  # a new task, the time of the call before
+        return Fragment(same.group("v").strip(), "task")
     if len(text) > 80:
         return None
     lead = _MEANT.match(text) or _LEAD.match(text) or _LEAD_JA.match(text)
@@ -260,6 +302,9 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         return None
     if _is_time(core):  # "for Thursday" is Thursday ("at 6" keeps its "at": it says when)
         return Fragment(_when(core), "time")
+    counted = _COUNTED.match(core)
+    if counted:  # "two of them", 「4個で」: a count with its unit says which value
+        return Fragment(_number(counted.group(1)), "number")
     if not (lead or closed or answering):  # "Osaka" alone is not a follow-up
         return None
     value = _PREPOSITION.sub("", core).strip()
@@ -271,6 +316,7 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
                         r"|\s+(?:for|on|at|in)\s+(?:the\s+)?(?=same\b)", value,
                         flags=regex.IGNORECASE)[0]
     value = regex.sub(r"^(?:a|an|some)\s+(?=\p{L})", "", value, flags=regex.IGNORECASE)
+    value = _RELATION.sub("", value)
     for pattern, kind in ((_DAYS, "days"), (_COUNT, "number")):
         if (found := pattern.match(value)):
             return Fragment(_number(found.group(1)), kind)  # type: ignore[arg-type]
@@ -282,9 +328,15 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     if not value or _NOT_A_VALUE.search(value):
         return None
     japanese = not regex.search(r"[\p{Latin}]", value)
-    if japanese and (len(value) > _MAX_JA_CHARS or _GRAMMAR_JA.search(value)):
+    corrected = bool(tail and _CORRECTED_JA.search(tail.group(0))) and len(value) <= 8
+    if japanese and (len(value) > _MAX_JA_CHARS or (_GRAMMAR_JA.search(value)
+                                                    and not corrected)):
         return None
-    if not japanese and len(value.split()) > _MAX_WORDS:
+    # "Ho Chi Minh City": a name of capitalised words may be longer
+    words = value.split()
+    proper = words[0][:1].isupper() and all(w[:1].isupper() or w in _NAME_PARTICLES
+                                            for w in words)
+    if not japanese and len(value.split()) > (_MAX_NAME_WORDS if proper else _MAX_WORDS):
         return None
     return Fragment(value, "name", time=when)
 
@@ -320,8 +372,11 @@ _AMOUNT = regex.compile(r"\d+(?:,\d{3})*(?:\.\d+)?\s*(?:万|千|k)?|[一二三�
 
 def _money(body: str) -> Fragment | None:
     """An amount of money said alone, with its currency ("under $80 though", "max 250
-    bucks", 「予算は1万円で」): a new budget for the call before. ``body``: the message
-    past its joining words."""
+    bucks", 「予算は1万円で」), or a budget changed to a number ("raise the budget to
+    200": the call's currency stays): a new budget for the call before. ``body``: the
+    message past its joining words."""
+    if (to := _BUDGET_TO.match(body.strip())):
+        return Fragment(float(to.group("n").replace(",", "")), "money")
     code = next((c for c, pattern in _CURRENCY if pattern.search(body)), None)
     numbers = stated_numbers(body)
     if code is None or len(numbers) != 1:
@@ -415,6 +470,11 @@ def _field_for(spec: FunctionSpec, said: Fragment, missing_first: dict[str, Any]
     roles = spec.roles
     if said.kind == "text":
         return next((f for f, r in roles.items() if isinstance(r, Verbatim)), None)
+    if said.kind == "task":  # a new thing to do at the same time: only a function with a time
+        if not any(isinstance(r, When) for r in roles.values()):
+            return None
+        return next((f for f, info in spec.params.model_fields.items() if info.is_required()
+                     and isinstance(roles.get(f), Copied | Verbatim)), None)
     if said.kind == "money":
         return next((f for f, r in roles.items()
                      if isinstance(r, Amount) and not _takes_int(spec, f)), None)
