@@ -84,6 +84,20 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ("can you check the same for Nairobi?", "Nairobi", "name"),
     ("furansugo de mo onegai", "furansugo", "name"),
     ("台北も同じ日数で", "台北", "name"),
+    # fifteenth rule
+    ("we need five of them actually", 5, "number"),
+    ("3 packs actualy, one is a gift", 3, "number"),
+    ("hmm, I might only have 4 days", 4, "days"),
+    ("oops not monday, tuesday at noon", "tuesday at noon", "time"),
+    ("8am is better, I start early", "8am", "time"),
+    ("how's it looking there on the 21st", "the 21st", "time"),
+    ('sorry, I pasted the wrong one, it\'s "never again"', "never again", "text"),
+    ("is Lima any better", "Lima", "name"),
+    ("フランス語版もいただけますか", "フランス語", "name"),
+    ("やっぱり16時にしてください", "16時", "time"),
+    ("5日に増やしたら？", 5, "days"),
+    ("すまん、打ち間違い。金沢だった", "金沢", "name"),
+    ("chigau, Ueno no hou", "Ueno", "name"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -160,6 +174,23 @@ def test_a_new_task_at_the_same_time_is_a_new_reminder() -> None:
     # a function with no time takes no task this way
     trip = [said("user", "3 days in Banff"), called("travel_guide", destination="Banff", days=3)]
     assert follow("also one for hiking at the same time", trip, REGISTRY) is None
+
+
+def test_a_correction_that_names_the_old_value_changes_the_field_that_held_it() -> None:
+    shoes = [said("user", "2 pairs of running shoes under 200 euros"),
+             called("shopping_intent", item="running shoes", quantity=2, budget=200,
+                    currency="EUR")]
+    assert follow("hmm, I meant 180 not 200", shoes, REGISTRY).arguments == {  # type: ignore[union-attr]
+        "item": "running shoes", "quantity": 2, "budget": 180, "currency": "EUR"}
+    assert follow("sorry, 3 pairs not 2", shoes, REGISTRY).arguments["quantity"] == 3  # type: ignore[union-attr]
+
+
+def test_a_question_quoted_in_a_result_is_not_a_question_back() -> None:
+    done = [said("user", "translate 'how much per hour?' into Japanese"),
+            called("translation_assist", text="how much per hour?", target_language="Japanese"),
+            said("assistant", "In Japanese: 「1時間いくらですか？」")]
+    assert follow("excellent", done, REGISTRY) is None
+    assert follow("and in Korean?", done, REGISTRY).arguments["target_language"] == "Korean"  # type: ignore[union-attr]
 
 
 def test_again_at_another_time_keeps_the_task() -> None:

@@ -20,7 +20,7 @@ weather?") is not a value: it is routed as a new message.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import regex
@@ -41,19 +41,25 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"one\s+more|not\s+that|what\s+about|how\s+about|what\s+if|i\s+meant|i\s+mean|"
             r"i\s+said|make\s+(?:it|that)|change\s+(?:it|that)\s+to|rather|instead|wait|"
             r"hold\s+on|again|oops|my\s+bad|"
+            r"i\s+(?:might|may|will|'ll|could)\s+(?:only\s+)?(?:have|get)|"
+            r"(?:i\s+|we\s+)?(?:need|want|'ll\s+take|will\s+take|take)(?=\s+\S+\s+(?:of\s+them|"
+            r"pairs?|packs?|bags?|boxes|cans|bottles))|"
             r"(?:i\s+(?:might|could|will|'ll|may)\s+)?"
             r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back))?"
             r"\s+to|(?:what\s+if\s+|if\s+)?i\s+(?:only\s+)?(?:have|had|got)|"
             r"i\s+might\s+(?:do|go\s+for)|only|just|"
             r"(?:can|could|would)\s+you\s+(?:(?:also|please)\s+)?(?:do|try|check|look\s+up|get)"
             r"(?:\s+the\s+same(?:\s+thing)?\s+for)?|do\s+the\s+same\s+for|same\s+for|"
-            r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look")
+            r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look|"
+            r"how(?:'s|\s+is)\s+it\s+looking")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それと|あと|で|なら|いや|いいえ|"
-                         r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|間違えた|"
+                         r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|"
+                         r"(?:日数|日にち|日付|時間|名前|場所|数|個数)?を?間違えた|"
+                         r"(?:打ち|書き|入力)間違い|すまん|わるい|悪い|"
                          r"ごめん(?:なさい)?|すみません|すいません|やっぱり|やっぱ|えっと|それを|"
                          r"あっ|ああ|あ(?=[、,])|おっと|"
                          r"(?:chigau|yappari|jaa|ja|sorenara|gomen|iya)(?![\p{L}]))[、,。!！\s]*)+",
@@ -77,7 +83,13 @@ _TAIL = regex.compile(
     r"|(?:の方|のほう)?も(?:お願い(?:します)?|見て(?:もらえますか|くれる|ください)?)?"
     r"|の間違い(?:でした|だった)?|だった|お願い(?:します)?"
     r"|のこと|です|だよ|で(?:お願い)?(?:します)?|でも(?:お願い)?(?:します)?|に|へ|まで|から"
-    r"|に(?:して|変えて)|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
+    r"|に(?:して|変えて)(?:ください|もらえますか|くれる|ほしい)?"
+    r"|に(?:増やし|減らし|延ばし|伸ばし|短くし)(?:たら|て)(?:どう)?"
+    r"|(?:版|バージョン)?も(?:いただけますか|もらえますか|お願いできますか|ください)"
+    r"|のこと(?:が)?(?:聞きたかった|知りたかった|でした)|でした"
+    r"|\s+(?:is|would\s+be|works|sounds)\s+better(?:\s*[,.;].*)?"
+    r"|\s+no\s+hou"
+    r"|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
     r"|\s+de\s+mo(?:\s+onegai)?|\s+(?:mo\s+)?onegai(?:\s+shimasu)?"
     r"|[、,]?\s*も?同じ(?:日数|日程|予算|時間|日|言語)で?"
     r"|\s*,?\s*(?:for\s+|with\s+)?the\s+same\s+(?:days|dates|time|budget|length|"
@@ -104,7 +116,8 @@ _NO_ANSWER = regex.compile(
 _ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|あれば|だった|の間違い|"
                          r"に(?:して|変えて)|でも|お願い|please|pls|instead|too|as\s+well|also|"
                          r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|onegai|同じ|"
-                         r"the\s+same|"
+                         r"the\s+same|better|いただけますか|もらえますか|ください|"
+                         r"聞きたかった|増やし|減らし|延ばし|\sno\s+hou|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -129,7 +142,7 @@ _TIME = regex.compile(
     DAY.pattern + r"|(?<![\p{L}\p{N}])(?:\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h)?|"
     r"noon|midnight|morning|afternoon|evening|night|tonight|later|"
     r"in\s+(?:\d+|an?|half\s+an|a\s+few|a\s+couple\s+of)\s*(?:min(?:ute)?s?|hours?|hrs?|days?)|"
-    r"the\s+day\s+after(?:\s+tomorrow)?|"
+    r"the\s+day\s+after(?:\s+tomorrow)?|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)|"
     r"(?:this|next)\s+(?:morning|afternoon|evening|week|month))(?![\p{L}\p{N}])"
     r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩"
     r"|(?:今|来|再来)?週末|(?:今|来|再来)週",
@@ -159,6 +172,8 @@ class Fragment:
     kind: Kind
     time: str | None = None
     currency: str | None = None
+    # the value it corrects, when it says it ("180 not 200", 「2枚じゃなくて3枚」)
+    replaces: str | None = None
 
 
 # a quoted text: '…', "…", “…”, 「…」, 『…』
@@ -229,7 +244,8 @@ _RELATION = regex.compile(
     r"brother|wife|husband|partner|son|daughter|mother|father|mom|dad|co-?star|bandmate|"
     r"teammate|rival|ex)\s+(?=\p{Lu})", regex.IGNORECASE)
 # a correction's tail: a Japanese name written partly in kana is still a name
-_CORRECTED_JA = regex.compile(r"(?:の間違い(?:でした|だった)?|(?:の方|のほう)だった)[\s。.!！]*$")
+_CORRECTED_JA = regex.compile(r"(?:の間違い(?:でした|だった)?|(?:の方|のほう)だった"
+                           r"|のこと(?:が)?(?:聞きたかった|知りたかった))[\s。.!！]*$")
 _MAX_NAME_WORDS = 5
 _NAME_PARTICLES = frozenset("de da do das dos del della di du la le van von der of the y".split())
 
@@ -268,10 +284,40 @@ _SAME_TIME = regex.compile(
     r"(?:します)?[\s。.!！]*$", regex.IGNORECASE)
 
 
+# "not friday, thursday noon": the old value first
+_NOT_FIRST = regex.compile(r"^not\s+[^,、]{1,25}[,、]\s*", regex.IGNORECASE)
+# "… not euros" at the end: the old value last
+_NOT_LAST = regex.compile(r"(?:\s*,)?\s+not\s+[\p{L}\p{N}]+(?:\s+[\p{L}\p{N}]+)?[\s.!]*$",
+                          regex.IGNORECASE)
+# "2 pairs actualy, one for my brother": a count, then why
+_COUNT_WHY = regex.compile(r"^(?P<c>(?:\d{1,4}|" + "|".join(_WORDS) + r")(?:\s+[a-z]{2,12})?)"
+                           r"(?:\s+(?:actually|actualy|acutally|instead|then|tbh))?"
+                           r"\s*[,;]\s*[^\d,;]{0,60}$", regex.IGNORECASE)
+# "is Abu Dhabi any better": another value, compared
+_ANY_BETTER = regex.compile(r"^(?:is|are|would|and)\s+(?:it\s+)?(?:in\s+)?(?P<v>.{2,40}?)\s+any\s+"
+                            r"(?:better|different|warmer|colder|cheaper|nicer|drier)[\s?？.!]*$",
+                            regex.IGNORECASE)
+# a quoted text after a correction ("I pasted the wrong one, it's \"…\"")
+_WRONG_ONE = regex.compile(r"wrong|mistake|meant|typo|pasted|間違|貼り", regex.IGNORECASE)
+
+
+# the value a correction says it replaces: "180 not 200", "not friday, …", 「2枚じゃなくて」
+_REPLACED = regex.compile(
+    r"(?:^|[\s,、])not\s+(?P<old>[\p{L}\p{N}$€£¥.]+(?:\s+[\p{L}\p{N}]+)?)\s*(?:[,、]|[\s.!]*$)"
+    r"|(?P<old>[^、,。\s]{1,12}?)(?:じゃなくて|ではなくて|じゃなく)", regex.IGNORECASE)
+
+
 def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     """The value a fragment gives, or None for a message that is not one. ``answering``:
     the message answers a question the assistant asked, so a bare value ("Kyoto", "at
-    6") is one."""
+    6") is one. A correction that names the value it replaces says so (``replaces``)."""
+    found = _fragment(text, answering=answering)
+    if found is None or not (old := _REPLACED.search(nfkc(text))):
+        return found
+    return replace(found, replaces=old.group("old").strip())
+
+
+def _fragment(text: str, *, answering: bool) -> Fragment | None:
     text = nfkc(text).strip()
     if not text or "\n" in text:
         return None
@@ -280,6 +326,8 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         text = text[acks.end():]
     if (exclaimed := _EXCLAIM.match(text)) and text[exclaimed.end():].strip():
         text = text[exclaimed.end():]
+    if (better := _ANY_BETTER.match(text)) and not _NOT_A_VALUE.search(better.group("v")):
+        return Fragment(better.group("v").strip(), "name")
     if (said := _text_fragment(text, answering=answering)) is not None:
         return said
     if (same := _SAME_TIME.match(text)):  # a new task, the time of the call before
@@ -288,6 +336,12 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
         return None
     lead = _MEANT.match(text) or _LEAD.match(text) or _LEAD_JA.match(text)
     body = text[lead.end():] if lead else text
+    if (old := _NOT_FIRST.match(body)) and body[old.end():].strip():
+        body, lead = body[old.end():], lead or old
+    body = _NOT_LAST.sub("", body) if lead else body
+    if ((why := _COUNT_WHY.match(body)) and (counted := _COUNT.match(why.group("c")))
+            and not any(p.search(why.group("c")) for _, p in _CURRENCY)):
+        return Fragment(_number(counted.group(1)), "number")
     if (said := _money(body)) is not None:
         return said
     if (instead := _INSTEAD_JA.match(body)):  # 「高山じゃなくて白川郷」: the new value
@@ -343,8 +397,9 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
 
 def _when(value: str) -> str:
     """A time as a value: "for Thursday" is Thursday, "it's Wednesday" Wednesday,
-    "Tuesday there" Tuesday."""
-    value = regex.sub(r"^(?:for|it'?s)\s+", "", value.strip(), flags=regex.IGNORECASE)
+    "Tuesday there" Tuesday, "there on the 14th" the 14th."""
+    value = regex.sub(r"^(?:for|it'?s)\s+|^there\s+(?:on\s+)?", "", value.strip(),
+                      flags=regex.IGNORECASE)
     return regex.sub(r"\s+(?:there|then)$", "", value, flags=regex.IGNORECASE)
 
 
@@ -358,6 +413,11 @@ def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
     if len(quoted) != 1:
         return None
     around = (text[:quoted[0].start()] + " " + text[quoted[0].end():]).strip()
+    after = text[quoted[0].end():].strip(" .。!！?？")
+    if (not after and len(text[:quoted[0].start()]) <= 60
+            and _WRONG_ONE.search(text[:quoted[0].start()])):
+        value = quoted[0].group("q").strip()
+        return Fragment(value, "text") if value else None
     if not _AROUND_QUOTE.fullmatch(around) or not (around or answering):
         return None  # a request of its own ("translate 'x' into French") is routed as one
     value = quoted[0].group("q").strip()
@@ -443,7 +503,8 @@ def asked_back(history: Sequence[Message]) -> str | None:
     if last_user is None:
         return None
     replies = [m for m in history[last_user + 1:] if m.role == "assistant"]
-    if replies and _ASKED.search(replies[-1].content):
+    # "In Japanese: 「1時間いくらですか？」" quotes a question; it does not ask one
+    if replies and _ASKED.search(_QUOTED.sub(" ", replies[-1].content)):
         return history[last_user].content
     return None
 
@@ -529,6 +590,10 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
             continue
         spec = registry.get(call.name)
         field = _field_for(spec, said, call.arguments if asked is not None else None)
+        if (said.replaces is not None
+                and (named := _holding(spec, call.arguments, said.replaces)) is not None
+                and isinstance(call.arguments[named], str) == isinstance(said.value, str)):
+            field = named  # "I meant 180 not 200": the field that held 200
         if field is None and (counted := _as_count(said)) is not None:
             said = counted  # "actually make it 40" after an order: no time to set
             field = _field_for(spec, said) or _field_for(
@@ -542,6 +607,18 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
             continue
         return Call(name=spec.name, arguments=arguments)
     return None
+
+
+def _holding(spec: FunctionSpec, arguments: dict[str, Any], old: str) -> str | None:
+    """The field of ``arguments`` whose value is ``old`` (a number compared as a number,
+    "200" with 200 and "200 euros"), when exactly one is."""
+    numbers = stated_numbers(old)
+    said = nfkc(old).casefold().strip()
+    fields = [f for f, v in arguments.items() if f in spec.params.model_fields and (
+        (isinstance(v, int | float) and not isinstance(v, bool) and len(numbers) == 1
+         and float(numbers[0].value) == float(v))
+        or (isinstance(v, str) and nfkc(v).casefold().strip() == said))]
+    return fields[0] if len(fields) == 1 else None
 
 
 def _as_count(said: Fragment) -> Fragment | None:
