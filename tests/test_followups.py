@@ -98,6 +98,16 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ("5日に増やしたら？", 5, "days"),
     ("すまん、打ち間違い。金沢だった", "金沢", "name"),
     ("chigau, Ueno no hou", "Ueno", "name"),
+    # sixteenth rule: a value with its reason, either side
+    ("wait no, Friday at 9am, Thursday's booked", "Friday at 9am", "time"),
+    ("actually it's only 3 days, work got busy", 3, "days"),
+    ("いや金曜だ、金曜の朝8時で", "金曜の朝8時", "time"),
+    ("same sentence but Finnish pls", "Finnish", "name"),
+    ('next: "Great value, would buy again."', "Great value, would buy again.", "text"),
+    ("and this one — 'never arrived'", "never arrived", "text"),
+    ("じゃ、しあさっては", "しあさって", "time"),
+    ("5-kakan ni shitara dou naru?", 5, "days"),
+    ("台中だとどうなりますか", "台中", "name"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -191,6 +201,28 @@ def test_a_question_quoted_in_a_result_is_not_a_question_back() -> None:
             said("assistant", "In Japanese: 「1時間いくらですか？」")]
     assert follow("excellent", done, REGISTRY) is None
     assert follow("and in Korean?", done, REGISTRY).arguments["target_language"] == "Korean"  # type: ignore[union-attr]
+
+
+def test_a_request_with_a_comma_is_not_read_as_a_value_and_its_reason() -> None:
+    assert fragment("今週末、名古屋って雨降る？") is None
+    assert fragment("no, the other one, Chris Pine") is None  # a pointer is no value
+    assert not leads_nowhere("今週末、名古屋って雨降る？", [])
+
+
+def test_a_new_reminder_at_the_same_time_said_last() -> None:
+    bins = [said("user", "remind me to take out the bins at 8pm"),
+            called("schedule_reminder", task="take out the bins", time="at 8pm")]
+    assert follow("add one to lock the shed too, same time", bins, REGISTRY) == Call(
+        name="schedule_reminder", arguments={"task": "lock the shed", "time": "at 8pm"})
+
+
+def test_budget_changes_per_item_and_counts_of_those() -> None:
+    keys = [said("user", "a mechanical keyboard under 120 dollars"),
+            called("shopping_intent", item="mechanical keyboard", budget=120, currency="USD")]
+    assert follow("our team needs 4 of those", keys, REGISTRY).arguments["quantity"] == 4  # type: ignore[union-attr]
+    assert follow("could we push the budget to 150 each?", keys, REGISTRY).arguments[  # type: ignore[union-attr]
+        "budget"] == 150
+    assert follow("budget's about 35 bucks", keys, REGISTRY).arguments["budget"] == 35  # type: ignore[union-attr]
 
 
 def test_again_at_another_time_keeps_the_task() -> None:

@@ -42,7 +42,8 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"i\s+said|make\s+(?:it|that)|change\s+(?:it|that)\s+to|rather|instead|wait|"
             r"hold\s+on|again|oops|my\s+bad|"
             r"i\s+(?:might|may|will|'ll|could)\s+(?:only\s+)?(?:have|get)|"
-            r"(?:i\s+|we\s+)?(?:need|want|'ll\s+take|will\s+take|take)(?=\s+\S+\s+(?:of\s+them|"
+            r"(?:i\s+|we\s+|(?:our|my)\s+\w+\s+)?(?:needs?|wants?|'ll\s+take|will\s+take|take)"
+            r"(?=\s+\S+\s+(?:of\s+(?:them|those|these)|"
             r"pairs?|packs?|bags?|boxes|cans|bottles))|"
             r"(?:i\s+(?:might|could|will|'ll|may)\s+)?"
             r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back))?"
@@ -51,7 +52,9 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"(?:can|could|would)\s+you\s+(?:(?:also|please)\s+)?(?:do|try|check|look\s+up|get)"
             r"(?:\s+the\s+same(?:\s+thing)?\s+for)?|do\s+the\s+same\s+for|same\s+for|"
             r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look|"
-            r"how(?:'s|\s+is)\s+it\s+looking")
+            r"how(?:'s|\s+is)\s+it\s+looking|what(?:'s|\s+is)\s+it\s+doing|"
+            r"same\s+(?:sentence|text|one|thing|phrase|message|words)\s+but(?:\s+in)?|"
+            r"it'?s(?=\s+only\b)")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
@@ -88,7 +91,9 @@ _TAIL = regex.compile(
     r"|(?:版|バージョン)?も(?:いただけますか|もらえますか|お願いできますか|ください)"
     r"|のこと(?:が)?(?:聞きたかった|知りたかった|でした)|でした"
     r"|\s+(?:is|would\s+be|works|sounds)\s+better(?:\s*[,.;].*)?"
-    r"|\s+no\s+hou"
+    r"|\s+no\s+hou|\s+ni\s+shitara(?:\s+dou(?:\s+naru)?)?"
+    r"|(?:だと|だったら|なら)どう(?:なりますか|なる|ですか|でしょう(?:か)?)"
+    r"|(?:の方|のほう)?も見て(?:もらえる|もらえますか|もらえない|くれない)"
     r"|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
     r"|\s+de\s+mo(?:\s+onegai)?|\s+(?:mo\s+)?onegai(?:\s+shimasu)?"
     r"|[、,]?\s*も?同じ(?:日数|日程|予算|時間|日|言語)で?"
@@ -117,7 +122,7 @@ _ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|�
                          r"に(?:して|変えて)|でも|お願い|please|pls|instead|too|as\s+well|also|"
                          r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|onegai|同じ|"
                          r"the\s+same|better|いただけますか|もらえますか|ください|"
-                         r"聞きたかった|増やし|減らし|延ばし|\sno\s+hou|"
+                         r"聞きたかった|増やし|減らし|延ばし|\sno\s+hou|shitara|見て|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -145,7 +150,7 @@ _TIME = regex.compile(
     r"the\s+day\s+after(?:\s+tomorrow)?|(?:the\s+)?\d{1,2}(?:st|nd|rd|th)|"
     r"(?:this|next)\s+(?:morning|afternoon|evening|week|month))(?![\p{L}\p{N}])"
     r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩"
-    r"|(?:今|来|再来)?週末|(?:今|来|再来)週",
+    r"|(?:今|来|再来)?週末|(?:今|来|再来)週|しあさって|明明後日",
     regex.IGNORECASE)
 _TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the|it'?s|"
                              r"there)(?![\p{L}])"
@@ -183,7 +188,7 @@ _QUOTED = regex.compile(r"(?:(?<![\p{L}\p{N}])'(?P<q>[^'\n]{1,300})'(?![\p{L}\p{
 # all that may stand around a quoted text in a follow-up: "and '…'?", 「「…」も」, "this one too"
 _AROUND_QUOTE = regex.compile(
     r"(?:and|also|then|now|plus|what\s+about|how\s+about|this\s+one|this|one\s+more|ok(?:ay)?|"
-    r"(?:can|could)\s+you\s+do|do|try|"
+    r"(?:can|could)\s+you\s+do|do|try|next|last\s+one|the\s+last\s+one|[—–]|"
     r"too|as\s+well|again|please|pls|what\s+about\s+this|no|nope|wait|sorry|oops|actually|"
     r"i\s+meant|i\s+mean|instead|これは|これも|これ|それも|あと|もう一つ|もうひとつ|いや|"
     r"ごめん|の方|のほう|を?お願い(?:します)?|も|は|[\s?？.。!！:：,、…])*", regex.IGNORECASE)
@@ -191,7 +196,7 @@ _AROUND_QUOTE = regex.compile(
 _TEXT_LEAD = regex.compile(
     r"^(?:[^:：\n,、]{1,25}[,、]\s*)?"  # "wrong paste, this one: …", "no, just the last part: …"
     r"(?:(?:and|also|then|now|plus|ok(?:ay)?)[\s,]+)*(?:this\s+one|this|that\s+one|"
-    r"the\s+next\s+one|next\s+one|one\s+more|another\s+one|(?:what|how)\s+about|"
+    r"the\s+next\s+one|next\s+one|next|last\s+one|one\s+more|another\s+one|(?:what|how)\s+about|"
     r"(?:just|only)\s+(?:the\s+)?(?:last|first|second|end|middle)\s+"
     r"(?:part|bit|sentence|line|half))(?:\s+too)?\s*[:：]\s*"
     r"|^(?:[^:：\n]{1,25}[。.!！]\s*)?(?:じゃあ|じゃ|では|それと|で)?[、,\s]*"
@@ -207,36 +212,38 @@ _CURRENCY = tuple((code, regex.compile(symbols + "|" + _WORD.format(words), rege
                       ("JPY", r"¥|円", r"yen|jpy")))
 _MONEY_WORDS = regex.compile(
     r"(?<![\p{L}])(?:under|below|less\s+than|max(?:imum)?|tops|up\s+to|around|about|"
-    r"budget(?:\s+is|\s+of)?|at\s+most|no\s+more\s+than|though|tho|or\s+less|like)(?![\p{L}])"
+    r"budget(?:'?s|\s+is|\s+of)?|at\s+most|no\s+more\s+than|though|tho|or\s+less|like)(?![\p{L}])"
     r"|(?:if\s+i\s+|let'?s\s+|can\s+you\s+|could\s+you\s+)?(?:raise|lower|increase|"
     r"bump|drop|change|set|put|keep)(?:\s+(?:it|that|the\s+budget|the\s+price|my\s+budget))?"
-    r"(?:\s+(?:up|down))?(?:\s+to)?|the\s+budget|budget|to|and|what\s+if"
+    r"(?:\s+(?:up|down))?(?:\s+to)?|the\s+budget|budget'?s|budget|to|and|what\s+if|each"
     r"|予算|以内|以下|くらい|ぐらい|位|まで|で|は|の|を|に(?:上げ|下げ|変え|し)(?:たら|て)?(?:どう)?"
     r"|[\s,、.。!！?？~〜]", regex.IGNORECASE)
 # a budget said with a verb of changing it, no currency: the call's own is kept
 _BUDGET_TO = regex.compile(
     r"^(?:(?:and\s+)?(?:what\s+)?if\s+i\s+|i(?:'ll|\s+will|\s+could)?\s+|let'?s\s+|"
     r"(?:can|could)\s+you\s+)?"
-    r"(?:raise|lower|increase|bump|drop|change|set|up)\s+(?:the\s+|my\s+)?"
+    r"(?:(?:could|can)\s+we\s+)?"
+    r"(?:raise|lower|increase|bump|drop|change|set|up|push)\s+(?:the\s+|my\s+)?"
     r"(?:budget|price\s+limit|limit)(?:\s+(?:up|down))?\s+to\s+"
-    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)\s*[?？.!]*$", regex.IGNORECASE)
+    r"(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?:\s+(?:each|apiece|per\s+\w+))?\s*[?？.!]*$",
+    regex.IGNORECASE)
 
 
 _WORDS = {w: n for n, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
 _KANJI = {c: n for n, c in enumerate("〇一二三四五六七八九十")}
 _DAYS = regex.compile(r"^(\d{1,3}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                      r")\s*(?:-?\s*days?|nights?|日間|日|泊)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
+                      r")\s*(?:-?\s*days?|nights?|日間|日|泊|-?\s*(?:ka|nichi)kan)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
                       regex.IGNORECASE)
 _COUNT = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|units?"
+                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+(?:them|those|these)|units?"
                        r"|(?!days?\b|nights?\b|hours?\b|min)[a-z]{2,12}s)?$",
                        regex.IGNORECASE)
 
 
 # a count with a unit of its own (not a bare number, which could be anything)
 _COUNTED = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                         r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+them|"
+                         r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+(?:them|those|these)|"
                          r"units?)$", regex.IGNORECASE)
 # who a name is to the one before ("her sister Venus Williams"): not part of the name
 _RELATION = regex.compile(
@@ -278,8 +285,9 @@ _EXCLAIM = regex.compile(r"^\s*(?:yikes|wow|whoa|brr+|ugh|damn|dang|oof|yay|swee
 
 
 _SAME_TIME = regex.compile(
-    r"^(?:and\s+|also\s+|plus\s+)*(?:(?:one|another(?:\s+one)?)\s+(?:more\s+)?"
-    r"(?:to|for)\s+)(?P<v>.{2,60}?)\s*,?\s*(?:at|for)\s+the\s+same\s+time[\s.!?]*$"
+    r"^(?:and\s+|also\s+|plus\s+)*(?:add\s+)?(?:(?:one|another(?:\s+one)?)\s+(?:more\s+)?"
+    r"(?:to|for)\s+)(?P<v>.{2,60}?)(?:\s+too)?\s*,?\s*(?:(?:at|for)\s+the\s+)?same\s+time"
+    r"[\s.!?]*$"
     r"|^(?:あと|それと)?[、,]?\s*同じ時間に[、,]?\s*(?P<v>.{2,30}?)(?:の|こと)?も(?:お願い)?"
     r"(?:します)?[\s。.!！]*$", regex.IGNORECASE)
 
@@ -312,9 +320,42 @@ def fragment(text: str, *, answering: bool = False) -> Fragment | None:
     the message answers a question the assistant asked, so a bare value ("Kyoto", "at
     6") is one. A correction that names the value it replaces says so (``replaces``)."""
     found = _fragment(text, answering=answering)
+    if found is None:
+        found = _with_reason(text, answering=answering)
     if found is None or not (old := _REPLACED.search(nfkc(text))):
         return found
     return replace(found, replaces=old.group("old").strip())
+
+
+# a value and why, split at the last comma: "Tuesday at 10am, Monday's a holiday",
+# 「木曜だ、木曜の夜9時で」
+_LAST_COMMA = regex.compile(r"^(?P<head>.{2,60})[,、]\s*(?P<tail>[^,、]{2,60})$")
+# what only points at a value ("the other one", "same time"): not one
+_POINTER = regex.compile(r"(?:the\s+)?(?:other|same|that|this)(?:\s+(?:one|time|day|place|thing))?",
+                         regex.IGNORECASE)
+
+
+def _with_reason(text: str, *, answering: bool) -> Fragment | None:
+    """The value of a fragment said with a reason beside it: the part after the last comma
+    when it is a fragment of its own (Japanese puts the value last), else the part before
+    it ("it's only 4 days, my flight got changed"). A text to work on is never cut."""
+    said = nfkc(text).strip()
+    if (acks := _ACKS.match(said)):
+        said = said[acks.end():]
+    # only a message that opens as a correction or a follow-up ("wait no, …", 「いや…」): a
+    # request with a comma in it ("今週末、名古屋って雨降る？") is a request
+    lead = _MEANT.match(said) or _LEAD.match(said) or _LEAD_JA.match(said)
+    split = _LAST_COMMA.match(said)
+    if lead is None or split is None:
+        return None
+    tail = _fragment(split.group("tail"), answering=answering)
+    if tail is not None and tail.kind in ("time", "days", "number", "money"):
+        return tail  # 「木曜だ、木曜の夜9時で」: the value last
+    head = _fragment(split.group("head"), answering=answering)
+    if (head is not None and head.kind != "text"
+            and not _POINTER.fullmatch(str(head.value))):
+        return head  # "it's only 4 days, my flight got changed": the value first
+    return None
 
 
 def _fragment(text: str, *, answering: bool) -> Fragment | None:
@@ -408,7 +449,9 @@ def _text_fragment(text: str, *, answering: bool) -> Fragment | None:
     around it ("and 'it was delicious'?", 「「おいしかったです」も」), or what follows "this
     one:" (the next review to label)."""
     if (lead := _TEXT_LEAD.match(text)) and (rest := text[lead.end():].strip()):
-        return Fragment(rest, "text") if len(rest) <= 300 else None
+        if (whole := _QUOTED.fullmatch(rest)) is not None:
+            rest = whole.group("q").strip()  # next: "…"
+        return Fragment(rest, "text") if rest and len(rest) <= 300 else None
     quoted = list(_QUOTED.finditer(text))
     if len(quoted) != 1:
         return None
@@ -594,6 +637,9 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
                 and (named := _holding(spec, call.arguments, said.replaces)) is not None
                 and isinstance(call.arguments[named], str) == isinstance(said.value, str)):
             field = named  # "I meant 180 not 200": the field that held 200
+        if field is None and said.kind == "number":
+            field = _field_for(spec, days := Fragment(said.value, "days"))
+            said = days if field is not None else said
         if field is None and (counted := _as_count(said)) is not None:
             said = counted  # "actually make it 40" after an order: no time to set
             field = _field_for(spec, said) or _field_for(
