@@ -108,18 +108,6 @@ KYOTO = [said("user", "What's the weather in Kyoto tomorrow?"),
     ("じゃ、しあさっては", "しあさって", "time"),
     ("5-kakan ni shitara dou naru?", 5, "days"),
     ("台中だとどうなりますか", "台中", "name"),
-    # seventeenth rule
-    ("could you stretch that out to 7 days, we might stay", 7, "days"),
-    ("I'd need three pairs tho, one for my sister", 3, "number"),
-    ("also the same reminder tomorrow at 9pm", "tomorrow at 9pm", "time"),
-    ("ok now zendaya", "zendaya", "name"),
-    ("bong joon-ho next", "bong joon-ho", "name"),
-    ('ok just the first half then: "the room was clean"', "the room was clean", "text"),
-    ("失礼しました、札幌ではなく旭川でした", "旭川", "name"),
-    ("スペイン語バージョンも欲しい", "スペイン語", "name"),
-    ("続けてこちらも：「最高の一日でした」", "最高の一日でした", "text"),
-    ("水曜日もお願いできますでしょうか", "水曜日", "time"),
-    ("ashita no 7ji ni mo onegai", "ashita no 7ji", "time"),
 ])
 def test_a_fragment_gives_one_value(text: str, value: Any, kind: str) -> None:
     found = fragment(text)
@@ -235,14 +223,6 @@ def test_budget_changes_per_item_and_counts_of_those() -> None:
     assert follow("could we push the budget to 150 each?", keys, REGISTRY).arguments[  # type: ignore[union-attr]
         "budget"] == 150
     assert follow("budget's about 35 bucks", keys, REGISTRY).arguments["budget"] == 35  # type: ignore[union-attr]
-
-
-def test_a_japanese_budget_correction_names_the_old_amount() -> None:
-    buds = [said("user", "1万5千円以内でワイヤレスイヤホン"),
-            called("shopping_intent", item="ワイヤレスイヤホン", budget=15000, currency="JPY")]
-    assert follow("あ、15000じゃなくて12000円のつもりでした", buds, REGISTRY).arguments == {  # type: ignore[union-attr]
-        "item": "ワイヤレスイヤホン", "budget": 12000, "currency": "JPY"}
-    assert follow("18000円まで出せるならどう？", buds, REGISTRY).arguments["budget"] == 18000  # type: ignore[union-attr]
 
 
 def test_again_at_another_time_keeps_the_task() -> None:

@@ -42,12 +42,11 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"i\s+said|make\s+(?:it|that)|change\s+(?:it|that)\s+to|rather|instead|wait|"
             r"hold\s+on|again|oops|my\s+bad|"
             r"i\s+(?:might|may|will|'ll|could)\s+(?:only\s+)?(?:have|get)|"
-            r"(?:i'?d\s+|i\s+would\s+|i\s+|we\s+|(?:our|my)\s+\w+\s+)?"
-            r"(?:needs?|wants?|'ll\s+take|will\s+take|take)"
+            r"(?:i\s+|we\s+|(?:our|my)\s+\w+\s+)?(?:needs?|wants?|'ll\s+take|will\s+take|take)"
             r"(?=\s+\S+\s+(?:of\s+(?:them|those|these)|"
             r"pairs?|packs?|bags?|boxes|cans|bottles))|"
-            r"(?:i\s+(?:might|could|will|'ll|may)\s+|(?:can|could|would)\s+you\s+)?"
-            r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back|out))?"
+            r"(?:i\s+(?:might|could|will|'ll|may)\s+)?"
+            r"(?:stretch|extend|cut|bump|change|up|push)\s+(?:it|that)(?:\s+(?:up|down|back))?"
             r"\s+to|(?:what\s+if\s+|if\s+)?i\s+(?:only\s+)?(?:have|had|got)|"
             r"i\s+might\s+(?:do|go\s+for)|only|just|"
             r"(?:can|could|would)\s+you\s+(?:(?:also|please)\s+)?(?:do|try|check|look\s+up|get)"
@@ -55,8 +54,7 @@ _JOIN_EN = (r"and|also|then|but|actually|no|nope|sorry|maybe|perhaps|let'?s\s+sa
             r"what(?:'s|\s+is|\s+will)\s+it\s+(?:be\s+)?(?:looking\s+)?like|how\s+does\s+it\s+look|"
             r"how(?:'s|\s+is)\s+it\s+looking|what(?:'s|\s+is)\s+it\s+doing|"
             r"same\s+(?:sentence|text|one|thing|phrase|message|words)\s+but(?:\s+in)?|"
-            r"it'?s(?=\s+only\b)|(?:the\s+)?same\s+(?:reminder|thing|one|forecast|search|"
-            r"translation|request)|(?:what|how)\s+would|now")
+            r"it'?s(?=\s+only\b)")
 _ACKS = regex.compile(rf"^(?:\s*(?:{_ACK_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
                       regex.IGNORECASE)
 _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+",
@@ -64,7 +62,7 @@ _LEAD = regex.compile(rf"^(?:\s*(?:{_JOIN_EN})(?![\p{{L}}\p{{N}}])[\s,.!:;-]*)+"
 _LEAD_JA = regex.compile(r"^(?:\s*(?:じゃあ|じゃ|では|それなら|それと|あと|で|なら|いや|いいえ|"
                          r"違う|ちがう|そうじゃなくて|そうではなくて|訂正|"
                          r"(?:日数|日にち|日付|時間|名前|場所|数|個数)?を?間違えた|"
-                         r"(?:打ち|書き|入力)間違い|すまん|わるい|悪い|失礼しました|失礼|"
+                         r"(?:打ち|書き|入力)間違い|すまん|わるい|悪い|"
                          r"ごめん(?:なさい)?|すみません|すいません|やっぱり|やっぱ|えっと|それを|"
                          r"あっ|ああ|あ(?=[、,])|おっと|"
                          r"(?:chigau|yappari|jaa|ja|sorenara|gomen|iya)(?![\p{L}]))[、,。!！\s]*)+",
@@ -93,25 +91,18 @@ _TAIL = regex.compile(
     r"|(?:版|バージョン)?も(?:いただけますか|もらえますか|お願いできますか|ください)"
     r"|のこと(?:が)?(?:聞きたかった|知りたかった|でした)|でした"
     r"|\s+(?:is|would\s+be|works|sounds)\s+better(?:\s*[,.;].*)?"
-    r"|\s+no\s+hou|\s+ni\s+shitara(?:\s+dou(?:\s+naru)?)?|\s+look\s+like|\s+next"
-    r"|\s+compare(?:\s+(?:for|with)\s+the\s+same\s+\w+)?"
-    r"|\s+ni\s+mo\s+onegai(?:\s+shimasu)?"
-    r"|あったら(?:どう(?:変わりますか|変わる|なる|なりますか|ですか))?"
-    r"|も?お願いでき(?:ます|ません)(?:か|でしょうか)|のつもり(?:でした|だった)?"
-    r"|(?:版|バージョン)?も(?:欲しい|ほしい)(?:です)?"
+    r"|\s+no\s+hou|\s+ni\s+shitara(?:\s+dou(?:\s+naru)?)?"
     r"|(?:だと|だったら|なら)どう(?:なりますか|なる|ですか|でしょう(?:か)?)"
     r"|(?:の方|のほう)?も見て(?:もらえる|もらえますか|もらえない|くれない)"
     r"|\s+(?:wa|de|dattara|nara)(?:\s+dou)?|\s+ni\s+mo|\s+mo"
     r"|\s+de\s+mo(?:\s+onegai)?|\s+(?:mo\s+)?onegai(?:\s+shimasu)?"
     r"|[、,]?\s*も?同じ(?:日数|日程|予算|時間|日|言語)で?"
     r"|\s*,?\s*(?:for\s+|with\s+)?the\s+same\s+(?:days|dates|time|budget|length|"
-    r"number\s+of\s+days\s+look\s+like|"
     r"number\s+of\s+days)"
     r")?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
 # 「AじゃなくてB」: a correction, B the value
-_INSTEAD_JA = regex.compile(
-    r"^[^、,。\s]{1,12}?(?:じゃなくて|ではなくて|じゃなく|ではなく)[、,\s]*")
+_INSTEAD_JA = regex.compile(r"^[^、,。\s]{1,12}?(?:じゃなくて|ではなくて|じゃなく)[、,\s]*")
 # an assistant's reply that asks the user for something: a question, or a request to give
 # it ("Which text? Paste it here.", "Paste the text and I'll tell you its tone.")
 _ASKED = regex.compile(r"[?？]|\b(?:paste|send\s+me|tell\s+me|type|give\s+me|let\s+me\s+know)\b"
@@ -132,7 +123,6 @@ _ASKS_JA = regex.compile(r"は|わ|なら|だったら|だと|も|あったら|�
                          r"dattara|nara|\sni\s+mo|\smo\b|actually|tbh|my\s+bad|onegai|同じ|"
                          r"the\s+same|better|いただけますか|もらえますか|ください|"
                          r"聞きたかった|増やし|減らし|延ばし|\sno\s+hou|shitara|見て|"
-                         r"look\s+like|\snext\b|お願いでき|欲しい|ほしい|あったら|compare|"
                          r"i\s+mean|i\s+said|,\s*not\s|"
                          r"\swa\b",
                          regex.IGNORECASE)
@@ -162,7 +152,7 @@ _TIME = regex.compile(
     r"|\d{1,2}時(?:\d{1,2}分|半)?|\d+分後|\d+時間後|朝|昼|夕方|夜|午前|午後|今夜|今晩"
     r"|(?:今|来|再来)?週末|(?:今|来|再来)週|しあさって|明明後日",
     regex.IGNORECASE)
-_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the|it'?s|no|"
+_TIME_FILLER = regex.compile(r"(?<![\p{L}])(?:at|on|in|for|by|around|about|o'?clock|the|it'?s|"
                              r"there)(?![\p{L}])"
                              r"|[のにでごろ頃]|[\s,、.。]", regex.IGNORECASE)
 _MAX_WORDS = 3
@@ -200,8 +190,7 @@ _AROUND_QUOTE = regex.compile(
     r"(?:and|also|then|now|plus|what\s+about|how\s+about|this\s+one|this|one\s+more|ok(?:ay)?|"
     r"(?:can|could)\s+you\s+do|do|try|next|last\s+one|the\s+last\s+one|[—–]|"
     r"too|as\s+well|again|please|pls|what\s+about\s+this|no|nope|wait|sorry|oops|actually|"
-    r"i\s+meant|i\s+mean|instead|じゃあ|じゃ|では|続けて|こちらも|これは|これも|これ|それも|あと|"
-    r"もう一つ|もうひとつ|いや|"
+    r"i\s+meant|i\s+mean|instead|これは|これも|これ|それも|あと|もう一つ|もうひとつ|いや|"
     r"ごめん|の方|のほう|を?お願い(?:します)?|も|は|[\s?？.。!！:：,、…])*", regex.IGNORECASE)
 # "this one: …", "and this: …", 「もう一つ：…」: a text to work on after it
 _TEXT_LEAD = regex.compile(
@@ -209,10 +198,10 @@ _TEXT_LEAD = regex.compile(
     r"(?:(?:and|also|then|now|plus|ok(?:ay)?)[\s,]+)*(?:this\s+one|this|that\s+one|"
     r"the\s+next\s+one|next\s+one|next|last\s+one|one\s+more|another\s+one|(?:what|how)\s+about|"
     r"(?:just|only)\s+(?:the\s+)?(?:last|first|second|end|middle)\s+"
-    r"(?:part|bit|sentence|line|half))(?:\s+(?:too|then|please))?\s*[:：]\s*"
+    r"(?:part|bit|sentence|line|half))(?:\s+too)?\s*[:：]\s*"
     r"|^(?:[^:：\n]{1,25}[。.!！]\s*)?(?:じゃあ|じゃ|では|それと|で)?[、,\s]*"
-    r"(?:続けて)?(?:もう一つ|もうひとつ|次|これ|これは|これも|こっちは|こっち|こちら|こちらも|あと|"
-    r"こっちです|こちらです|これです)\s*[?？]?\s*[:：]\s*", regex.IGNORECASE)
+    r"(?:もう一つ|もうひとつ|次|これ|これは|こっちは|こっち|こちら|あと|こっちです|こちらです|"
+    r"これです)\s*[?？]?\s*[:：]\s*", regex.IGNORECASE)
 # an amount of money said alone: "under $80 though", "max 250 bucks", 「予算は1万円で」
 _WORD = r"(?<![\p{{L}}])(?:{})(?![\p{{L}}])"
 _CURRENCY = tuple((code, regex.compile(symbols + "|" + _WORD.format(words), regex.IGNORECASE))
@@ -227,7 +216,6 @@ _MONEY_WORDS = regex.compile(
     r"|(?:if\s+i\s+|let'?s\s+|can\s+you\s+|could\s+you\s+)?(?:raise|lower|increase|"
     r"bump|drop|change|set|put|keep)(?:\s+(?:it|that|the\s+budget|the\s+price|my\s+budget))?"
     r"(?:\s+(?:up|down))?(?:\s+to)?|the\s+budget|budget'?s|budget|to|and|what\s+if|each"
-    r"|のつもり(?:でした|だった)?|出せる(?:なら|としたら)?|出せたら|なら|どう"
     r"|予算|以内|以下|くらい|ぐらい|位|まで|で|は|の|を|に(?:上げ|下げ|変え|し)(?:たら|て)?(?:どう)?"
     r"|[\s,、.。!！?？~〜]", regex.IGNORECASE)
 # a budget said with a verb of changing it, no currency: the call's own is kept
@@ -324,7 +312,7 @@ _WRONG_ONE = regex.compile(r"wrong|mistake|meant|typo|pasted|間違|貼り", reg
 # the value a correction says it replaces: "180 not 200", "not friday, …", 「2枚じゃなくて」
 _REPLACED = regex.compile(
     r"(?:^|[\s,、])not\s+(?P<old>[\p{L}\p{N}$€£¥.]+(?:\s+[\p{L}\p{N}]+)?)\s*(?:[,、]|[\s.!]*$)"
-    r"|(?P<old>[^、,。\s]{1,12}?)(?:じゃなくて|ではなくて|じゃなく|ではなく)", regex.IGNORECASE)
+    r"|(?P<old>[^、,。\s]{1,12}?)(?:じゃなくて|ではなくて|じゃなく)", regex.IGNORECASE)
 
 
 def fragment(text: str, *, answering: bool = False) -> Fragment | None:
@@ -399,8 +387,6 @@ def _fragment(text: str, *, answering: bool) -> Fragment | None:
         return said
     if (instead := _INSTEAD_JA.match(body)):  # 「高山じゃなくて白川郷」: the new value
         body, lead = body[instead.end():], lead or instead
-        if (said := _money(body)) is not None:  # 「15000じゃなくて12000円のつもりでした」
-            return said
     tail = _TAIL.search(body)
     core = body[:tail.start()] if tail else body
     # it asks ("…?", 「…は？」, 「…なら」) or says which value ("… please", 「…にして」); a tail
@@ -431,8 +417,7 @@ def _fragment(text: str, *, answering: bool) -> Fragment | None:
             return Fragment(_number(found.group(1)), kind)  # type: ignore[arg-type]
     words, when = value.split(), None
     for i in range(1, len(words)):  # "Porto on Sunday": a name, then a time
-        if _is_time(" ".join(words[i:])) and not regex.search(r"[.。!！?？]",
-                                                              " ".join(words[:i])):
+        if _is_time(" ".join(words[i:])):
             value, when = " ".join(words[:i]), _when(" ".join(words[i:]))
             break
     if not value or _NOT_A_VALUE.search(value):
