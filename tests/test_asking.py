@@ -450,3 +450,37 @@ def test_a_long_value_of_words_read_two_ways_is_read_in_linear_time(pattern: str
 ])
 def test_one_letter_off_by_hand(word: str, known: str, one_off: bool) -> None:
     assert asking._one_off(word, known) is one_off
+
+
+@pytest.mark.parametrize("function, arguments, message, lacks", [
+    # eighteenth rule (experiments/followups-32/RULE.md): a place named only by whose it is
+    ("weather_info", {"location": "my home town", "date": "Sunday"},
+     "what's the weather like in my home town on Sunday", ["location"]),
+    ("weather_info", {"location": "near the school"}, "is it raining near the school?",
+     ["location"]),
+    ("travel_guide", {"destination": "my aunt's city"}, "what to see in my aunt's city",
+     ["destination"]),
+    ("weather_info", {"location": "彼氏の実家"}, "彼氏の実家って雪降る？", ["location"]),
+    ("weather_info", {"location": "旅行先の天気"}, "旅行先の天気を教えて", ["location"]),
+    ("travel_guide", {"destination": "my upcoming trip"}, "tips for my upcoming trip",
+     ["destination"]),
+    ("travel_guide", {"destination": "見どころ"}, "見どころを教えて", ["destination"]),
+    ("celebrity_info", {"name": "that rapper"}, "how old is that rapper", ["name"]),
+    ("celebrity_info", {"name": "アイドル"}, "最近人気のアイドルについて教えて", ["name"]),
+    ("shopping_intent", {"item": "under 30 euros", "budget": 30.0, "currency": "EUR"},
+     "get me something under 30 euros", ["item"]),
+    ("sentiment_label", {"text": "I'm going to paste next"},
+     "tell me the mood of the message I'm going to paste next", ["text"]),
+    ("translation_assist", {"text": "おはよう", "target_language": "訳して欲しいけど"},
+     "「おはよう」を訳して欲しいけど", ["target_language"]),
+    # named places, people and things stay values
+    ("weather_info", {"location": "Hometown Bay"}, "weather in Hometown Bay", []),
+    ("travel_guide", {"destination": "Cabo"}, "3 days in Cabo", []),
+    ("celebrity_info", {"name": "Bad Bunny"}, "how old is Bad Bunny", []),
+    ("schedule_reminder", {"task": "買い物", "time": "18時"}, "18時 買い物 リマインド", []),
+    ("translation_assist", {"text": "check, please", "target_language": "Korean"},
+     'How do you say "check, please" in Korean', []),
+])
+def test_guesses_read_as_no_value_by_the_eighteenth_rule(
+        function: str, arguments: dict[str, Any], message: str, lacks: list[str]) -> None:
+    assert asking.lacking(default_registry().get(function), arguments, message) == lacks

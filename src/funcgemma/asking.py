@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # Words that point at a thing or a place without naming it, and the words around them
 _POINTERS_EN = (
     r"this|that|these|those|it|its|them|they|one|ones|some|something|somewhere|anything|"
-    r"anywhere|someplace|stuff|thing|things|my|your|our|his|her|their|the|a|an|of|new|"
+    r"anywhere|someplace|stuff|thing|things|my|your|our|his|her|their|the|a|an|of|new|whats|"
     r"another|other|same|again|more|please|me|for|to|here|there|place|where|which|what|"
     r"two|three|four|five|six|seven|eight|nine|ten|couple|few|several|all|both|each|"
     r"pair|pack|box|bag|bottle|piece|pieces|item|items|replacement|usual|regular|\d+|"
@@ -58,7 +58,8 @@ _DOCUMENT = regex.compile(
 _ASKING_WORD = regex.compile(
     r"(?>\b(?:translate|translation|say|said|language|languages|word|words|it|this|that|"
     r"another|other|foreign|some|a|an|honyaku|shite|tte|nante|nan|te|iu|no)\b"
-    r"|翻訳|訳して|言語|何語|外国語|他の|別の|して|しといて|お願い|に|で|[\s\p{P}])++",
+    r"|翻訳|訳して|言語|何語|外国語|他の|別の|して|しといて|お願い|ほしい|欲しい|んだけど|だけど|"
+    r"けど|に|で|[\s\p{P}])++",
     regex.IGNORECASE)
 # a day or a part of the week, which a place is not
 _A_TIME = regex.compile(DAY.pattern + r"|週末|土日|連休|週明け|(?<![\p{L}])(?:weekend|shuumatsu)",
@@ -85,7 +86,8 @@ _ONE = regex.compile(r"(?:(?i:the|that|this|a|an|another)\s+)?(?:[\p{L}\p{N}-]+\
 _ASKING_TO_TRANSLATE = regex.compile(
     rf"(?>\b(?:{_POINTERS_EN}|i|how|do|does|would|you|can|could|say|said|translate|in|into|"
     r"put|turn|below|above|following|"
-    r"to|word|words|language|sentiment|tone|mood|label|classify|check|judge|analy[sz]e)\b|"
+    r"to|word|words|language|sentiment|tone|mood|label|classify|check|judge|analy[sz]e|"
+    r"analysis|pls|plz)\b|"
     + _DOCUMENT.pattern + r"|なんて|何て|どう|言う|いう|言えば|訳す|訳して|翻訳|感情|判定|"
     r"分析|トーン|これ|それ|あれ|この|その|して|に|で|って|は|の|を|[\s\p{P}])*+",
     regex.IGNORECASE)
@@ -97,18 +99,23 @@ _WHEN_ONLY = regex.compile(
     r"tomorrow|weekend|week|weeks|month|year|day|days|nights|away|getaway|trip|"
     r"holiday|holidays|vacation|long|short|in|on|at|over|next|coming|early|late|mid|i['’]m|"
     r"im|i|we['’]re|we|have|having|heading|going|go|off|plan|plans|itinerary|only|just|"
+    r"upcoming|gw|"
     r"minute|minutes|mins|min|hour|hours|hrs|\d+(?:-day|-night)?|"
     r"january|february|march|april|may|june|july|august|september|october|november|"
     r"december|spring|summer|autumn|fall|winter)\b"
     rf"|{_N}泊{_N}日|{_N}日間|{_N}泊|{_N}月|連休|週末|旅行|休み|ゴールデンウィーク|お盆|年末|"
-    r"来月|今月|来週|今週|再来週|プラン|計画|行き|行く|行|"
+    r"来月|今月|来週|今週|再来週|プラン|計画|行き|行く|行|観光地|観光情報|観光スポット|観光|見どころ|"
+    r"所|とこ|ところ|先|"
     r"年始|正月|夏休み|冬休み|春休み|の|[\s\p{P}])*+", regex.IGNORECASE)
 # who someone is, not their name: "the singer", 「女優さん」
 _SOMEONE = regex.compile(
     rf"(?>\b(?:{_FEW}|singer|actor|actress|player|athlete|celebrity|person|guy|girl|"
     r"woman|man|artist|band|musician|author|writer|director|famous|popular|lead|main|star|"
-    r"from|in|who|show|series|drama|movie|film|new|old|everyone['’]s|everyone|talking|about)\b"
-    r"|女優|俳優|歌手|選手|芸能人|人|さん|あの|その|ドラマ|映画|番組|に|で|出て|出てた|"
+    r"from|in|who|show|series|drama|movie|film|new|old|everyone['’]s|everyone|talking|about|"
+    r"pop|footballer|soccer|rapper|comedian|idol|host|presenter|youtuber|influencer|"
+    r"politician|chef|model)\b"
+    r"|女優|俳優|歌手|選手|芸能人|有名人|アイドル|お笑い芸人|芸人|タレント|司会者|政治家|"
+    r"人|さん|あの|その|ドラマ|映画|番組|に|で|出て|出てた|"
     r"てた|た|の|[\s\p{P}])*+", regex.IGNORECASE)
 # What a call about a time is asked with, that a place is not: days and parts of the day,
 # and the words of a weather question ("how *hot* will it be", 「明日の*最高気温*」)
@@ -145,7 +152,25 @@ _POINTED_BACK = regex.compile(
 # the same, as a text to work on: only the bare clause ("i copied", "I mentioned")
 _POINTED_BACK_TEXT = regex.compile(
     r"(?:i|you|we|she|he|they)\s+(?:just\s+)?(?:mentioned|copied|pasted|sent(?:\s+you)?|"
-    r"showed(?:\s+you)?|shared|wrote\s+earlier)(?:\s+\S+){0,3}", regex.IGNORECASE)
+    r"showed(?:\s+you)?|shared|wrote\s+earlier)(?:\s+\S+){0,3}"
+    r"|i['’]?m\s+(?:about|going)\s+to\s+(?:paste|send|share|forward)(?:\s+\S+){0,6}",
+    regex.IGNORECASE)
+# A place named only by whose it is: "my hometown", "near the office", "my cousin's city",
+# 「実家」, 「彼女の地元」 (a weather request's own words after it: 「出張先の天気予報」)
+_PERSONAL_PLACE = regex.compile(
+    r"(?:(?:near|at|around|by|in|to|over\s+at)\s+)?"
+    r"(?:the|my|our|his|her|their|your|(?:my|our|his|her|their)\s+[\p{L}-]+['’]s?)\s+"
+    r"(?:(?:old|new|usual|family)\s+)?(?:home\s*town|hometown|home|house|place|cabin|cottage|"
+    r"office|work|workplace|school|campus|city|town|village|apartment|flat|"
+    r"neighbou?rhood|area|hood|parents['’]?\s+place)"
+    r"|(?:[\p{Han}\p{Hiragana}\p{Katakana}]{1,4}の)?(?:実家|地元|職場|会社|自宅|出張先|旅行先|"
+    r"勤務先|故郷|ふるさと)(?:の方|のほう)?(?:の?(?:天気予報|天気|予報))?",
+    regex.IGNORECASE)
+# an item that is only an amount of money ("under 50 dollars")
+_MONEY_ONLY = regex.compile(
+    r"(?:(?:under|below|less\s+than|around|about|max|up\s+to|for|within|budget)\s+)?"
+    r"(?:[$€£¥]\s*)?\d[\d,.]*\s*(?:k|万|千)?\s*(?:dollars?|bucks|euros?|pounds?|yen|円|ドル|"
+    r"usd|eur|jpy|gbp)?(?:\s+(?:or\s+less|max|tops))?", regex.IGNORECASE)
 
 
 def _words(text: str) -> list[str]:
@@ -160,7 +185,7 @@ _SPELT = frozenset((
     "weather", "forecast", "temperature", "tomorrow", "tonight", "weekend", "morning",
     "afternoon", "evening", "purchase", "reorder", "something", "anything", "somewhere",
     "please", "celebrity", "actress", "singer", "vacation", "holiday", "getaway", "restock",
-    "below", "itinerary", "heading"))
+    "below", "itinerary", "heading", "whats"))
 _SPELT_IN_ORDER = tuple(sorted(_SPELT))  # the first one off wins, the same one every time
 _LATIN_WORD = regex.compile(r"[A-Za-z]{4,}")
 
@@ -279,6 +304,8 @@ def _names_nothing(spec: FunctionSpec, name: str, arguments: Mapping[str, Any]) 
         return False
     said = nfkc(value).strip()
     if _full(_WHEN_ONLY, said) or _full(_SOMEONE, said):
+        return True
+    if _PERSONAL_PLACE.fullmatch(said) or _MONEY_ONLY.fullmatch(said):
         return True
     if not any(isinstance(role, When) for role in spec.roles.values()):
         return False
