@@ -102,7 +102,8 @@ _TAIL = regex.compile(
     r")?[\s?？.。!！…]*$", regex.IGNORECASE)
 _ASKS = regex.compile(r"[?？]\s*$")
 # 「AじゃなくてB」: a correction, B the value
-_INSTEAD_JA = regex.compile(r"^[^、,。\s]{1,12}?(?:じゃなくて|ではなくて|じゃなく)[、,\s]*")
+_INSTEAD_WORDS = r"(?:じゃなくて|ではなくて|じゃなく)"
+_INSTEAD_JA = regex.compile(r"^[^、,。\s]{1,12}?" + _INSTEAD_WORDS + r"[、,\s]*")
 # an assistant's reply that asks the user for something: a question, or a request to give
 # it ("Which text? Paste it here.", "Paste the text and I'll tell you its tone.")
 _ASKED = regex.compile(r"[?？]|\b(?:paste|send\s+me|tell\s+me|type|give\s+me|let\s+me\s+know)\b"
@@ -235,16 +236,15 @@ _KANJI = {c: n for n, c in enumerate("〇一二三四五六七八九十")}
 _DAYS = regex.compile(r"^(\d{1,3}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
                       r")\s*(?:-?\s*days?|nights?|日間|日|泊|-?\s*(?:ka|nichi)kan)(?:の\p{Katakana}+|\s+(?:trip|plan))?$",
                       regex.IGNORECASE)
-_COUNT = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                       r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+(?:them|those|these)|units?"
+_NUMERAL = r"(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) + ")"
+_UNITS = r"個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+(?:them|those|these)|units?"
+_COUNT = regex.compile(rf"^{_NUMERAL}\s*(?:{_UNITS}"
                        r"|(?!days?\b|nights?\b|hours?\b|min)[a-z]{2,12}s)?$",
                        regex.IGNORECASE)
 
 
 # a count with a unit of its own (not a bare number, which could be anything)
-_COUNTED = regex.compile(r"^(\d{1,4}|[一二三四五六七八九十]{1,2}|" + "|".join(_WORDS) +
-                         r")\s*(?:個|つ|本|枚|台|冊|箱|足|パック|packs?|pieces?|of\s+(?:them|those|these)|"
-                         r"units?)$", regex.IGNORECASE)
+_COUNTED = regex.compile(rf"^{_NUMERAL}\s*(?:{_UNITS})$", regex.IGNORECASE)
 # who a name is to the one before ("her sister Venus Williams"): not part of the name
 _RELATION = regex.compile(
     r"^(?:his|her|their|my|the)\s+(?:(?:older|younger|big|little|twin)\s+)?(?:sister|"
@@ -312,7 +312,7 @@ _WRONG_ONE = regex.compile(r"wrong|mistake|meant|typo|pasted|間違|貼り", reg
 # the value a correction says it replaces: "180 not 200", "not friday, …", 「2枚じゃなくて」
 _REPLACED = regex.compile(
     r"(?:^|[\s,、])not\s+(?P<old>[\p{L}\p{N}$€£¥.]+(?:\s+[\p{L}\p{N}]+)?)\s*(?:[,、]|[\s.!]*$)"
-    r"|(?P<old>[^、,。\s]{1,12}?)(?:じゃなくて|ではなくて|じゃなく)", regex.IGNORECASE)
+    r"|(?P<old>[^、,。\s]{1,12}?)" + _INSTEAD_WORDS, regex.IGNORECASE)
 
 
 def fragment(text: str, *, answering: bool = False) -> Fragment | None:
@@ -335,6 +335,12 @@ _POINTER = regex.compile(r"(?:the\s+)?(?:other|same|that|this)(?:\s+(?:one|time|
                          regex.IGNORECASE)
 
 
+def _lead(text: str) -> regex.Match[str] | None:
+    """What opens ``text`` as a follow-up or a correction: "sorry autocorrect, I meant",
+    "and", "make it", 「いや」."""
+    return _MEANT.match(text) or _LEAD.match(text) or _LEAD_JA.match(text)
+
+
 def _with_reason(text: str, *, answering: bool) -> Fragment | None:
     """The value of a fragment said with a reason beside it: the part after the last comma
     when it is a fragment of its own (Japanese puts the value last), else the part before
@@ -344,7 +350,7 @@ def _with_reason(text: str, *, answering: bool) -> Fragment | None:
         said = said[acks.end():]
     # only a message that opens as a correction or a follow-up ("wait no, …", 「いや…」): a
     # request with a comma in it ("今週末、名古屋って雨降る？") is a request
-    lead = _MEANT.match(said) or _LEAD.match(said) or _LEAD_JA.match(said)
+    lead = _lead(said)
     split = _LAST_COMMA.match(said)
     if lead is None or split is None:
         return None
@@ -375,7 +381,7 @@ def _fragment(text: str, *, answering: bool) -> Fragment | None:
         return Fragment(same.group("v").strip(), "task")
     if len(text) > 80:
         return None
-    lead = _MEANT.match(text) or _LEAD.match(text) or _LEAD_JA.match(text)
+    lead = _lead(text)
     body = text[lead.end():] if lead else text
     if (old := _NOT_FIRST.match(body)) and body[old.end():].strip():
         body, lead = body[old.end():], lead or old
@@ -431,7 +437,7 @@ def _fragment(text: str, *, answering: bool) -> Fragment | None:
     words = value.split()
     proper = words[0][:1].isupper() and all(w[:1].isupper() or w in _NAME_PARTICLES
                                             for w in words)
-    if not japanese and len(value.split()) > (_MAX_NAME_WORDS if proper else _MAX_WORDS):
+    if not japanese and len(words) > (_MAX_NAME_WORDS if proper else _MAX_WORDS):
         return None
     return Fragment(value, "name", time=when)
 
@@ -637,16 +643,12 @@ def follow(text: str, history: Sequence[Message], registry: FunctionRegistry, *,
                 and (named := _holding(spec, call.arguments, said.replaces)) is not None
                 and isinstance(call.arguments[named], str) == isinstance(said.value, str)):
             field = named  # "I meant 180 not 200": the field that held 200
-        if field is None and said.kind == "number":
-            field = _field_for(spec, days := Fragment(said.value, "days"))
-            said = days if field is not None else said
-        if field is None and (counted := _as_count(said)) is not None:
-            said = counted  # "actually make it 40" after an order: no time to set
-            field = _field_for(spec, said) or _field_for(
-                spec, said := Fragment(said.value, "days"))
+        given = said
+        if field is None:
+            field, given = _as_number(spec, said)
         if field is None or (whole and not isinstance(spec.roles.get(field), Verbatim)):
             continue
-        arguments = {**call.arguments, field: said.value, **_alongside(spec, said)}
+        arguments = {**call.arguments, field: given.value, **_alongside(spec, given)}
         try:
             spec.params.model_validate(arguments)
         except ValueError:
@@ -667,12 +669,20 @@ def _holding(spec: FunctionSpec, arguments: dict[str, Any], old: str) -> str | N
     return fields[0] if len(fields) == 1 else None
 
 
-def _as_count(said: Fragment) -> Fragment | None:
-    """A time that is only a bare number ("40", "5") as a count: a follow-up of a call
-    that takes no time means a quantity or a number of days."""
+def _as_number(spec: FunctionSpec, said: Fragment) -> tuple[str | None, Fragment]:
+    """The field a number goes to where its own kind found none, and the fragment as that
+    field reads it: a time that is only a bare number ("actually make it 40": a call that
+    takes no time) is a count, and a count where the call takes none is a number of days
+    ("stretch it to five" after a trip)."""
     if said.kind == "time" and isinstance(said.value, str) and said.value.strip().isdigit():
-        return Fragment(int(said.value.strip()), "number")
-    return None
+        said = Fragment(int(said.value.strip()), "number")
+    if said.kind != "number":
+        return None, said
+    for kind in ("number", "days"):
+        as_kind = replace(said, kind=kind)
+        if (field := _field_for(spec, as_kind)) is not None:
+            return field, as_kind
+    return None, said
 
 
 def _alongside(spec: FunctionSpec, said: Fragment) -> dict[str, Any]:
